@@ -1,0 +1,4 @@
+pub mod endpoints;
+pub mod haproxy_table;
+pub mod history_table;
+pub mod topology_table;

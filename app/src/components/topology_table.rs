@@ -1,0 +1,71 @@
+use leptos::prelude::*;
+use model::{topology::human_bytes, Topology};
+
+use crate::format::{duration_between, utc_time};
+
+#[component]
+pub fn TopologyPanel(topology: Topology) -> impl IntoView {
+    let now = topology.observed_at_ms;
+    let rows = topology
+        .members
+        .iter()
+        .map(|m| {
+            let lag = match (m.role.is_replica(), m.lag_bytes) {
+                (false, _) => "".to_string(),
+                (true, Some(l)) => human_bytes(l),
+                (true, None) => "unknown".to_string(),
+            };
+            let state_note = match (m.reachable, m.unreachable_since_ms) {
+                (false, Some(since)) => format!(" (since {}, {})", utc_time(since), duration_between(since, now)),
+                _ => String::new(),
+            };
+            let tags = m
+                .tags
+                .iter()
+                .filter(|(_, v)| v.as_str() != "false")
+                .map(|(k, v)| if v == "true" { k.clone() } else { format!("{k}={v}") })
+                .collect::<Vec<_>>()
+                .join(", ");
+            let row_class = if !m.reachable {
+                "member unreachable"
+            } else if m.role.is_leader() {
+                "member leader"
+            } else {
+                "member"
+            };
+            view! {
+                <tr
+                    class=row_class
+                    data-testid="member-row"
+                    data-member=m.name.clone()
+                    data-role=m.role.label()
+                    data-state=m.state.clone()
+                >
+                    <td class="name">{m.name.clone()}</td>
+                    <td><span class=format!("role {}", m.role.label().to_lowercase().replace(' ', "-"))>{m.role.label()}</span></td>
+                    <td class=format!("state {}", m.state)>{m.state.clone()}{state_note}</td>
+                    <td>{m.host_port()}</td>
+                    <td class="num">{m.timeline.map(|t| t.to_string()).unwrap_or_default()}</td>
+                    <td class="num" data-testid="member-lag">{lag}</td>
+                    <td>{if m.pending_restart { "pending restart" } else { "" }}</td>
+                    <td>{tags}</td>
+                    <td class="muted">{m.server_version.clone().map(|v| format!("PostgreSQL {v}")).unwrap_or_default()}</td>
+                </tr>
+            }
+        })
+        .collect_view();
+    view! {
+        <section class="panel">
+            <h2>"Topology"</h2>
+            <table class="topology" data-testid="topology">
+                <thead>
+                    <tr>
+                        <th>"Member"</th><th>"Role"</th><th>"State"</th><th>"Host"</th>
+                        <th>"TL"</th><th>"Lag"</th><th>"Restart"</th><th>"Tags"</th><th>"Version"</th>
+                    </tr>
+                </thead>
+                <tbody>{rows}</tbody>
+            </table>
+        </section>
+    }
+}

@@ -1,0 +1,124 @@
+//! The Overview page: endpoints, topology, timeline history, HAProxy.
+//! Refreshes itself without reloading the page.
+
+use std::time::Duration;
+
+use leptos::prelude::*;
+use model::Overview;
+
+use crate::api::get_overview;
+use crate::components::{
+    endpoints::EndpointsPanel, haproxy_table::HaproxyPanel, history_table::HistoryPanel,
+    topology_table::TopologyPanel,
+};
+use crate::format::{duration_between, utc_time};
+
+/// How often the page asks for a fresh overview.
+const REFRESH: Duration = Duration::from_millis(1000);
+
+#[component]
+pub fn OverviewPage() -> impl IntoView {
+    let overview = Resource::new(|| (), |_| get_overview());
+    // Keep showing the last good data while the console itself is unreachable.
+    let last_good: RwSignal<Option<Overview>> = RwSignal::new(None);
+    let last_error: RwSignal<Option<String>> = RwSignal::new(None);
+
+    Effect::new(move |_| {
+        if let Ok(handle) = set_interval_with_handle(move || overview.refetch(), REFRESH) {
+            on_cleanup(move || handle.clear());
+        }
+    });
+
+    let body = move || {
+        Suspend::new(async move {
+            match overview.await {
+                Ok(ov) => {
+                    last_error.set(None);
+                    last_good.set(Some(ov.clone()));
+                    view! { <OverviewBody ov/> }.into_any()
+                }
+                Err(e) => {
+                    let msg = format!("The console server did not answer ({e}); retrying every second.");
+                    last_error.set(Some(msg.clone()));
+                    match last_good.get_untracked() {
+                        Some(ov) => view! {
+                            <div class="banner error" data-testid="console-error">{msg}</div>
+                            <OverviewBody ov/>
+                        }
+                        .into_any(),
+                        None => view! { <div class="banner error" data-testid="console-error">{msg}</div> }.into_any(),
+                    }
+                }
+            }
+        })
+    };
+
+    view! {
+        <section class="page overview">
+            <Transition fallback=|| view! { <p class="notice">"Loading the cluster's state…"</p> }>
+                {body}
+            </Transition>
+        </section>
+    }
+}
+
+#[component]
+fn OverviewBody(ov: Overview) -> impl IntoView {
+    let topo = ov.topology.clone();
+    let now = topo.observed_at_ms;
+    let leader = topo.leader().map(|m| m.name.clone());
+    let health = if topo.is_degraded() { "degraded" } else { "healthy" };
+    let status_text = match (&leader, topo.unreachable.len()) {
+        (Some(l), 0) => format!("Healthy · leader {l}"),
+        (Some(l), n) => format!("Degraded · leader {l} · {n} member(s) unreachable"),
+        (None, _) => "No leader: writes are not possible".to_string(),
+    };
+    let banners = topo
+        .unreachable
+        .iter()
+        .map(|u| {
+            view! {
+                <div class="banner warn" data-testid="unreachable-banner" data-member=u.name.clone()>
+                    <strong>{u.name.clone()}</strong>
+                    {format!(
+                        " is unreachable since {} ({}): {}",
+                        utc_time(u.since_ms),
+                        duration_between(u.since_ms, now),
+                        u.error
+                    )}
+                </div>
+            }
+        })
+        .collect_view();
+    let paused = topo.paused.then(|| {
+        view! {
+            <div class="banner maintenance" data-testid="paused-banner">
+                "Maintenance mode: automatic failover is paused."
+            </div>
+        }
+    });
+
+    view! {
+        <div class="summary">
+            <h1>{topo.cluster.clone()}</h1>
+            <span class=format!("status-pill {health}") data-testid="cluster-status" data-status=health>
+                {status_text}
+            </span>
+            <span class="refreshed" data-testid="refreshed-at">
+                {format!("updated {}", utc_time(now))}
+            </span>
+        </div>
+        {paused}
+        {banners}
+        <EndpointsPanel endpoints=ov.endpoints.clone()/>
+        <TopologyPanel topology=topo.clone()/>
+        <div class="two-col">
+            <HistoryPanel history=ov.history.clone() error=ov.history_error.clone()/>
+            <HaproxyPanel
+                stats=ov.haproxy.clone()
+                error=ov.haproxy_error.clone()
+                stats_url=ov.haproxy_stats_url.clone()
+            />
+        </div>
+    }
+}

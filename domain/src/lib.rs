@@ -1,0 +1,16 @@
+//! The native domain layer of pg-console. Nothing here knows about HTTP
+//! serving, sessions or Leptos: the server crate wires these into routes.
+
+pub mod haproxy;
+pub mod overview;
+pub mod patroni;
+
+pub use model;
+
+/// Milliseconds since the Unix epoch, now.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}

@@ -1,0 +1,68 @@
+//! The Overview page's data: topology, history, HAProxy and endpoints in one call.
+
+use std::sync::Arc;
+
+use model::{Endpoint, EndpointKind, HaproxyStats, ListenerRole, Overview};
+
+use crate::haproxy::HaproxyClient;
+use crate::patroni::PatroniClient;
+
+/// How clients reach the cluster through pg-router.
+#[derive(Clone, Debug)]
+pub struct EndpointSettings {
+    pub write_address: String,
+    pub read_address: String,
+    pub database: String,
+    pub user: String,
+    pub haproxy_stats_public_url: String,
+}
+
+pub struct OverviewService {
+    pub patroni: Arc<PatroniClient>,
+    pub haproxy: Arc<HaproxyClient>,
+    pub endpoints: EndpointSettings,
+}
+
+impl OverviewService {
+    pub async fn overview(&self) -> Overview {
+        let (topology, history, stats) =
+            tokio::join!(self.patroni.topology(), self.patroni.history(), self.haproxy.stats());
+        let (history, history_error) = match history {
+            Ok(h) => (h, None),
+            Err(e) => (Vec::new(), Some(e.to_string())),
+        };
+        let (haproxy, haproxy_error) = match stats {
+            Ok(s) => (Some(s), None),
+            Err(e) => (None, Some(e.to_string())),
+        };
+        let endpoints = endpoints(&self.endpoints, haproxy.as_ref());
+        Overview {
+            topology,
+            history,
+            history_error,
+            haproxy,
+            haproxy_error,
+            haproxy_stats_url: self.endpoints.haproxy_stats_public_url.clone(),
+            endpoints,
+        }
+    }
+}
+
+/// The write and read endpoints with copyable connection strings and where
+/// HAProxy routes them now.
+pub fn endpoints(s: &EndpointSettings, stats: Option<&HaproxyStats>) -> Vec<Endpoint> {
+    let make = |kind: EndpointKind, address: &str, role: ListenerRole, attrs: &str| {
+        let routes_to = stats.and_then(|st| st.listener(role)).map(|l| l.up_servers()).unwrap_or_default();
+        Endpoint {
+            kind,
+            address: address.to_string(),
+            connection_string: format!("postgresql://{}@{}/{}?target_session_attrs={}", s.user, address, s.database, attrs),
+            routes_to,
+            known: stats.is_some(),
+        }
+    };
+    vec![
+        make(EndpointKind::Write, &s.write_address, ListenerRole::Write, "read-write"),
+        make(EndpointKind::Read, &s.read_address, ListenerRole::Read, "any"),
+    ]
+}

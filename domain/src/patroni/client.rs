@@ -1,0 +1,118 @@
+//! HTTP client for Patroni's REST API.
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use futures::future::join_all;
+use model::{HistoryEntry, Topology};
+
+use super::merge::{merge_topology, Probe};
+use super::wire::{parse_history, ClusterResponse, MemberStatus};
+
+#[derive(Debug, thiserror::Error)]
+pub enum PatroniError {
+    #[error("no Patroni member answered ({0}); check that the stack is running (`scripts/stack status`)")]
+    NoMemberAnswered(String),
+    #[error("could not build the HTTP client: {0}")]
+    Client(String),
+}
+
+/// A configured member: its name and the base URL of its REST API.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MemberEndpoint {
+    pub name: String,
+    pub api_url: String,
+}
+
+pub struct PatroniClient {
+    cluster_name: String,
+    members: Vec<MemberEndpoint>,
+    http: reqwest::Client,
+    /// When each currently unreachable member was first seen unreachable.
+    unreachable_since: Mutex<BTreeMap<String, i64>>,
+}
+
+impl PatroniClient {
+    /// `timeout` bounds each request (connect + response).
+    pub fn new(cluster_name: &str, members: Vec<MemberEndpoint>, timeout: Duration) -> Result<Self, PatroniError> {
+        let http = reqwest::Client::builder()
+            .timeout(timeout)
+            .connect_timeout(timeout)
+            .pool_max_idle_per_host(4)
+            .build()
+            .map_err(|e| PatroniError::Client(e.to_string()))?;
+        Ok(Self {
+            cluster_name: cluster_name.to_string(),
+            members,
+            http,
+            unreachable_since: Mutex::new(BTreeMap::new()),
+        })
+    }
+
+    pub fn members(&self) -> &[MemberEndpoint] {
+        &self.members
+    }
+
+    async fn get_json<T: serde::de::DeserializeOwned>(&self, base: &str, path: &str) -> Result<T, String> {
+        let url = format!("{}{}", base.trim_end_matches('/'), path);
+        let resp = self.http.get(&url).send().await.map_err(|e| describe(&e))?;
+        // Patroni answers /patroni with 503 when Postgres is down, with a body.
+        let status = resp.status();
+        let body = resp.bytes().await.map_err(|e| describe(&e))?;
+        serde_json::from_slice(&body).map_err(|e| format!("HTTP {status}: unparseable answer: {e}"))
+    }
+
+    async fn probe(&self, m: &MemberEndpoint) -> Probe {
+        let (status, cluster) = tokio::join!(
+            self.get_json::<MemberStatus>(&m.api_url, "/patroni"),
+            self.get_json::<ClusterResponse>(&m.api_url, "/cluster"),
+        );
+        Probe { name: m.name.clone(), api_url: m.api_url.clone(), status, cluster: cluster.ok() }
+    }
+
+    /// Ask every member in parallel and merge one topology. Never fails:
+    /// members that do not answer are reported as unreachable.
+    pub async fn topology(&self) -> Topology {
+        let probes = join_all(self.members.iter().map(|m| self.probe(m))).await;
+        let now = crate::now_ms();
+        let since = {
+            let mut map = self.unreachable_since.lock().expect("unreachable map poisoned");
+            for p in &probes {
+                if p.status.is_ok() {
+                    map.remove(&p.name);
+                } else {
+                    map.entry(p.name.clone()).or_insert(now);
+                }
+            }
+            map.clone()
+        };
+        merge_topology(&self.cluster_name, &probes, &since, now)
+    }
+
+    /// Timeline history from the first member that answers `GET /history`.
+    pub async fn history(&self) -> Result<Vec<HistoryEntry>, PatroniError> {
+        let results = join_all(
+            self.members.iter().map(|m| self.get_json::<serde_json::Value>(&m.api_url, "/history")),
+        )
+        .await;
+        let mut errors = Vec::new();
+        for (m, r) in self.members.iter().zip(results) {
+            match r {
+                Ok(v) => return Ok(parse_history(&v)),
+                Err(e) => errors.push(format!("{}: {e}", m.name)),
+            }
+        }
+        Err(PatroniError::NoMemberAnswered(errors.join("; ")))
+    }
+}
+
+fn describe(e: &reqwest::Error) -> String {
+    if e.is_timeout() {
+        "timed out".to_string()
+    } else if e.is_connect() {
+        "connection refused or unreachable".to_string()
+    } else {
+        e.to_string()
+    }
+}

@@ -1,0 +1,206 @@
+//! Merge what the members answered into one topology.
+
+use std::collections::BTreeMap;
+
+use model::{Member, Role, Topology, Unreachable};
+
+use super::wire::{tag_string, ClusterResponse, MemberStatus};
+
+/// What one configured member answered this refresh.
+#[derive(Clone, Debug)]
+pub struct Probe {
+    pub name: String,
+    pub api_url: String,
+    pub status: Result<MemberStatus, String>,
+    pub cluster: Option<ClusterResponse>,
+}
+
+/// Normalise a state string: Patroni 3.x reports streaming replicas as `running`.
+fn normalise_state(role: &Role, state: &str, replication_state: Option<&str>) -> String {
+    if let Some(rs) = replication_state {
+        if role.is_replica() && state == "running" {
+            return rs.to_string();
+        }
+    }
+    if role.is_replica() && state == "running" {
+        return "streaming".to_string();
+    }
+    state.to_string()
+}
+
+/// Build the topology. `since` gives, per unreachable member, when it was
+/// first seen unreachable (unix ms); `now_ms` stamps the result.
+pub fn merge_topology(
+    cluster_name: &str,
+    probes: &[Probe],
+    since: &BTreeMap<String, i64>,
+    now_ms: i64,
+) -> Topology {
+    // Prefer the DCS view of a member that calls itself leader, else any.
+    let view = probes
+        .iter()
+        .filter(|p| p.cluster.is_some())
+        .find(|p| {
+            p.status
+                .as_ref()
+                .ok()
+                .and_then(|s| s.role.as_deref())
+                .map(|r| Role::parse(r).is_leader())
+                .unwrap_or(false)
+        })
+        .or_else(|| probes.iter().find(|p| p.cluster.is_some()));
+    let cluster = view.and_then(|p| p.cluster.clone());
+
+    let mut members: Vec<Member> = Vec::new();
+    let mut unreachable = Vec::new();
+    let probe_by_name: BTreeMap<&str, &Probe> = probes.iter().map(|p| (p.name.as_str(), p)).collect();
+
+    if let Some(c) = &cluster {
+        for cm in &c.members {
+            let probe = probe_by_name.get(cm.name.as_str());
+            let status = probe.and_then(|p| p.status.as_ref().ok());
+            let role = Role::parse(cm.role.as_deref().unwrap_or(""));
+            let raw_state = cm.state.clone();
+            let repl_state = status.and_then(|s| s.replication_state.as_deref());
+            let mut state = normalise_state(&role, raw_state.as_deref().unwrap_or("unknown"), repl_state);
+            let reachable = probe.map(|p| p.status.is_ok()).unwrap_or(true);
+            if !reachable {
+                state = "unreachable".to_string();
+            }
+            members.push(Member {
+                name: cm.name.clone(),
+                role,
+                state,
+                raw_state,
+                host: cm.host.clone().unwrap_or_default(),
+                port: cm.port,
+                api_url: cm
+                    .api_url
+                    .clone()
+                    .or_else(|| probe.map(|p| p.api_url.clone()))
+                    .unwrap_or_default(),
+                timeline: cm.timeline.or_else(|| status.and_then(|s| s.timeline)),
+                lag_bytes: cm.lag_bytes(),
+                receive_lag_bytes: super::wire::lag_value(cm.receive_lag.as_ref()),
+                replay_lag_bytes: super::wire::lag_value(cm.replay_lag.as_ref()),
+                pending_restart: cm.pending_restart.unwrap_or(false)
+                    || status.and_then(|s| s.pending_restart).unwrap_or(false),
+                tags: cm
+                    .tags
+                    .as_ref()
+                    .map(|t| t.iter().map(|(k, v)| (k.clone(), tag_string(v))).collect())
+                    .unwrap_or_default(),
+                reachable,
+                unreachable_since_ms: if reachable { None } else { since.get(&cm.name).copied() },
+                server_version: status.and_then(|s| s.server_version).map(format_server_version),
+                patroni_version: status.and_then(|s| s.patroni.as_ref()).and_then(|p| p.version.clone()),
+            });
+        }
+    }
+
+    // Configured members that answer but are not in the DCS view (e.g. no view
+    // at all), and configured members that answer nowhere.
+    for p in probes {
+        if members.iter().any(|m| m.name == p.name) {
+            continue;
+        }
+        match &p.status {
+            Ok(s) => {
+                let role = Role::parse(s.role.as_deref().unwrap_or(""));
+                let raw = s.state.clone();
+                let state = normalise_state(&role, raw.as_deref().unwrap_or("unknown"), s.replication_state.as_deref());
+                members.push(Member {
+                    name: p.name.clone(),
+                    role,
+                    state,
+                    raw_state: raw,
+                    host: String::new(),
+                    port: None,
+                    api_url: p.api_url.clone(),
+                    timeline: s.timeline,
+                    lag_bytes: None,
+                    receive_lag_bytes: None,
+                    replay_lag_bytes: None,
+                    pending_restart: s.pending_restart.unwrap_or(false),
+                    tags: BTreeMap::new(),
+                    reachable: true,
+                    unreachable_since_ms: None,
+                    server_version: s.server_version.map(format_server_version),
+                    patroni_version: s.patroni.as_ref().and_then(|p| p.version.clone()),
+                });
+            }
+            Err(_) => members.push(Member {
+                name: p.name.clone(),
+                role: Role::Unknown,
+                state: "unreachable".to_string(),
+                raw_state: None,
+                host: String::new(),
+                port: None,
+                api_url: p.api_url.clone(),
+                timeline: None,
+                lag_bytes: None,
+                receive_lag_bytes: None,
+                replay_lag_bytes: None,
+                pending_restart: false,
+                tags: BTreeMap::new(),
+                reachable: false,
+                unreachable_since_ms: since.get(&p.name).copied(),
+                server_version: None,
+                patroni_version: None,
+            }),
+        }
+    }
+
+    for p in probes {
+        if let Err(e) = &p.status {
+            unreachable.push(Unreachable {
+                name: p.name.clone(),
+                api_url: p.api_url.clone(),
+                since_ms: since.get(&p.name).copied().unwrap_or(now_ms),
+                error: e.clone(),
+            });
+        }
+    }
+
+    members.sort_by(|a, b| order_key(a).cmp(&order_key(b)));
+    let paused = cluster.as_ref().and_then(|c| c.pause).unwrap_or(false)
+        || probes.iter().any(|p| p.status.as_ref().ok().and_then(|s| s.pause).unwrap_or(false));
+
+    Topology {
+        // Patroni 3.x's /cluster has no scope; /patroni names it.
+        cluster: cluster
+            .as_ref()
+            .and_then(|c| c.scope.clone())
+            .or_else(|| {
+                probes.iter().find_map(|p| p.status.as_ref().ok()?.patroni.as_ref()?.scope.clone())
+            })
+            .unwrap_or_else(|| cluster_name.to_string()),
+        members,
+        unreachable,
+        paused,
+        view_from: view.map(|p| p.name.clone()),
+        observed_at_ms: now_ms,
+    }
+}
+
+fn order_key(m: &Member) -> (u8, String) {
+    let rank = if !m.reachable && m.role == Role::Unknown {
+        3
+    } else if m.role.is_leader() {
+        0
+    } else if m.role.is_replica() {
+        1
+    } else {
+        2
+    };
+    (rank, m.name.clone())
+}
+
+/// `150010` → `15.10`
+fn format_server_version(v: u64) -> String {
+    if v >= 100_000 {
+        format!("{}.{}", v / 10_000, v % 10_000)
+    } else {
+        format!("{}.{}.{}", v / 10_000, (v / 100) % 100, v % 100)
+    }
+}

@@ -1,0 +1,49 @@
+// The Overview page in a real browser against the real stack.
+const { test, expect } = require('@playwright/test');
+const { execFileSync } = require('child_process');
+const path = require('path');
+
+const docker = (...args) => execFileSync('docker', args, { encoding: 'utf8' });
+
+async function waitHealthy(page) {
+  await expect(page.locator('[data-testid=cluster-status]')).toHaveAttribute('data-status', 'healthy', { timeout: 90_000 });
+  await expect(page.locator('[data-testid=member-row][data-state=streaming]')).toHaveCount(2, { timeout: 90_000 });
+}
+
+test('overview shows three members, one leader and both endpoints', async ({ page }) => {
+  await page.goto('/');
+  await waitHealthy(page);
+  const rows = page.locator('[data-testid=member-row]');
+  await expect(rows).toHaveCount(3);
+  await expect(page.locator('[data-testid=member-row][data-role=Leader]')).toHaveCount(1);
+  // Leader first.
+  await expect(rows.first()).toHaveAttribute('data-role', 'Leader');
+  await expect(page.locator('[data-testid=endpoint][data-kind=write]')).toContainText('routes to');
+  await expect(page.locator('[data-testid=endpoint][data-kind=read]')).toContainText('routes to');
+  await expect(page.locator('[data-testid=connection-string]').first()).toContainText('postgresql://');
+  await expect(page.locator('[data-testid=haproxy-server]')).toHaveCount(6);
+  await page.screenshot({ path: path.resolve(__dirname, '../../docs/overview.png'), fullPage: true });
+});
+
+test('a stopped replica is shown as down without a reload, then comes back', async ({ page }) => {
+  await page.goto('/');
+  await waitHealthy(page);
+  const replica = await page
+    .locator('[data-testid=member-row][data-state=streaming]').last().getAttribute('data-member');
+  // The page must update by itself: remember this document and check it is not reloaded.
+  await page.evaluate(() => { window.__pgcNoReload = true; });
+  docker('stop', replica);
+  try {
+    const row = page.locator(`[data-testid=member-row][data-member=${replica}]`);
+    await expect(row).toHaveAttribute('data-state', 'unreachable', { timeout: 15_000 });
+    await expect(page.locator(`[data-testid=unreachable-banner][data-member=${replica}]`)).toContainText('unreachable since');
+    await expect(page.locator('[data-testid=cluster-status]')).toHaveAttribute('data-status', 'degraded');
+    expect(await page.evaluate(() => window.__pgcNoReload)).toBe(true);
+    await page.screenshot({ path: path.resolve(__dirname, '../../docs/overview-degraded.png'), fullPage: true });
+  } finally {
+    docker('start', replica);
+  }
+  await expect(page.locator(`[data-testid=member-row][data-member=${replica}]`))
+    .toHaveAttribute('data-state', 'streaming', { timeout: 90_000 });
+  expect(await page.evaluate(() => window.__pgcNoReload)).toBe(true);
+});

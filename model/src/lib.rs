@@ -1,0 +1,10 @@
+//! Data shared between the native domain layer and the browser UI.
+//! Plain serde types only: this crate compiles to wasm32.
+
+pub mod haproxy;
+pub mod overview;
+pub mod topology;
+
+pub use haproxy::{HaproxyListener, HaproxyServer, HaproxyStats, ListenerRole};
+pub use overview::{Endpoint, EndpointKind, Overview};
+pub use topology::{HistoryEntry, Member, Role, Topology, Unreachable};

@@ -1,0 +1,34 @@
+use serde::{Deserialize, Serialize};
+
+use crate::{HaproxyStats, HistoryEntry, Topology};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum EndpointKind {
+    Write,
+    Read,
+}
+
+/// A client-facing endpoint of pg-router.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Endpoint {
+    pub kind: EndpointKind,
+    pub address: String,
+    /// A copyable libpq URI without a password.
+    pub connection_string: String,
+    /// Servers HAProxy currently routes this endpoint to (empty: nowhere).
+    pub routes_to: Vec<String>,
+    /// False when the HAProxy stats could not be read.
+    pub known: bool,
+}
+
+/// Everything the Overview page shows, fetched in one call.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Overview {
+    pub topology: Topology,
+    pub history: Vec<HistoryEntry>,
+    pub history_error: Option<String>,
+    pub haproxy: Option<HaproxyStats>,
+    pub haproxy_error: Option<String>,
+    pub haproxy_stats_url: String,
+    pub endpoints: Vec<Endpoint>,
+}

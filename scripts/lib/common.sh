@@ -1,0 +1,95 @@
+# Shared helpers for the project's scripts. Sourced, not executed.
+# shellcheck shell=bash
+
+REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+STACK_DIR="$REPO_ROOT/infra/04-data/postgresql-cluster"
+# Where generated state lives: secrets, the merged stack env, the cluster's data.
+PGC_STATE_DIR="${PGC_STATE_DIR:-$REPO_ROOT/.data}"
+
+say()  { printf '\033[1;34m==>\033[0m %s\n' "$*" >&2; }
+warn() { printf '\033[1;33m!!\033[0m %s\n' "$*" >&2; }
+die()  { printf '\033[1;31mxx\033[0m %s\n' "$*" >&2; exit 1; }
+
+is_root() { [ "$(id -u)" = 0 ]; }
+
+apt_install() {
+  is_root || die "need root to install Debian packages ($*); install them yourself or re-run as root"
+  if [ ! -f /var/lib/apt/.pgc-updated ] || [ -n "$(find /var/lib/apt/.pgc-updated -mmin +720 2>/dev/null)" ]; then
+    say "apt-get update"
+    apt-get update -qq >/dev/null
+    touch /var/lib/apt/.pgc-updated
+  fi
+  say "installing Debian packages: $*"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+}
+
+# The Debian mirror this machine's apt uses (never hard-coded in the repo).
+debian_mirror() {
+  local suite="${1:-bookworm}" f uri
+  for f in /etc/apt/sources.list.d/*.sources; do
+    [ -f "$f" ] || continue
+    uri="$(awk -v s="$suite" '
+      /^[[:space:]]*$/ { if (u != "" && ok) { print u; exit } u=""; ok=0; next }
+      /^URIs:/ { u=$2 }
+      /^Suites:/ { for (i=2;i<=NF;i++) if ($i==s) ok=1 }
+      END { if (u != "" && ok) print u }' "$f" | head -n1)"
+    [ -n "$uri" ] && { echo "$uri"; return 0; }
+  done
+  for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list; do
+    [ -f "$f" ] || continue
+    uri="$(awk -v s="$suite" '$1=="deb" { for (i=2;i<=NF;i++) if ($i==s) { if ($2 ~ /^\[/) print $3; else print $2; exit } }' "$f" | head -n1)"
+    [ -n "$uri" ] && { echo "$uri"; return 0; }
+  done
+  return 1
+}
+
+# Make sure a Docker engine answers. As root with none running: install
+# Debian's docker.io if missing and start dockerd without a bridge network.
+ensure_docker() {
+  if docker info >/dev/null 2>&1; then return 0; fi
+  if ! is_root; then
+    die "no Docker engine is reachable. Start one (e.g. 'sudo dockerd --bridge=none &') or add yourself to the docker group, then re-run."
+  fi
+  if ! command -v dockerd >/dev/null 2>&1; then
+    apt_install docker.io
+  fi
+  command -v docker >/dev/null 2>&1 || apt_install docker.io
+  if ! pgrep -x dockerd >/dev/null 2>&1; then
+    say "starting dockerd (--bridge=none, log: /var/log/pgc-dockerd.log)"
+    setsid dockerd --bridge=none --iptables=false --ip6tables=false \
+      >/var/log/pgc-dockerd.log 2>&1 < /dev/null &
+  fi
+  local i
+  for i in $(seq 1 60); do
+    docker info >/dev/null 2>&1 && return 0
+    sleep 1
+  done
+  tail -n 20 /var/log/pgc-dockerd.log >&2 || true
+  die "dockerd did not answer within 60 s (log above)"
+}
+
+# docker compose v2 when present, else Debian's docker-compose v1.
+compose_cmd() {
+  if docker compose version >/dev/null 2>&1; then
+    echo "docker compose"
+  elif command -v docker-compose >/dev/null 2>&1; then
+    echo "docker-compose"
+  else
+    apt_install docker-compose >&2
+    echo "docker-compose"
+  fi
+}
+
+# Export the PGC_* settings that point the console at the stack described by
+# the generated stack env file (ports may have been overridden).
+export_console_env() {
+  local env_file="$1"
+  set -a; # shellcheck disable=SC1090
+  source "$env_file"; set +a
+  export PGC_CLUSTER_NAME="$CLUSTER_NAME"
+  export PGC_MEMBERS="pg-0=http://$BIND_ADDR:$PG0_API_PORT,pg-1=http://$BIND_ADDR:$PG1_API_PORT,pg-2=http://$BIND_ADDR:$PG2_API_PORT"
+  export PGC_HAPROXY_STATS_CSV_URL="http://$BIND_ADDR:$STATS_PORT/;csv"
+  export PGC_HAPROXY_STATS_PUBLIC_URL="${PGC_HAPROXY_STATS_PUBLIC_URL:-http://$BIND_ADDR:$STATS_PORT/}"
+  export PGC_WRITE_ENDPOINT="$BIND_ADDR:$WRITE_PORT"
+  export PGC_READ_ENDPOINT="$BIND_ADDR:$READ_PORT"
+}

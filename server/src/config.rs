@@ -1,0 +1,249 @@
+//! The console's configuration: one typed struct, read from defaults (which
+//! run the demo stack), then a TOML file, then `PGC_*` environment variables.
+//! `pg-console --help` prints every setting from the same table.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::{de::DeserializeOwned, Deserialize, Serialize};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read the config file {path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("the config file {path} is not valid: {message}")]
+    File { path: PathBuf, message: String },
+    #[error("environment variable {var}={value:?} is not valid for `{key}`: {message}")]
+    Env { var: &'static str, key: &'static str, value: String, message: String },
+    #[error("invalid setting `{key}`: {message}")]
+    Invalid { key: &'static str, message: String },
+}
+
+/// One documented setting, for `--help`.
+pub struct SettingDoc {
+    pub key: &'static str,
+    pub env: &'static str,
+    pub doc: &'static str,
+}
+
+macro_rules! settings {
+    ($( $(#[doc = $doc:literal])+ $key:ident : $ty:ty = $default:expr, env $env:literal; )+) => {
+        /// pg-console's configuration. See `pg-console --help`.
+        #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+        #[serde(default, deny_unknown_fields)]
+        pub struct Config {
+            $( $(#[doc = $doc])+ pub $key: $ty, )+
+        }
+
+        impl Default for Config {
+            fn default() -> Self {
+                Self { $( $key: $default, )+ }
+            }
+        }
+
+        pub const SETTINGS: &[SettingDoc] = &[
+            $( SettingDoc { key: stringify!($key), env: $env, doc: concat!($($doc),+) }, )+
+        ];
+
+        impl Config {
+            /// Overlay `PGC_*` variables from `get` (the process environment in production).
+            pub fn apply_env(&mut self, get: impl Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
+                $(
+                    if let Some(value) = get($env) {
+                        self.$key = parse_value::<$ty>(&value).map_err(|message| ConfigError::Env {
+                            var: $env, key: stringify!($key), value: value.clone(), message,
+                        })?;
+                    }
+                )+
+                Ok(())
+            }
+        }
+    };
+}
+
+settings! {
+    /// Address and port the console listens on.
+    listen: SocketAddr = "127.0.0.1:18080".parse().unwrap(), env "PGC_LISTEN";
+    /// The URL users reach the console at (behind Traefik in production); its scheme decides cookie security.
+    public_url: String = "http://127.0.0.1:18080".into(), env "PGC_PUBLIC_URL";
+    /// Directory holding the built site (pkg/ with the wasm, js and css).
+    site_root: PathBuf = PathBuf::from("target/site"), env "PGC_SITE_ROOT";
+    /// Patroni scope (cluster name), shown in the UI and used when no member answers.
+    cluster_name: String = "postgresql-cluster".into(), env "PGC_CLUSTER_NAME";
+    /// Patroni members as NAME=REST_API_URL (env: comma-separated).
+    members: Vec<String> = vec![
+        "pg-0=http://127.0.0.1:18008".into(),
+        "pg-1=http://127.0.0.1:18009".into(),
+        "pg-2=http://127.0.0.1:18010".into(),
+    ], env "PGC_MEMBERS";
+    /// Timeout of each request to a Patroni REST API, in milliseconds.
+    patroni_timeout_ms: u64 = 800, env "PGC_PATRONI_TIMEOUT_MS";
+    /// HAProxy (pg-router) stats CSV URL the console reads.
+    haproxy_stats_csv_url: String = "http://127.0.0.1:17000/;csv".into(), env "PGC_HAPROXY_STATS_CSV_URL";
+    /// HAProxy stats page URL linked from the UI (the SOP's Traefik route, e.g. https://pg-haproxy.local.dev).
+    haproxy_stats_public_url: String = "http://127.0.0.1:17000/".into(), env "PGC_HAPROXY_STATS_PUBLIC_URL";
+    /// HAProxy listener that is the write endpoint.
+    haproxy_write_listener: String = "primary".into(), env "PGC_HAPROXY_WRITE_LISTENER";
+    /// HAProxy listener that is the read endpoint.
+    haproxy_read_listener: String = "replicas".into(), env "PGC_HAPROXY_READ_LISTENER";
+    /// Write endpoint host:port shown to users (SOP: pg-router:5000).
+    write_endpoint: String = "127.0.0.1:15000".into(), env "PGC_WRITE_ENDPOINT";
+    /// Read endpoint host:port shown to users (SOP: pg-router:5001).
+    read_endpoint: String = "127.0.0.1:15001".into(), env "PGC_READ_ENDPOINT";
+    /// Database named in the connection strings shown to users.
+    database: String = "postgres".into(), env "PGC_DATABASE";
+    /// User named in the connection strings shown to users (never a password).
+    database_user: String = "postgres".into(), env "PGC_DATABASE_USER";
+    /// Log filter (tracing EnvFilter syntax), e.g. `info` or `server=debug,info`.
+    log: String = "info".into(), env "PGC_LOG";
+}
+
+/// Parse a setting's text (from the environment) into its type: as a TOML
+/// value first (`8080`, `true`, `["a","b"]`), else as a plain string, else as
+/// a comma-separated list of strings.
+fn parse_value<T: DeserializeOwned>(raw: &str) -> Result<T, String> {
+    #[derive(Deserialize)]
+    struct Wrap<T> {
+        v: T,
+    }
+    let attempts = [
+        format!("v = {raw}"),
+        format!("v = {}", toml::Value::String(raw.to_string())),
+        format!(
+            "v = {}",
+            toml::Value::Array(raw.split(',').map(|s| toml::Value::String(s.trim().to_string())).collect())
+        ),
+    ];
+    let mut last = String::new();
+    for text in attempts {
+        match toml::from_str::<Wrap<T>>(&text) {
+            Ok(w) => return Ok(w.v),
+            Err(e) => last = e.message().to_string(),
+        }
+    }
+    Err(last)
+}
+
+impl Config {
+    /// Defaults, then the TOML file (if any), then the environment.
+    pub fn load(file: Option<&Path>, get_env: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
+        let mut cfg = match file {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
+                toml::from_str(&text)
+                    .map_err(|e| ConfigError::File { path: path.to_path_buf(), message: e.to_string() })?
+            }
+            None => Config::default(),
+        };
+        cfg.apply_env(get_env)?;
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let members = self.member_endpoints()?;
+        if members.is_empty() {
+            return Err(ConfigError::Invalid { key: "members", message: "name at least one Patroni member".into() });
+        }
+        if !(self.public_url.starts_with("http://") || self.public_url.starts_with("https://")) {
+            return Err(ConfigError::Invalid {
+                key: "public_url",
+                message: format!("{:?} must start with http:// or https://", self.public_url),
+            });
+        }
+        Ok(())
+    }
+
+    /// `members` as (name, REST API URL) pairs.
+    pub fn member_endpoints(&self) -> Result<Vec<domain::patroni::MemberEndpoint>, ConfigError> {
+        self.members
+            .iter()
+            .map(|m| {
+                let (name, url) = m.split_once('=').ok_or_else(|| ConfigError::Invalid {
+                    key: "members",
+                    message: format!("{m:?} is not NAME=URL (e.g. pg-0=http://127.0.0.1:8008)"),
+                })?;
+                let (name, url) = (name.trim(), url.trim());
+                if name.is_empty() || !(url.starts_with("http://") || url.starts_with("https://")) {
+                    return Err(ConfigError::Invalid {
+                        key: "members",
+                        message: format!("{m:?}: the name must not be empty and the URL must start with http(s)://"),
+                    });
+                }
+                Ok(domain::patroni::MemberEndpoint { name: name.to_string(), api_url: url.to_string() })
+            })
+            .collect()
+    }
+
+    /// The settings table printed by `--help`.
+    pub fn help_table() -> String {
+        let defaults = toml::Value::try_from(Config::default()).expect("defaults serialise");
+        let mut out = String::new();
+        for s in SETTINGS {
+            let default = defaults.get(s.key).map(|v| v.to_string()).unwrap_or_default();
+            out.push_str(&format!("  {:<26} {}\n      env {}  default {}\n", s.key, s.doc.trim(), s.env, default));
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let map: HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        move |k| map.get(k).cloned()
+    }
+
+    #[test]
+    fn defaults_run_the_demo_stack() {
+        let c = Config::load(None, env(&[])).unwrap();
+        assert_eq!(c.listen.port(), 18080);
+        assert_eq!(c.member_endpoints().unwrap().len(), 3);
+        assert_eq!(c.write_endpoint, "127.0.0.1:15000");
+    }
+
+    #[test]
+    fn env_overrides_file_and_parses_types() {
+        let dir = std::env::temp_dir().join(format!("pgc-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("c.toml");
+        std::fs::write(&file, "listen = \"127.0.0.1:9000\"\npatroni_timeout_ms = 100\ncluster_name = \"file\"\n").unwrap();
+        let c = Config::load(
+            Some(&file),
+            env(&[("PGC_PATRONI_TIMEOUT_MS", "250"), ("PGC_MEMBERS", "a=http://h:1, b=http://h:2")]),
+        )
+        .unwrap();
+        assert_eq!(c.listen.port(), 9000);
+        assert_eq!(c.patroni_timeout_ms, 250);
+        assert_eq!(c.cluster_name, "file");
+        assert_eq!(c.members, vec!["a=http://h:1", "b=http://h:2"]);
+        let single = Config::load(None, env(&[("PGC_MEMBERS", "only=http://h:1")])).unwrap();
+        assert_eq!(single.members, vec!["only=http://h:1"]);
+    }
+
+    #[test]
+    fn bad_input_is_a_clear_error() {
+        let e = Config::load(None, env(&[("PGC_PATRONI_TIMEOUT_MS", "soon")])).unwrap_err();
+        assert!(e.to_string().contains("PGC_PATRONI_TIMEOUT_MS"), "{e}");
+        let e = Config::load(None, env(&[("PGC_MEMBERS", "pg-0")])).unwrap_err();
+        assert!(e.to_string().contains("NAME=URL"), "{e}");
+        let dir = std::env::temp_dir().join(format!("pgc-config-bad-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("c.toml");
+        std::fs::write(&file, "no_such_setting = 1\n").unwrap();
+        let e = Config::load(Some(&file), env(&[])).unwrap_err();
+        assert!(e.to_string().contains("no_such_setting"), "{e}");
+    }
+
+    #[test]
+    fn help_lists_every_setting() {
+        let help = Config::help_table();
+        for s in SETTINGS {
+            assert!(help.contains(s.key) && help.contains(s.env), "{} missing from --help", s.key);
+        }
+    }
+}

@@ -1,0 +1,210 @@
+//! Integration tests against the real stack (real Docker, etcd, Patroni +
+//! PostgreSQL, HAProxy) with the real pg-console binary. They are `ignore`d
+//! for a bare `cargo test`; scripts/test runs them with `--include-ignored`
+//! after `scripts/stack up`.
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use model::{EndpointKind, Role};
+use support::*;
+
+
+#[tokio::test]
+#[ignore = "needs the real stack: run scripts/test"]
+async fn topology_equals_patronictl_list() {
+    let _g = lock_stack();
+    let app = spawn_app().await;
+    ensure_replica(&app, "pg-2").await;
+    // Compare snapshots taken back to back; retry if the cluster moved between them.
+    let mut last_diff = String::new();
+    for _ in 0..10 {
+        let ov = app.overview().await;
+        let out = patronictl(&["list", "--format", "json"]);
+        let list: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
+        let mut diffs = Vec::new();
+        if list.len() != ov.topology.members.len() {
+            diffs.push(format!("{} members vs {}", list.len(), ov.topology.members.len()));
+        }
+        for row in &list {
+            let Some(m) = ov.topology.members.iter().find(|m| m.name == row["Member"]) else {
+                diffs.push(format!("{} missing", row["Member"]));
+                continue;
+            };
+            if m.host_port() != row["Host"] {
+                diffs.push(format!("{}: host {} vs {}", m.name, m.host_port(), row["Host"]));
+            }
+            if m.role.label() != row["Role"] {
+                diffs.push(format!("{}: role {} vs {}", m.name, m.role.label(), row["Role"]));
+            }
+            if m.state != row["State"] {
+                diffs.push(format!("{}: state {} vs {}", m.name, m.state, row["State"]));
+            }
+            if m.timeline != row["TL"].as_u64() {
+                diffs.push(format!("{}: TL {:?} vs {}", m.name, m.timeline, row["TL"]));
+            }
+            let lag_mb = row.get("Replay Lag").or_else(|| row.get("Lag in MB"));
+            if let (Some(l), true) = (lag_mb.and_then(|v| v.as_u64()), m.role.is_replica()) {
+                if l == 0 && m.lag_bytes.unwrap_or(u64::MAX) > 1024 * 1024 {
+                    diffs.push(format!("{}: lag {:?} vs {l}", m.name, m.lag_bytes));
+                }
+            }
+        }
+        if diffs.is_empty() {
+            assert_eq!(ov.topology.members[0].role, Role::Leader, "leader first");
+            return;
+        }
+        last_diff = diffs.join("; ");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    panic!("console topology differs from patronictl list: {last_diff}");
+}
+
+#[tokio::test]
+#[ignore = "needs the real stack: run scripts/test"]
+async fn stopped_replica_is_unreachable_within_one_refresh_and_comes_back() {
+    let _g = lock_stack();
+    let app = spawn_app().await;
+    ensure_replica(&app, "pg-2").await;
+
+    docker(&["stop", "pg-2"]);
+    // One refresh after the stop: the very next call reports it.
+    let ov = app.overview().await;
+    let pg2 = ov.topology.members.iter().find(|m| m.name == "pg-2").expect("pg-2 still listed");
+    let restart_and_fail = |msg: String| -> ! {
+        docker(&["start", "pg-2"]);
+        panic!("{msg}");
+    };
+    if pg2.reachable || pg2.state != "unreachable" {
+        restart_and_fail(format!("pg-2 not reported unreachable: {pg2:?}"));
+    }
+    if !ov.topology.unreachable.iter().any(|u| u.name == "pg-2" && u.since_ms > 0) {
+        restart_and_fail(format!("no unreachable entry with a time for pg-2: {:?}", ov.topology.unreachable));
+    }
+    // The Overview page keeps answering, server-rendered, with the degraded state.
+    let page = app.http.get(&app.base).send().await.unwrap();
+    if !page.status().is_success() {
+        restart_and_fail(format!("overview page answered {}", page.status()));
+    }
+    let html = page.text().await.unwrap();
+    if !html.contains("is unreachable since") {
+        restart_and_fail("overview page does not show pg-2 as unreachable".into());
+    }
+    let since = ov.topology.unreachable[0].since_ms;
+    let again = app.overview().await;
+    assert_eq!(again.topology.unreachable[0].since_ms, since, "'since' is stable across refreshes");
+
+    docker(&["start", "pg-2"]);
+    let started = Instant::now();
+    eventually(Duration::from_secs(90), "pg-2 streaming with lag 0 again", || async {
+        let ov = app.overview().await;
+        let m = ov.topology.members.iter().find(|m| m.name == "pg-2")?;
+        (m.reachable && m.state == "streaming" && m.lag_bytes == Some(0) && ov.topology.unreachable.is_empty())
+            .then_some(())
+    })
+    .await;
+    eprintln!("pg-2 back streaming with lag 0 {:.1}s after docker start", started.elapsed().as_secs_f64());
+}
+
+#[tokio::test]
+#[ignore = "needs the real stack: run scripts/test"]
+async fn sop_commands_work_verbatim_and_endpoints_route_by_role() {
+    let _g = lock_stack();
+    let app = spawn_app().await;
+    ensure_replica(&app, "pg-2").await;
+
+    // SOP section 2, verbatim (without -it: no terminal here).
+    let out = docker(&["exec", "pg-0", "patronictl", "-c", "/home/postgres/postgres0.yml", "topology"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("Leader") && text.contains("pg-1") && text.contains("pg-2"), "{text}");
+
+    let ov = app.overview().await;
+    let leader = ov.topology.leader().unwrap().clone();
+    let env = &app.env;
+    // Writes through the write port land on the leader.
+    let got = psql(
+        env,
+        &env["WRITE_PORT"],
+        "create table if not exists pgc_it(id serial primary key, at timestamptz default now()); \
+         insert into pgc_it default values; select inet_server_port() || ',' || pg_is_in_recovery()",
+    );
+    assert_eq!(got, format!("{},false", leader.port.unwrap()), "write port must reach the leader");
+    // Reads through the read port land on replicas, round robin over both.
+    let replica_ports: Vec<String> = ov
+        .topology
+        .members
+        .iter()
+        .filter(|m| m.role.is_replica())
+        .map(|m| m.port.unwrap().to_string())
+        .collect();
+    let mut seen = std::collections::BTreeSet::new();
+    for _ in 0..6 {
+        let got = psql(env, &env["READ_PORT"], "select inet_server_port() || ',' || pg_is_in_recovery()");
+        let (port, recovery) = got.split_once(',').unwrap();
+        assert_eq!(recovery, "true", "read port reached a primary: {got}");
+        assert!(replica_ports.contains(&port.to_string()), "{port} is not a replica port {replica_ports:?}");
+        seen.insert(port.to_string());
+    }
+    assert_eq!(seen.len(), 2, "round robin should reach both replicas: {seen:?}");
+
+    // The console's endpoints panel says the same.
+    let write = ov.endpoints.iter().find(|e| e.kind == EndpointKind::Write).unwrap();
+    assert_eq!(write.routes_to, vec![leader.name.clone()]);
+    assert!(write.connection_string.contains(&env["WRITE_PORT"]));
+    assert!(!write.connection_string.contains(&env["PG_SUPERUSER_PASSWORD"]), "no password in the UI");
+    let read = ov.endpoints.iter().find(|e| e.kind == EndpointKind::Read).unwrap();
+    assert_eq!(read.routes_to.len(), 2);
+}
+
+#[tokio::test]
+#[ignore = "needs the real stack: run scripts/test"]
+async fn overview_page_is_server_rendered_with_every_member() {
+    let _g = lock_stack();
+    let app = spawn_app().await;
+    let html = app.http.get(&app.base).send().await.unwrap().text().await.unwrap();
+    for needle in ["pg-0", "pg-1", "pg-2", "Write endpoint", "Read endpoint", "/pkg/pg-console.js", "Timeline history"] {
+        assert!(html.contains(needle), "{needle} missing from the server-rendered page");
+    }
+    let js = app.http.get(format!("{}/pkg/pg-console.js", app.base)).send().await.unwrap();
+    assert!(js.status().is_success(), "the hydration script is served");
+    let wasm = app.http.get(format!("{}/pkg/pg-console_bg.wasm", app.base)).send().await.unwrap();
+    assert!(wasm.status().is_success(), "the wasm is served");
+}
+
+#[tokio::test]
+#[ignore = "needs the real stack: run scripts/test"]
+async fn console_answers_when_haproxy_is_misconfigured() {
+    let _g = lock_stack();
+    let app = spawn_app_with(&[("PGC_HAPROXY_STATS_CSV_URL", "http://127.0.0.1:1/;csv")]).await;
+    let ov = app.overview().await;
+    assert!(ov.haproxy.is_none());
+    assert!(ov.haproxy_error.as_deref().unwrap_or("").contains("did not answer"));
+    assert!(ov.endpoints.iter().all(|e| !e.known));
+    assert!(ov.topology.leader().is_some(), "Patroni still reported: {:?}", ov.topology);
+}
+
+#[test]
+fn help_documents_every_setting() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_pg-console")).arg("--help").output().unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    for var in [
+        "PGC_LISTEN", "PGC_PUBLIC_URL", "PGC_SITE_ROOT", "PGC_CLUSTER_NAME", "PGC_MEMBERS", "PGC_PATRONI_TIMEOUT_MS",
+        "PGC_HAPROXY_STATS_CSV_URL", "PGC_HAPROXY_STATS_PUBLIC_URL", "PGC_WRITE_ENDPOINT", "PGC_READ_ENDPOINT", "PGC_LOG",
+    ] {
+        assert!(text.contains(var), "{var} missing from --help");
+    }
+}
+
+#[test]
+fn bad_configuration_is_refused_with_a_clear_message() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_pg-console"))
+        .env("PGC_MEMBERS", "pg-0")
+        .arg("config")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(err.contains("NAME=URL"), "{err}");
+}

@@ -1,0 +1,190 @@
+//! Test fixture: spawn the real pg-console binary on a free port against the
+//! real stack (started by scripts/test / scripts/stack up), zero2prod-style.
+
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::{Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+/// Tests that stop containers or compare snapshots must not overlap.
+static STACK_LOCK: Mutex<()> = Mutex::new(());
+
+pub fn lock_stack() -> MutexGuard<'static, ()> {
+    STACK_LOCK.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+pub fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+}
+
+/// The stack's generated env file (ports and secrets), as scripts/stack writes it.
+pub fn stack_env() -> HashMap<String, String> {
+    let path = std::env::var("PGC_STACK_ENV").map(PathBuf::from).unwrap_or_else(|_| {
+        let state = std::env::var("PGC_STATE_DIR").map(PathBuf::from).unwrap_or_else(|_| repo_root().join(".data"));
+        state.join("stack.env")
+    });
+    let text = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("{}: {e}. Start the stack first: scripts/stack up (scripts/test does)", path.display()));
+    text.lines()
+        .filter(|l| !l.starts_with('#') && l.contains('='))
+        .map(|l| {
+            let (k, v) = l.split_once('=').unwrap();
+            (k.to_string(), v.to_string())
+        })
+        .collect()
+}
+
+pub struct TestApp {
+    pub base: String,
+    pub http: reqwest::Client,
+    child: Child,
+    pub env: HashMap<String, String>,
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// The console settings that point it at the stack described by `env`.
+pub fn console_env(env: &HashMap<String, String>) -> Vec<(String, String)> {
+    let bind = &env["BIND_ADDR"];
+    let members = (0..3)
+        .map(|i| format!("pg-{i}=http://{bind}:{}", env[&format!("PG{i}_API_PORT")]))
+        .collect::<Vec<_>>()
+        .join(",");
+    vec![
+        ("PGC_MEMBERS".into(), members),
+        ("PGC_CLUSTER_NAME".into(), env["CLUSTER_NAME"].clone()),
+        ("PGC_HAPROXY_STATS_CSV_URL".into(), format!("http://{bind}:{}/;csv", env["STATS_PORT"])),
+        ("PGC_WRITE_ENDPOINT".into(), format!("{bind}:{}", env["WRITE_PORT"])),
+        ("PGC_READ_ENDPOINT".into(), format!("{bind}:{}", env["READ_PORT"])),
+        ("PGC_SITE_ROOT".into(), repo_root().join("target/site").display().to_string()),
+    ]
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(&[]).await
+}
+
+pub async fn spawn_app_with(extra: &[(&str, &str)]) -> TestApp {
+    let env = stack_env();
+    let port = free_port();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_pg-console"));
+    cmd.env("PGC_LISTEN", format!("127.0.0.1:{port}"))
+        .env("PGC_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit());
+    for (k, v) in console_env(&env) {
+        cmd.env(k, v);
+    }
+    for (k, v) in extra {
+        cmd.env(k, v);
+    }
+    let child = cmd.spawn().expect("spawn pg-console");
+    let base = format!("http://127.0.0.1:{port}");
+    let http = reqwest::Client::builder().timeout(Duration::from_secs(10)).build().unwrap();
+    let start = Instant::now();
+    loop {
+        if let Ok(r) = http.get(format!("{base}/healthz")).send().await {
+            if r.status().is_success() {
+                break;
+            }
+        }
+        assert!(start.elapsed() < Duration::from_secs(20), "pg-console did not start on {base}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    TestApp { base, http, child, env }
+}
+
+impl TestApp {
+    /// The same server function the Overview page calls.
+    pub async fn overview(&self) -> model::Overview {
+        let r = self
+            .http
+            .post(format!("{}/api/overview", self.base))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .send()
+            .await
+            .expect("overview request");
+        assert!(r.status().is_success(), "overview answered {}", r.status());
+        r.json().await.expect("overview JSON")
+    }
+}
+
+pub fn docker(args: &[&str]) -> Output {
+    let out = Command::new("docker").args(args).output().expect("run docker");
+    assert!(
+        out.status.success(),
+        "docker {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+pub fn patronictl(args: &[&str]) -> Output {
+    let mut full = vec!["exec", "pg-0", "patronictl", "-c", "/home/postgres/postgres0.yml"];
+    full.extend_from_slice(args);
+    docker(&full)
+}
+
+/// psql inside pg-0 (host networking: 127.0.0.1 is the host's loopback).
+pub fn psql(env: &HashMap<String, String>, port: &str, sql: &str) -> String {
+    let pw = format!("PGPASSWORD={}", env["PG_SUPERUSER_PASSWORD"]);
+    let out = docker(&[
+        "exec", "-e", &pw, "pg-0", "psql", "-h", &env["BIND_ADDR"], "-p", port, "-U", "postgres", "-d", "postgres",
+        "-XAtq", "-c", sql,
+    ]);
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
+/// Poll `f` until it returns Some, or panic after `timeout` with `what`.
+pub async fn eventually<T, F, Fut>(timeout: Duration, what: &str, mut f: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let start = Instant::now();
+    loop {
+        if let Some(v) = f().await {
+            return v;
+        }
+        assert!(start.elapsed() < timeout, "timed out after {timeout:?} waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+/// Make sure the stack is healthy with `name` as a replica (switch over away
+/// from it if it leads), so a test may stop it.
+pub async fn ensure_replica(app: &TestApp, name: &str) {
+    let healthy = |ov: &model::Overview| {
+        let t = &ov.topology;
+        t.leader().is_some()
+            && t.members.iter().filter(|m| m.role.is_replica() && m.state == "streaming" && m.lag_bytes == Some(0)).count() == 2
+    };
+    let ov = eventually(Duration::from_secs(90), "a healthy cluster", || async {
+        let ov = app.overview().await;
+        healthy(&ov).then_some(ov)
+    })
+    .await;
+    let leader = ov.topology.leader().unwrap().name.clone();
+    if leader == name {
+        let candidate = ov.topology.members.iter().find(|m| m.name != name).unwrap().name.clone();
+        patronictl(&["switchover", "--leader", name, "--candidate", &candidate, "--force"]);
+        eventually(Duration::from_secs(90), "the switchover away from the test's target", || async {
+            let ov = app.overview().await;
+            (healthy(&ov) && ov.topology.leader().map(|l| l.name != name).unwrap_or(false)).then_some(())
+        })
+        .await;
+    }
+}
