@@ -17,4 +17,3 @@ pub async fn get_overview() -> Result<Overview, ServerFnError> {
     let ctx = expect_context::<ServerContext>();
     Ok(ctx.overview.overview().await)
 }
-

@@ -52,11 +52,17 @@ impl OverviewService {
 /// HAProxy routes them now.
 pub fn endpoints(s: &EndpointSettings, stats: Option<&HaproxyStats>) -> Vec<Endpoint> {
     let make = |kind: EndpointKind, address: &str, role: ListenerRole, attrs: &str| {
-        let routes_to = stats.and_then(|st| st.listener(role)).map(|l| l.up_servers()).unwrap_or_default();
+        let routes_to = stats
+            .and_then(|st| st.listener(role))
+            .map(|l| l.up_servers())
+            .unwrap_or_default();
         Endpoint {
             kind,
             address: address.to_string(),
-            connection_string: format!("postgresql://{}@{}/{}?target_session_attrs={}", s.user, address, s.database, attrs),
+            connection_string: format!(
+                "postgresql://{}@{}/{}?target_session_attrs={}",
+                s.user, address, s.database, attrs
+            ),
             routes_to,
             known: stats.is_some(),
         }

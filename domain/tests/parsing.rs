@@ -23,15 +23,30 @@ fn status(path: &str) -> MemberStatus {
 }
 
 fn probe(name: &str, port: u16, status: Result<MemberStatus, String>, cluster: Option<ClusterResponse>) -> Probe {
-    Probe { name: name.into(), api_url: format!("http://127.0.0.1:{port}"), status, cluster }
+    Probe {
+        name: name.into(),
+        api_url: format!("http://127.0.0.1:{port}"),
+        status,
+        cluster,
+    }
 }
 
 #[test]
 fn patroni_4_healthy_cluster() {
     let c = cluster("patroni-4.1/cluster-healthy.json");
     let probes = vec![
-        probe("pg-0", 18008, Ok(status("patroni-4.1/patroni-leader.json")), Some(c.clone())),
-        probe("pg-1", 18009, Ok(status("patroni-4.1/patroni-replica.json")), Some(c.clone())),
+        probe(
+            "pg-0",
+            18008,
+            Ok(status("patroni-4.1/patroni-leader.json")),
+            Some(c.clone()),
+        ),
+        probe(
+            "pg-1",
+            18009,
+            Ok(status("patroni-4.1/patroni-replica.json")),
+            Some(c.clone()),
+        ),
         probe("pg-2", 18010, Ok(status("patroni-4.1/patroni-replica.json")), Some(c)),
     ];
     let t = merge_topology("fallback", &probes, &BTreeMap::new(), 1_000);
@@ -60,7 +75,12 @@ fn patroni_4_healthy_cluster() {
 fn patroni_4_stopped_member_is_unreachable_with_since() {
     let c = cluster("patroni-4.1/cluster-pg2-stopped.json");
     let probes = vec![
-        probe("pg-0", 18008, Ok(status("patroni-4.1/patroni-replica.json")), Some(c.clone())),
+        probe(
+            "pg-0",
+            18008,
+            Ok(status("patroni-4.1/patroni-replica.json")),
+            Some(c.clone()),
+        ),
         probe("pg-1", 18009, Ok(status("patroni-4.1/patroni-leader.json")), Some(c)),
         probe("pg-2", 18010, Err("connection refused or unreachable".into()), None),
     ];
@@ -98,7 +118,11 @@ fn nothing_answers_gives_a_degraded_topology_not_an_error() {
 fn patroni_3_shapes_master_running_and_single_lag() {
     let c = cluster("patroni-3.0/cluster-healthy.json");
     let leader = status("patroni-3.0/patroni-leader.json");
-    assert_eq!(leader.role.as_deref(), Some("master"), "Patroni 3.0 calls the leader master");
+    assert_eq!(
+        leader.role.as_deref(),
+        Some("master"),
+        "Patroni 3.0 calls the leader master"
+    );
     let replica = status("patroni-3.0/patroni-replica.json");
     let probes = vec![
         probe("pg-0", 28008, Ok(leader), Some(c.clone())),
@@ -109,7 +133,11 @@ fn patroni_3_shapes_master_running_and_single_lag() {
     assert_eq!(t.members[0].role, Role::Leader);
     let r = &t.members[1];
     assert_eq!(r.role, Role::Replica);
-    assert_eq!(r.raw_state.as_deref(), Some("running"), "3.0 reports a streaming replica as running");
+    assert_eq!(
+        r.raw_state.as_deref(),
+        Some("running"),
+        "3.0 reports a streaming replica as running"
+    );
     assert_eq!(r.state, "streaming", "normalised");
     assert_eq!(r.lag_bytes, Some(0));
     assert_eq!(r.patroni_version.as_deref(), Some("3.0.2"));
@@ -139,7 +167,11 @@ fn history_of_both_generations() {
 fn haproxy_stats_healthy() {
     let s = parse_stats_csv(&fixture("haproxy-2.6/stats-healthy.csv"), "primary", "replicas").unwrap();
     let names: Vec<_> = s.listeners.iter().map(|l| l.name.as_str()).collect();
-    assert_eq!(names, ["primary", "replicas"], "the stats listener has no servers and is left out");
+    assert_eq!(
+        names,
+        ["primary", "replicas"],
+        "the stats listener has no servers and is left out"
+    );
     let w = s.listener(ListenerRole::Write).unwrap();
     assert_eq!(w.up_servers(), ["pg-0"]);
     assert_eq!(w.servers.len(), 3);
@@ -168,7 +200,12 @@ fn haproxy_garbage_is_a_clear_error() {
 #[test]
 fn merged_topology_matches_recorded_patronictl_list() {
     let c = cluster("patroni-4.1/cluster-healthy.json");
-    let probes = vec![probe("pg-0", 18008, Ok(status("patroni-4.1/patroni-leader.json")), Some(c))];
+    let probes = vec![probe(
+        "pg-0",
+        18008,
+        Ok(status("patroni-4.1/patroni-leader.json")),
+        Some(c),
+    )];
     let t = merge_topology("x", &probes, &BTreeMap::new(), 1);
     let list: Vec<serde_json::Value> = serde_json::from_str(&fixture("patroni-4.1/patronictl-list.json")).unwrap();
     assert_eq!(list.len(), t.members.len());

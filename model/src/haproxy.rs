@@ -44,7 +44,11 @@ pub struct HaproxyListener {
 
 impl HaproxyListener {
     pub fn up_servers(&self) -> Vec<String> {
-        self.servers.iter().filter(|s| s.is_up()).map(|s| s.name.clone()).collect()
+        self.servers
+            .iter()
+            .filter(|s| s.is_up())
+            .map(|s| s.name.clone())
+            .collect()
     }
 }
 

@@ -14,7 +14,12 @@ pub enum ConfigError {
     #[error("the config file {path} is not valid: {message}")]
     File { path: PathBuf, message: String },
     #[error("environment variable {var}={value:?} is not valid for `{key}`: {message}")]
-    Env { var: &'static str, key: &'static str, value: String, message: String },
+    Env {
+        var: &'static str,
+        key: &'static str,
+        value: String,
+        message: String,
+    },
     #[error("invalid setting `{key}`: {message}")]
     Invalid { key: &'static str, message: String },
 }
@@ -111,7 +116,11 @@ fn parse_value<T: DeserializeOwned>(raw: &str) -> Result<T, String> {
         format!("v = {}", toml::Value::String(raw.to_string())),
         format!(
             "v = {}",
-            toml::Value::Array(raw.split(',').map(|s| toml::Value::String(s.trim().to_string())).collect())
+            toml::Value::Array(
+                raw.split(',')
+                    .map(|s| toml::Value::String(s.trim().to_string()))
+                    .collect()
+            )
         ),
     ];
     let mut last = String::new();
@@ -129,10 +138,14 @@ impl Config {
     pub fn load(file: Option<&Path>, get_env: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
         let mut cfg = match file {
             Some(path) => {
-                let text = std::fs::read_to_string(path)
-                    .map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
-                toml::from_str(&text)
-                    .map_err(|e| ConfigError::File { path: path.to_path_buf(), message: e.to_string() })?
+                let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                    path: path.to_path_buf(),
+                    source,
+                })?;
+                toml::from_str(&text).map_err(|e| ConfigError::File {
+                    path: path.to_path_buf(),
+                    message: e.to_string(),
+                })?
             }
             None => Config::default(),
         };
@@ -144,7 +157,10 @@ impl Config {
     pub fn validate(&self) -> Result<(), ConfigError> {
         let members = self.member_endpoints()?;
         if members.is_empty() {
-            return Err(ConfigError::Invalid { key: "members", message: "name at least one Patroni member".into() });
+            return Err(ConfigError::Invalid {
+                key: "members",
+                message: "name at least one Patroni member".into(),
+            });
         }
         if !(self.public_url.starts_with("http://") || self.public_url.starts_with("https://")) {
             return Err(ConfigError::Invalid {
@@ -171,7 +187,10 @@ impl Config {
                         message: format!("{m:?}: the name must not be empty and the URL must start with http(s)://"),
                     });
                 }
-                Ok(domain::patroni::MemberEndpoint { name: name.to_string(), api_url: url.to_string() })
+                Ok(domain::patroni::MemberEndpoint {
+                    name: name.to_string(),
+                    api_url: url.to_string(),
+                })
             })
             .collect()
     }
@@ -182,7 +201,13 @@ impl Config {
         let mut out = String::new();
         for s in SETTINGS {
             let default = defaults.get(s.key).map(|v| v.to_string()).unwrap_or_default();
-            out.push_str(&format!("  {:<26} {}\n      env {}  default {}\n", s.key, s.doc.trim(), s.env, default));
+            out.push_str(&format!(
+                "  {:<26} {}\n      env {}  default {}\n",
+                s.key,
+                s.doc.trim(),
+                s.env,
+                default
+            ));
         }
         out
     }
@@ -211,10 +236,17 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("pgc-config-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let file = dir.join("c.toml");
-        std::fs::write(&file, "listen = \"127.0.0.1:9000\"\npatroni_timeout_ms = 100\ncluster_name = \"file\"\n").unwrap();
+        std::fs::write(
+            &file,
+            "listen = \"127.0.0.1:9000\"\npatroni_timeout_ms = 100\ncluster_name = \"file\"\n",
+        )
+        .unwrap();
         let c = Config::load(
             Some(&file),
-            env(&[("PGC_PATRONI_TIMEOUT_MS", "250"), ("PGC_MEMBERS", "a=http://h:1, b=http://h:2")]),
+            env(&[
+                ("PGC_PATRONI_TIMEOUT_MS", "250"),
+                ("PGC_MEMBERS", "a=http://h:1, b=http://h:2"),
+            ]),
         )
         .unwrap();
         assert_eq!(c.listen.port(), 9000);
@@ -243,7 +275,11 @@ mod tests {
     fn help_lists_every_setting() {
         let help = Config::help_table();
         for s in SETTINGS {
-            assert!(help.contains(s.key) && help.contains(s.env), "{} missing from --help", s.key);
+            assert!(
+                help.contains(s.key) && help.contains(s.env),
+                "{} missing from --help",
+                s.key
+            );
         }
     }
 }

@@ -21,7 +21,10 @@ pub enum ServeError {
     #[error("cannot start the Patroni client: {0}")]
     Patroni(#[from] domain::patroni::PatroniError),
     #[error("cannot listen on {addr}: {source}; is another pg-console running? Set PGC_LISTEN to another port")]
-    Bind { addr: std::net::SocketAddr, source: std::io::Error },
+    Bind {
+        addr: std::net::SocketAddr,
+        source: std::io::Error,
+    },
     #[error("server error: {0}")]
     Serve(std::io::Error),
 }
@@ -60,15 +63,10 @@ pub fn build_router(cfg: &Config, ctx: ServerContext) -> Router {
     let routes = generate_route_list(App);
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
-        .leptos_routes_with_context(
-            &options,
-            routes,
-            move || provide_context(ctx.clone()),
-            {
-                let options = options.clone();
-                move || shell(options.clone())
-            },
-        )
+        .leptos_routes_with_context(&options, routes, move || provide_context(ctx.clone()), {
+            let options = options.clone();
+            move || shell(options.clone())
+        })
         .fallback(leptos_axum::file_and_error_handler(shell))
         .with_state(options)
 }
@@ -78,7 +76,10 @@ pub async fn run(cfg: Config) -> Result<(), ServeError> {
     let router = build_router(&cfg, ctx);
     let listener = tokio::net::TcpListener::bind(cfg.listen)
         .await
-        .map_err(|source| ServeError::Bind { addr: cfg.listen, source })?;
+        .map_err(|source| ServeError::Bind {
+            addr: cfg.listen,
+            source,
+        })?;
     tracing::info!(
         "pg-console listening on http://{} (public URL {}); cluster {} with {} member(s)",
         cfg.listen,

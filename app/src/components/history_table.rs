@@ -13,7 +13,7 @@ pub fn HistoryPanel(history: Vec<HistoryEntry>, error: Option<String>) -> impl I
                     <td class="num">{h.timeline}</td>
                     <td>{format_lsn(h.lsn)}</td>
                     <td>{h.reason}</td>
-                    <td>{h.timestamp.unwrap_or_default()}</td>
+                    <td>{h.timestamp.map(|t| short_timestamp(&t)).unwrap_or_default()}</td>
                     <td>{h.new_leader.unwrap_or_default()}</td>
                 </tr>
             }
@@ -31,5 +31,27 @@ pub fn HistoryPanel(history: Vec<HistoryEntry>, error: Option<String>) -> impl I
                 <tbody>{rows}</tbody>
             </table>
         </section>
+    }
+}
+
+/// `2026-11-28T21:00:16.544624+00:00` → `2026-11-28 21:00:16+00:00`
+fn short_timestamp(t: &str) -> String {
+    match (t.get(..19), t.rfind(['+', 'Z'])) {
+        (Some(head), Some(i)) if i >= 19 => format!("{} {}", &head[..10], &head[11..]) + &t[i..],
+        (Some(head), _) => format!("{} {}", &head[..10], &head[11..]),
+        _ => t.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn shortens_patroni_timestamps() {
+        assert_eq!(
+            super::short_timestamp("2026-11-28T21:00:16.544624+00:00"),
+            "2026-11-28 21:00:16+00:00"
+        );
+        assert_eq!(super::short_timestamp("2026-11-28T21:00:16"), "2026-11-28 21:00:16");
+        assert_eq!(super::short_timestamp("x"), "x");
     }
 }

@@ -11,6 +11,7 @@ pub fn TopologyPanel(topology: Topology) -> impl IntoView {
         .iter()
         .map(|m| {
             let lag = match (m.role.is_replica(), m.lag_bytes) {
+                _ if !m.reachable => "—".to_string(),
                 (false, _) => "".to_string(),
                 (true, Some(l)) => human_bytes(l),
                 (true, None) => "unknown".to_string(),

@@ -8,8 +8,7 @@ use model::Overview;
 
 use crate::api::get_overview;
 use crate::components::{
-    endpoints::EndpointsPanel, haproxy_table::HaproxyPanel, history_table::HistoryPanel,
-    topology_table::TopologyPanel,
+    endpoints::EndpointsPanel, haproxy_table::HaproxyPanel, history_table::HistoryPanel, topology_table::TopologyPanel,
 };
 use crate::format::{duration_between, utc_time};
 

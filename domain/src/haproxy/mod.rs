@@ -49,14 +49,20 @@ impl HaproxyClient {
             .get(&url)
             .send()
             .await
-            .map_err(|e| HaproxyError::Unreachable { url: url.clone(), reason: e.to_string() })?;
+            .map_err(|e| HaproxyError::Unreachable {
+                url: url.clone(),
+                reason: crate::patroni::describe(&e),
+            })?;
         if !resp.status().is_success() {
-            return Err(HaproxyError::Status { url, status: resp.status().as_u16() });
+            return Err(HaproxyError::Status {
+                url,
+                status: resp.status().as_u16(),
+            });
         }
-        let text = resp
-            .text()
-            .await
-            .map_err(|e| HaproxyError::Unreachable { url: url.clone(), reason: e.to_string() })?;
+        let text = resp.text().await.map_err(|e| HaproxyError::Unreachable {
+            url: url.clone(),
+            reason: e.to_string(),
+        })?;
         parse_stats_csv(&text, &self.write_listener, &self.read_listener)
     }
 }

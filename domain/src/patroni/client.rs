@@ -68,7 +68,12 @@ impl PatroniClient {
             self.get_json::<MemberStatus>(&m.api_url, "/patroni"),
             self.get_json::<ClusterResponse>(&m.api_url, "/cluster"),
         );
-        Probe { name: m.name.clone(), api_url: m.api_url.clone(), status, cluster: cluster.ok() }
+        Probe {
+            name: m.name.clone(),
+            api_url: m.api_url.clone(),
+            status,
+            cluster: cluster.ok(),
+        }
     }
 
     /// Ask every member in parallel and merge one topology. Never fails:
@@ -93,7 +98,9 @@ impl PatroniClient {
     /// Timeline history from the first member that answers `GET /history`.
     pub async fn history(&self) -> Result<Vec<HistoryEntry>, PatroniError> {
         let results = join_all(
-            self.members.iter().map(|m| self.get_json::<serde_json::Value>(&m.api_url, "/history")),
+            self.members
+                .iter()
+                .map(|m| self.get_json::<serde_json::Value>(&m.api_url, "/history")),
         )
         .await;
         let mut errors = Vec::new();
@@ -107,12 +114,20 @@ impl PatroniClient {
     }
 }
 
-fn describe(e: &reqwest::Error) -> String {
+/// A short reason: the innermost cause ("Connection refused (os error 111)")
+/// rather than reqwest's generic "error sending request".
+pub(crate) fn describe(e: &reqwest::Error) -> String {
     if e.is_timeout() {
-        "timed out".to_string()
-    } else if e.is_connect() {
-        "connection refused or unreachable".to_string()
+        return "timed out".to_string();
+    }
+    let mut root: &dyn std::error::Error = e;
+    while let Some(next) = root.source() {
+        root = next;
+    }
+    let reason = root.to_string();
+    if e.is_connect() {
+        format!("cannot connect: {reason}")
     } else {
-        e.to_string()
+        reason
     }
 }

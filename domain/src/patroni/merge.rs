@@ -30,12 +30,7 @@ fn normalise_state(role: &Role, state: &str, replication_state: Option<&str>) ->
 
 /// Build the topology. `since` gives, per unreachable member, when it was
 /// first seen unreachable (unix ms); `now_ms` stamps the result.
-pub fn merge_topology(
-    cluster_name: &str,
-    probes: &[Probe],
-    since: &BTreeMap<String, i64>,
-    now_ms: i64,
-) -> Topology {
+pub fn merge_topology(cluster_name: &str, probes: &[Probe], since: &BTreeMap<String, i64>, now_ms: i64) -> Topology {
     // Prefer the DCS view of a member that calls itself leader, else any.
     let view = probes
         .iter()
@@ -108,7 +103,11 @@ pub fn merge_topology(
             Ok(s) => {
                 let role = Role::parse(s.role.as_deref().unwrap_or(""));
                 let raw = s.state.clone();
-                let state = normalise_state(&role, raw.as_deref().unwrap_or("unknown"), s.replication_state.as_deref());
+                let state = normalise_state(
+                    &role,
+                    raw.as_deref().unwrap_or("unknown"),
+                    s.replication_state.as_deref(),
+                );
                 members.push(Member {
                     name: p.name.clone(),
                     role,
@@ -164,7 +163,9 @@ pub fn merge_topology(
 
     members.sort_by(|a, b| order_key(a).cmp(&order_key(b)));
     let paused = cluster.as_ref().and_then(|c| c.pause).unwrap_or(false)
-        || probes.iter().any(|p| p.status.as_ref().ok().and_then(|s| s.pause).unwrap_or(false));
+        || probes
+            .iter()
+            .any(|p| p.status.as_ref().ok().and_then(|s| s.pause).unwrap_or(false));
 
     Topology {
         // Patroni 3.x's /cluster has no scope; /patroni names it.
@@ -172,7 +173,9 @@ pub fn merge_topology(
             .as_ref()
             .and_then(|c| c.scope.clone())
             .or_else(|| {
-                probes.iter().find_map(|p| p.status.as_ref().ok()?.patroni.as_ref()?.scope.clone())
+                probes
+                    .iter()
+                    .find_map(|p| p.status.as_ref().ok()?.patroni.as_ref()?.scope.clone())
             })
             .unwrap_or_else(|| cluster_name.to_string()),
         members,

@@ -5,5 +5,6 @@ mod client;
 mod merge;
 pub mod wire;
 
+pub(crate) use client::describe;
 pub use client::{MemberEndpoint, PatroniClient, PatroniError};
 pub use merge::{merge_topology, Probe};

@@ -18,17 +18,26 @@ pub fn lock_stack() -> MutexGuard<'static, ()> {
 }
 
 pub fn repo_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
 }
 
 /// The stack's generated env file (ports and secrets), as scripts/stack writes it.
 pub fn stack_env() -> HashMap<String, String> {
     let path = std::env::var("PGC_STACK_ENV").map(PathBuf::from).unwrap_or_else(|_| {
-        let state = std::env::var("PGC_STATE_DIR").map(PathBuf::from).unwrap_or_else(|_| repo_root().join(".data"));
+        let state = std::env::var("PGC_STATE_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|_| repo_root().join(".data"));
         state.join("stack.env")
     });
-    let text = std::fs::read_to_string(&path)
-        .unwrap_or_else(|e| panic!("{}: {e}. Start the stack first: scripts/stack up (scripts/test does)", path.display()));
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| {
+        panic!(
+            "{}: {e}. Start the stack first: scripts/stack up (scripts/test does)",
+            path.display()
+        )
+    });
     text.lines()
         .filter(|l| !l.starts_with('#') && l.contains('='))
         .map(|l| {
@@ -66,10 +75,16 @@ pub fn console_env(env: &HashMap<String, String>) -> Vec<(String, String)> {
     vec![
         ("PGC_MEMBERS".into(), members),
         ("PGC_CLUSTER_NAME".into(), env["CLUSTER_NAME"].clone()),
-        ("PGC_HAPROXY_STATS_CSV_URL".into(), format!("http://{bind}:{}/;csv", env["STATS_PORT"])),
+        (
+            "PGC_HAPROXY_STATS_CSV_URL".into(),
+            format!("http://{bind}:{}/;csv", env["STATS_PORT"]),
+        ),
         ("PGC_WRITE_ENDPOINT".into(), format!("{bind}:{}", env["WRITE_PORT"])),
         ("PGC_READ_ENDPOINT".into(), format!("{bind}:{}", env["READ_PORT"])),
-        ("PGC_SITE_ROOT".into(), repo_root().join("target/site").display().to_string()),
+        (
+            "PGC_SITE_ROOT".into(),
+            repo_root().join("target/site").display().to_string(),
+        ),
     ]
 }
 
@@ -93,7 +108,10 @@ pub async fn spawn_app_with(extra: &[(&str, &str)]) -> TestApp {
     }
     let child = cmd.spawn().expect("spawn pg-console");
     let base = format!("http://127.0.0.1:{port}");
-    let http = reqwest::Client::builder().timeout(Duration::from_secs(10)).build().unwrap();
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap();
     let start = Instant::now();
     loop {
         if let Ok(r) = http.get(format!("{base}/healthz")).send().await {
@@ -101,7 +119,10 @@ pub async fn spawn_app_with(extra: &[(&str, &str)]) -> TestApp {
                 break;
             }
         }
-        assert!(start.elapsed() < Duration::from_secs(20), "pg-console did not start on {base}");
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "pg-console did not start on {base}"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     TestApp { base, http, child, env }
@@ -142,8 +163,22 @@ pub fn patronictl(args: &[&str]) -> Output {
 pub fn psql(env: &HashMap<String, String>, port: &str, sql: &str) -> String {
     let pw = format!("PGPASSWORD={}", env["PG_SUPERUSER_PASSWORD"]);
     let out = docker(&[
-        "exec", "-e", &pw, "pg-0", "psql", "-h", &env["BIND_ADDR"], "-p", port, "-U", "postgres", "-d", "postgres",
-        "-XAtq", "-c", sql,
+        "exec",
+        "-e",
+        &pw,
+        "pg-0",
+        "psql",
+        "-h",
+        &env["BIND_ADDR"],
+        "-p",
+        port,
+        "-U",
+        "postgres",
+        "-d",
+        "postgres",
+        "-XAtq",
+        "-c",
+        sql,
     ]);
     String::from_utf8(out.stdout).unwrap().trim().to_string()
 }
@@ -159,7 +194,10 @@ where
         if let Some(v) = f().await {
             return v;
         }
-        assert!(start.elapsed() < timeout, "timed out after {timeout:?} waiting for {what}");
+        assert!(
+            start.elapsed() < timeout,
+            "timed out after {timeout:?} waiting for {what}"
+        );
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
 }
@@ -170,7 +208,11 @@ pub async fn ensure_replica(app: &TestApp, name: &str) {
     let healthy = |ov: &model::Overview| {
         let t = &ov.topology;
         t.leader().is_some()
-            && t.members.iter().filter(|m| m.role.is_replica() && m.state == "streaming" && m.lag_bytes == Some(0)).count() == 2
+            && t.members
+                .iter()
+                .filter(|m| m.role.is_replica() && m.state == "streaming" && m.lag_bytes == Some(0))
+                .count()
+                == 2
     };
     let ov = eventually(Duration::from_secs(90), "a healthy cluster", || async {
         let ov = app.overview().await;
@@ -179,12 +221,40 @@ pub async fn ensure_replica(app: &TestApp, name: &str) {
     .await;
     let leader = ov.topology.leader().unwrap().name.clone();
     if leader == name {
-        let candidate = ov.topology.members.iter().find(|m| m.name != name).unwrap().name.clone();
+        let candidate = ov
+            .topology
+            .members
+            .iter()
+            .find(|m| m.name != name)
+            .unwrap()
+            .name
+            .clone();
         patronictl(&["switchover", "--leader", name, "--candidate", &candidate, "--force"]);
-        eventually(Duration::from_secs(90), "the switchover away from the test's target", || async {
-            let ov = app.overview().await;
-            (healthy(&ov) && ov.topology.leader().map(|l| l.name != name).unwrap_or(false)).then_some(())
-        })
+        eventually(
+            Duration::from_secs(90),
+            "the switchover away from the test's target",
+            || async {
+                let ov = app.overview().await;
+                (healthy(&ov) && ov.topology.leader().map(|l| l.name != name).unwrap_or(false)).then_some(())
+            },
+        )
         .await;
+    }
+}
+
+/// A stopped container that is started again when the guard drops, whatever
+/// the test did in between (so a failing test never leaves a replica down).
+pub struct Stopped(pub String);
+
+impl Stopped {
+    pub fn new(name: &str) -> Self {
+        docker(&["stop", name]);
+        Stopped(name.to_string())
+    }
+}
+
+impl Drop for Stopped {
+    fn drop(&mut self) {
+        let _ = Command::new("docker").args(["start", &self.0]).output();
     }
 }
