@@ -1,6 +1,7 @@
 // End-to-end tests: the real console (target/debug/pg-console) against the real
-// stack, in Debian's Chromium. Run through scripts/test (which builds and
-// starts everything); PGC_E2E_PORT picks the console's port.
+// stack, in Debian's Chromium. Run through scripts/test (which builds, starts
+// everything and creates the users e2e-admin and e2e-viewer in PGC_DATA_DIR,
+// passwords in PGC_E2E_ADMIN_PW / PGC_E2E_VIEWER_PW); PGC_E2E_PORT picks the port.
 const { defineConfig } = require('@playwright/test');
 const path = require('path');
 
@@ -28,6 +29,6 @@ module.exports = defineConfig({
     url: `http://127.0.0.1:${port}/healthz`,
     reuseExistingServer: false,
     timeout: 30_000,
-    env: { ...process.env, PGC_LISTEN: `127.0.0.1:${port}`, PGC_LOG: 'warn' },
+    env: { ...process.env, PGC_LISTEN: `127.0.0.1:${port}`, PGC_PUBLIC_URL: `http://127.0.0.1:${port}`, PGC_LOG: 'warn' },
   },
 });

@@ -42,17 +42,51 @@ pub fn App() -> impl IntoView {
         <Stylesheet id="leptos" href="/pkg/pg-console.css"/>
         <Title text="pg-console"/>
         <Router>
-            <header class="topbar">
-                <a class="brand" href="/">"pg-console"</a>
-                <nav>
-                    <a href="/">"Overview"</a>
-                </nav>
-            </header>
+            <TopBar/>
             <main>
                 <Routes fallback=|| view! { <p class="notice">"Page not found."</p> }>
                     <Route path=StaticSegment("") view=pages::overview::OverviewPage/>
+                    <Route path=StaticSegment("login") view=pages::login::LoginPage/>
+                    <Route path=StaticSegment("audit") view=pages::audit::AuditPageView/>
+                    <Route path=StaticSegment("admin") view=pages::admin::AdminPage/>
                 </Routes>
             </main>
         </Router>
+    }
+}
+
+/// The top bar: navigation for what the user may see, who is logged in, log out.
+#[component]
+fn TopBar() -> impl IntoView {
+    let me = Resource::new(|| (), |_| api::whoami());
+    let user_part = move || {
+        Suspend::new(async move {
+            me.await.ok().map(|me| {
+                let admin = me.can_admin.then(|| {
+                    view! {
+                        <a href="/audit" data-testid="nav-audit">"Audit"</a>
+                        <a href="/admin" data-testid="nav-admin">"Admin"</a>
+                    }
+                });
+                view! {
+                    <nav>
+                        <a href="/">"Overview"</a>
+                        {admin}
+                    </nav>
+                    <span class="who" data-testid="whoami" data-role=me.role.as_str()>
+                        {me.name.clone()}" · "{me.role.as_str()}
+                    </span>
+                    <form method="post" action="/logout" class="logout">
+                        <button type="submit" data-testid="logout">"Log out"</button>
+                    </form>
+                }
+            })
+        })
+    };
+    view! {
+        <header class="topbar">
+            <a class="brand" href="/">"pg-console"</a>
+            <Transition fallback=|| ()>{user_part}</Transition>
+        </header>
     }
 }

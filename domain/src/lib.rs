@@ -1,9 +1,13 @@
 //! The native domain layer of pg-console. Nothing here knows about HTTP
 //! serving, sessions or Leptos: the server crate wires these into routes.
 
+pub mod audit;
+pub mod authz;
+pub mod db;
 pub mod haproxy;
 pub mod overview;
 pub mod patroni;
+pub mod users;
 
 pub use model;
 

@@ -2,6 +2,7 @@
 const { test, expect } = require('@playwright/test');
 const { execFileSync } = require('child_process');
 const path = require('path');
+const { login } = require('./login');
 
 const docker = (...args) => execFileSync('docker', args, { encoding: 'utf8' });
 
@@ -11,7 +12,7 @@ async function waitHealthy(page) {
 }
 
 test('overview shows three members, one leader and both endpoints', async ({ page }) => {
-  await page.goto('/');
+  await login(page, 'admin');
   await waitHealthy(page);
   const rows = page.locator('[data-testid=member-row]');
   await expect(rows).toHaveCount(3);
@@ -26,7 +27,7 @@ test('overview shows three members, one leader and both endpoints', async ({ pag
 });
 
 test('a stopped replica is shown as down without a reload, then comes back', async ({ page }) => {
-  await page.goto('/');
+  await login(page, 'admin');
   await waitHealthy(page);
   const replica = await page
     .locator('[data-testid=member-row][data-state=streaming]').last().getAttribute('data-member');

@@ -1,6 +1,7 @@
 //! Data shared between the native domain layer and the browser UI.
 //! Plain serde types only: this crate compiles to wasm32.
 
+pub mod auth;
 pub mod haproxy;
 pub mod overview;
 pub mod topology;

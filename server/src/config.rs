@@ -99,6 +99,20 @@ settings! {
     database: String = "postgres".into(), env "PGC_DATABASE";
     /// User named in the connection strings shown to users (never a password).
     database_user: String = "postgres".into(), env "PGC_DATABASE_USER";
+    /// Directory of the console's own data (SQLite database: users, sessions, audit log).
+    data_dir: PathBuf = PathBuf::from(".data/console"), env "PGC_DATA_DIR";
+    /// A session ends after this many seconds without a request.
+    session_idle_secs: u64 = 1800, env "PGC_SESSION_IDLE_SECS";
+    /// A session ends this many seconds after login, active or not.
+    session_absolute_secs: u64 = 28800, env "PGC_SESSION_ABSOLUTE_SECS";
+    /// First lockout after 5 failed logins, in seconds; each further failure doubles it (max 1 h).
+    lockout_base_secs: u64 = 30, env "PGC_LOCKOUT_BASE_SECS";
+    /// Failed logins allowed per source IP per 10 minutes before further attempts get 429.
+    login_failures_per_ip: u32 = 30, env "PGC_LOGIN_FAILURES_PER_IP";
+    /// Reverse proxies (IP addresses) whose X-Forwarded-For is believed, e.g. Traefik's.
+    trusted_proxies: Vec<String> = Vec::new(), env "PGC_TRUSTED_PROXIES";
+    /// Password hashes computed at once (argon2id uses 19 MiB each).
+    max_concurrent_hashes: usize = 2, env "PGC_MAX_CONCURRENT_HASHES";
     /// Log filter (tracing EnvFilter syntax), e.g. `info` or `server=debug,info`.
     log: String = "info".into(), env "PGC_LOG";
 }
@@ -168,7 +182,37 @@ impl Config {
                 message: format!("{:?} must start with http:// or https://", self.public_url),
             });
         }
+        for p in &self.trusted_proxies {
+            if p.parse::<std::net::IpAddr>().is_err() {
+                return Err(ConfigError::Invalid {
+                    key: "trusted_proxies",
+                    message: format!("{p:?} is not an IP address"),
+                });
+            }
+        }
+        if self.session_idle_secs == 0 || self.session_absolute_secs == 0 {
+            return Err(ConfigError::Invalid {
+                key: "session_idle_secs",
+                message: "session timeouts must be > 0".into(),
+            });
+        }
         Ok(())
+    }
+
+    pub fn is_https(&self) -> bool {
+        self.public_url.starts_with("https://")
+    }
+
+    /// `scheme://host[:port]` of the public URL, as browsers send it in `Origin`.
+    pub fn public_origin(&self) -> String {
+        let rest = self.public_url.split_once("://").map(|(_, r)| r).unwrap_or("");
+        let host = rest.split('/').next().unwrap_or("");
+        let scheme = if self.is_https() { "https" } else { "http" };
+        format!("{scheme}://{host}")
+    }
+
+    pub fn database_path(&self) -> PathBuf {
+        self.data_dir.join("console.db")
     }
 
     /// `members` as (name, REST API URL) pairs.

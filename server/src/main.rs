@@ -1,7 +1,10 @@
 //! pg-console: operate a Patroni PostgreSQL cluster from the browser.
 
+mod auth;
+mod cli;
 mod config;
 mod router;
+mod state;
 
 use std::path::PathBuf;
 
@@ -14,7 +17,7 @@ USAGE:
   pg-console [--config FILE] [serve]     run the web console (default)
   pg-console [--config FILE] config      print the effective configuration (TOML)
   pg-console --help | --version
-
+{CLI}
 Settings come from the defaults (which run the demo stack), then the TOML file
 given by --config or PGC_CONFIG, then PGC_* environment variables.
 
@@ -25,10 +28,11 @@ fn main() -> std::process::ExitCode {
     let mut args = std::env::args().skip(1);
     let mut config_file: Option<PathBuf> = std::env::var_os("PGC_CONFIG").map(PathBuf::from);
     let mut command = String::from("serve");
+    let mut rest: Vec<String> = Vec::new();
     while let Some(arg) = args.next() {
         match arg.as_str() {
-            "-h" | "--help" | "help" => {
-                print!("{USAGE}{}", Config::help_table());
+            "-h" | "--help" | "help" if rest.is_empty() => {
+                print!("{}{}", USAGE.replace("{CLI}", cli::USAGE), Config::help_table());
                 return std::process::ExitCode::SUCCESS;
             }
             "-V" | "--version" => {
@@ -39,7 +43,12 @@ fn main() -> std::process::ExitCode {
                 Some(f) => config_file = Some(PathBuf::from(f)),
                 None => return fail("--config needs a file path"),
             },
-            "serve" | "config" => command = arg,
+            "serve" | "config" if rest.is_empty() => command = arg,
+            "user" | "session" | "audit" | "routes" if rest.is_empty() => {
+                command = "cli".into();
+                rest.push(arg);
+            }
+            _ if command == "cli" => rest.push(arg),
             other => return fail(&format!("unknown argument {other:?}; see pg-console --help")),
         }
     }
@@ -52,6 +61,20 @@ fn main() -> std::process::ExitCode {
         "config" => {
             print!("{}", toml::to_string_pretty(&cfg).expect("config serialises"));
             std::process::ExitCode::SUCCESS
+        }
+        "cli" => {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("tokio runtime");
+            match rt.block_on(cli::run(&cfg, &rest)) {
+                Ok(()) => std::process::ExitCode::SUCCESS,
+                Err(cli::CliError::Usage(m)) => fail(&m),
+                Err(cli::CliError::Failed(m)) => {
+                    eprintln!("pg-console: {m}");
+                    std::process::ExitCode::FAILURE
+                }
+            }
         }
         _ => serve(cfg),
     }

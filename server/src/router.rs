@@ -4,15 +4,23 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use app::{shell, App, ServerContext};
-use axum::{routing::get, Router};
+use axum::{
+    middleware::from_fn_with_state,
+    routing::{get, post},
+    Router,
+};
 use domain::haproxy::HaproxyClient;
 use domain::overview::{EndpointSettings, OverviewService};
 use domain::patroni::PatroniClient;
 use leptos::config::{Env, LeptosOptions};
 use leptos::prelude::provide_context;
 use leptos_axum::{generate_route_list, LeptosRoutes};
+use tower_sessions::{cookie::SameSite, Expiry, SessionManagerLayer};
+use tower_sessions_sqlx_store::SqliteStore;
 
+use crate::auth::{login, middleware};
 use crate::config::Config;
+use crate::state::AppState;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
@@ -27,9 +35,13 @@ pub enum ServeError {
     },
     #[error("server error: {0}")]
     Serve(std::io::Error),
+    #[error("{0}")]
+    Db(#[from] domain::db::DbError),
+    #[error("cannot prepare the session store: {0}")]
+    Sessions(sqlx::Error),
 }
 
-pub fn build_context(cfg: &Config) -> Result<ServerContext, ServeError> {
+pub fn build_context(cfg: &Config, st: &AppState) -> Result<ServerContext, ServeError> {
     let timeout = Duration::from_millis(cfg.patroni_timeout_ms);
     let patroni = Arc::new(PatroniClient::new(&cfg.cluster_name, cfg.member_endpoints()?, timeout)?);
     let haproxy = Arc::new(HaproxyClient::new(
@@ -49,10 +61,15 @@ pub fn build_context(cfg: &Config) -> Result<ServerContext, ServeError> {
             haproxy_stats_public_url: cfg.haproxy_stats_public_url.clone(),
         },
     });
-    Ok(ServerContext { overview })
+    Ok(ServerContext {
+        overview,
+        audit: st.audit.clone(),
+        users: st.users.clone(),
+        sessions: st.sessions.clone(),
+    })
 }
 
-pub fn build_router(cfg: &Config, ctx: ServerContext) -> Router {
+pub fn build_router(cfg: &Config, ctx: ServerContext, st: AppState, sessions: SqliteStore) -> Router {
     let options = LeptosOptions::builder()
         .output_name("pg-console")
         .site_root(cfg.site_root.to_string_lossy().as_ref())
@@ -61,19 +78,55 @@ pub fn build_router(cfg: &Config, ctx: ServerContext) -> Router {
         .env(Env::PROD)
         .build();
     let routes = generate_route_list(App);
+    // `__Host-` cookies need Secure, so only over HTTPS; plain-HTTP local dev works too.
+    let https = cfg.is_https();
+    let session_layer = SessionManagerLayer::new(sessions)
+        .with_name(if https { "__Host-pgc_session" } else { "pgc_session" })
+        .with_secure(https)
+        .with_http_only(true)
+        .with_same_site(SameSite::Strict)
+        .with_path("/")
+        .with_expiry(Expiry::OnInactivity(time::Duration::seconds(
+            cfg.session_idle_secs as i64,
+        )))
+        .with_always_save(true);
+    let auth_routes = Router::new()
+        .route("/login", post(login::login))
+        .route("/logout", post(login::logout))
+        .route("/audit/export.csv", get(crate::auth::audit_csv::export))
+        .with_state(st.clone());
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
+        .merge(auth_routes)
         .leptos_routes_with_context(&options, routes, move || provide_context(ctx.clone()), {
             let options = options.clone();
             move || shell(options.clone())
         })
         .fallback(leptos_axum::file_and_error_handler(shell))
         .with_state(options)
+        .layer(from_fn_with_state(st, middleware::authenticate))
+        .layer(session_layer)
 }
 
 pub async fn run(cfg: Config) -> Result<(), ServeError> {
-    let ctx = build_context(&cfg)?;
-    let router = build_router(&cfg, ctx);
+    let st = AppState::open(&cfg).await?;
+    let store = SqliteStore::new(st.pool.clone());
+    store.migrate().await.map_err(ServeError::Sessions)?;
+    tokio::spawn({
+        use tower_sessions::ExpiredDeletion;
+        store.clone().continuously_delete_expired(Duration::from_secs(300))
+    });
+    match st.users.count().await {
+        Ok(0) => tracing::warn!(
+            "no users exist, so nobody can log in: create the first admin with \
+             `pg-console user add NAME --role admin` (database {})",
+            cfg.database_path().display()
+        ),
+        Ok(n) => tracing::info!("{n} user(s) can log in"),
+        Err(e) => tracing::error!("cannot count users: {e}"),
+    }
+    let ctx = build_context(&cfg, &st)?;
+    let router = build_router(&cfg, ctx, st, store);
     let listener = tokio::net::TcpListener::bind(cfg.listen)
         .await
         .map_err(|source| ServeError::Bind {
@@ -87,10 +140,13 @@ pub async fn run(cfg: Config) -> Result<(), ServeError> {
         cfg.cluster_name,
         cfg.members.len()
     );
-    axum::serve(listener, router.into_make_service())
-        .with_graceful_shutdown(shutdown_signal())
-        .await
-        .map_err(ServeError::Serve)
+    axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown_signal())
+    .await
+    .map_err(ServeError::Serve)
 }
 
 async fn shutdown_signal() {

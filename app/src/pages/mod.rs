@@ -1,1 +1,4 @@
+pub mod admin;
+pub mod audit;
+pub mod login;
 pub mod overview;

@@ -49,17 +49,23 @@ pub fn stack_env() -> HashMap<String, String> {
 
 pub struct TestApp {
     pub base: String,
+    /// Logged in as an admin created for the test.
     pub http: reqwest::Client,
     child: Child,
     pub env: HashMap<String, String>,
+    pub data_dir: PathBuf,
+    console_env: Vec<(String, String)>,
 }
 
 impl Drop for TestApp {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.data_dir);
     }
 }
+
+static APP_COUNTER: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
 
 fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
@@ -92,22 +98,37 @@ pub async fn spawn_app() -> TestApp {
     spawn_app_with(&[]).await
 }
 
+/// A console with an admin user `admin` (password `ADMIN_PASSWORD`), logged in as `app.http`.
 pub async fn spawn_app_with(extra: &[(&str, &str)]) -> TestApp {
+    let mut app = spawn_app_without_users(extra).await;
+    app.add_user("admin", "admin", ADMIN_PASSWORD);
+    app.http = app.login("admin", ADMIN_PASSWORD).await.expect("admin logs in");
+    app
+}
+
+pub const ADMIN_PASSWORD: &str = "correct horse battery staple";
+
+pub async fn spawn_app_without_users(extra: &[(&str, &str)]) -> TestApp {
     let env = stack_env();
     let port = free_port();
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_pg-console"));
-    cmd.env("PGC_LISTEN", format!("127.0.0.1:{port}"))
-        .env("PGC_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit());
-    for (k, v) in console_env(&env) {
-        cmd.env(k, v);
-    }
-    for (k, v) in extra {
-        cmd.env(k, v);
-    }
-    let child = cmd.spawn().expect("spawn pg-console");
+    let n = APP_COUNTER.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    let data_dir = std::env::temp_dir().join(format!("pgc-test-{}-{n}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&data_dir);
     let base = format!("http://127.0.0.1:{port}");
+    let mut console_env = console_env(&env);
+    console_env.push(("PGC_DATA_DIR".into(), data_dir.display().to_string()));
+    console_env.push(("PGC_PUBLIC_URL".into(), base.clone()));
+    for (k, v) in extra {
+        console_env.push((k.to_string(), v.to_string()));
+    }
+    let child = Command::new(env!("CARGO_BIN_EXE_pg-console"))
+        .env("PGC_LISTEN", format!("127.0.0.1:{port}"))
+        .env("PGC_LOG", "warn")
+        .envs(console_env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("spawn pg-console");
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(10))
         .build()
@@ -125,10 +146,93 @@ pub async fn spawn_app_with(extra: &[(&str, &str)]) -> TestApp {
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    TestApp { base, http, child, env }
+    TestApp {
+        base,
+        http,
+        child,
+        env,
+        data_dir,
+        console_env,
+    }
 }
 
 impl TestApp {
+    /// Run a CLI command of the same binary on the same database.
+    pub fn cli(&self, args: &[&str], stdin: &str) -> Output {
+        use std::io::Write;
+        let mut child = Command::new(env!("CARGO_BIN_EXE_pg-console"))
+            .args(args)
+            .envs(self.console_env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
+        child.wait_with_output().unwrap()
+    }
+
+    pub fn add_user(&self, name: &str, role: &str, password: &str) {
+        let out = self.cli(&["user", "add", name, "--role", role], &format!("{password}\n"));
+        assert!(
+            out.status.success(),
+            "user add {name}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    /// A client as a same-origin browser page would be (cookies kept, Origin sent, no redirects followed).
+    pub fn client(&self) -> reqwest::Client {
+        let mut h = reqwest::header::HeaderMap::new();
+        h.insert("origin", self.base.parse().unwrap());
+        reqwest::Client::builder()
+            .cookie_store(true)
+            .default_headers(h)
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(Duration::from_secs(20))
+            .build()
+            .unwrap()
+    }
+
+    /// POST the login form; the response (a redirect) and the client holding the cookie.
+    pub async fn login_response(&self, name: &str, password: &str) -> (reqwest::Response, reqwest::Client) {
+        let c = self.client();
+        let r = c
+            .post(format!("{}/login", self.base))
+            .form(&[("username", name), ("password", password), ("next", "/")])
+            .send()
+            .await
+            .unwrap();
+        (r, c)
+    }
+
+    /// Log in; Err(location) when the login is refused.
+    pub async fn login(&self, name: &str, password: &str) -> Result<reqwest::Client, String> {
+        let (r, c) = self.login_response(name, password).await;
+        let loc = r
+            .headers()
+            .get("location")
+            .map(|v| v.to_str().unwrap().to_string())
+            .unwrap_or_default();
+        if r.status().is_redirection() && loc == "/" {
+            Ok(c)
+        } else {
+            Err(loc)
+        }
+    }
+
+    /// POST a server function with a form body; the status.
+    pub async fn call(&self, client: &reqwest::Client, path: &str, body: &str) -> reqwest::StatusCode {
+        client
+            .post(format!("{}{path}", self.base))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body.to_string())
+            .send()
+            .await
+            .unwrap()
+            .status()
+    }
+
     /// The same server function the Overview page calls.
     pub async fn overview(&self) -> model::Overview {
         let r = self

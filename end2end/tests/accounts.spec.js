@@ -1,0 +1,54 @@
+// Login, roles and the audit log in a real browser.
+const { test, expect } = require('@playwright/test');
+const { login } = require('./login');
+
+test('a viewer sees no admin links, a forged request is refused, logout ends the session', async ({ page }) => {
+  await login(page, 'viewer');
+  await expect(page.locator('[data-testid=whoami]')).toHaveAttribute('data-role', 'viewer');
+  await expect(page.locator('[data-testid=member-row]')).toHaveCount(3);
+  await expect(page.locator('[data-testid=nav-audit]')).toHaveCount(0);
+  await expect(page.locator('[data-testid=nav-admin]')).toHaveCount(0);
+  // Forge the admin-only call from the viewer's own page (same origin, viewer's cookie).
+  const status = await page.evaluate(async () => {
+    const r = await fetch('/api/audit_page', {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: 'user=&action=&result=&page=1',
+    });
+    return r.status;
+  });
+  expect(status).toBe(403);
+  const page403 = await page.goto('/audit');
+  expect(page403.status()).toBe(403);
+  await page.goto('/');
+  await page.click('[data-testid=logout]');
+  await expect(page).toHaveURL(/\/login\?loggedout=1/);
+  await expect(page.locator('[data-testid=login-message]')).toContainText('logged out');
+  await page.goto('/');
+  await expect(page).toHaveURL(/\/login\?next=/);
+});
+
+test('a wrong password is refused with the generic message', async ({ page }) => {
+  await page.goto('/login');
+  await page.fill('input[name=username]', 'e2e-viewer');
+  await page.fill('input[name=password]', 'definitely not it, sorry');
+  await page.click('button[type=submit]');
+  await expect(page.locator('[data-testid=login-message]')).toHaveText('Wrong user name or password.');
+});
+
+test('an admin reviews the audit log with a verified chain', async ({ page }) => {
+  await login(page, 'admin');
+  await page.click('[data-testid=nav-audit]');
+  await expect(page).toHaveURL(/\/audit/);
+  await expect(page.locator('[data-testid=chain-status]')).toContainText('verified through #');
+  await expect(page.locator('[data-testid=audit-row][data-action=login]').first()).toBeVisible();
+  await expect(page.locator('[data-testid=audit-row][data-result=refused]').first()).toBeVisible();
+  await page.fill('input[name=action]', 'login_failed');
+  await page.click('.filters button[type=submit]');
+  await expect(page).toHaveURL(/action=login_failed/);
+  const rows = page.locator('[data-testid=audit-row]');
+  await expect(rows.first()).toHaveAttribute('data-action', 'login_failed');
+  const actions = await rows.evaluateAll((els) => els.map((e) => e.dataset.action));
+  expect(new Set(actions)).toEqual(new Set(['login_failed']));
+  await page.screenshot({ path: require('path').resolve(__dirname, '../../docs/audit.png'), fullPage: true });
+});

@@ -1,0 +1,36 @@
+//! The one table mapping every server function (and, later, websocket) to the
+//! action it performs. A path missing here is refused with 403 at run time,
+//! and `pg-console routes` (used by the tests) lists it as unruled.
+
+use domain::authz::Action;
+
+pub const API_RULES: &[(&str, Action)] = &[
+    ("/api/overview", Action::ViewCluster),
+    ("/api/whoami", Action::ViewSelf),
+    ("/api/audit_page", Action::ViewAudit),
+    ("/api/admin_users", Action::ManageUsers),
+];
+
+/// Pages that need more than being logged in.
+pub const PAGE_RULES: &[(&str, Action)] = &[("/audit", Action::ViewAudit), ("/admin", Action::ManageUsers)];
+
+pub fn api_rule(path: &str) -> Option<Action> {
+    API_RULES.iter().find(|(p, _)| *p == path).map(|(_, a)| *a)
+}
+
+pub fn page_rule(path: &str) -> Option<Action> {
+    PAGE_RULES
+        .iter()
+        .find(|(p, _)| *p == path || path.starts_with(&format!("{p}/")))
+        .map(|(_, a)| *a)
+}
+
+/// Every registered server-function path with its rule (None: unruled).
+pub fn server_fn_routes() -> Vec<(String, Option<Action>)> {
+    let mut v: Vec<(String, Option<Action>)> = leptos::server_fn::axum::server_fn_paths()
+        .map(|(path, _method)| (path.to_string(), api_rule(path)))
+        .collect();
+    v.sort_by(|a, b| a.0.cmp(&b.0));
+    v.dedup_by(|a, b| a.0 == b.0);
+    v
+}

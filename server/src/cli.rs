@@ -1,0 +1,259 @@
+//! Operator CLI on the console's database (same binary):
+//! users, sessions, audit verification, the route/rule table.
+
+use std::io::{BufRead, IsTerminal};
+
+use domain::audit::{AuditEntry, AuditResult, ChainStatus};
+use domain::authz::UserRole;
+
+use crate::config::Config;
+use crate::state::AppState;
+
+pub const USAGE: &str = "\
+  pg-console user add NAME --role viewer|operator|admin   (password from a prompt or stdin)
+  pg-console user passwd NAME                             (password from a prompt or stdin)
+  pg-console user set-role NAME ROLE                      (ends the user's sessions)
+  pg-console user disable NAME | enable NAME              (disable ends the user's sessions)
+  pg-console user list
+  pg-console session list [--user NAME]
+  pg-console session revoke SESSION_ID_PREFIX | --user NAME
+  pg-console audit verify                                 (exit 1 if the chain is broken)
+  pg-console routes                                       (server functions and their rules; exit 1 if one has none)
+";
+
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    #[error("{0}")]
+    Usage(String),
+    #[error("{0}")]
+    Failed(String),
+}
+
+fn usage(msg: &str) -> CliError {
+    CliError::Usage(format!("{msg}\nusage:\n{USAGE}"))
+}
+
+fn failed(e: impl std::fmt::Display) -> CliError {
+    CliError::Failed(e.to_string())
+}
+
+fn operator() -> String {
+    format!(
+        "cli:{}",
+        std::env::var("SUDO_USER")
+            .or_else(|_| std::env::var("USER"))
+            .unwrap_or_else(|_| "local".into())
+    )
+}
+
+fn cli_entry(action: &str, target: &str) -> AuditEntry {
+    AuditEntry::new(action, AuditResult::Ok)
+        .user(&operator(), "local")
+        .ip("local")
+        .target(target)
+}
+
+fn read_password(confirm: bool) -> Result<String, CliError> {
+    if std::io::stdin().is_terminal() {
+        let p = rpassword::prompt_password("Password: ").map_err(failed)?;
+        if confirm {
+            let again = rpassword::prompt_password("Again: ").map_err(failed)?;
+            if again != p {
+                return Err(CliError::Failed("the passwords differ; nothing was changed".into()));
+            }
+        }
+        Ok(p)
+    } else {
+        let mut line = String::new();
+        std::io::stdin().lock().read_line(&mut line).map_err(failed)?;
+        Ok(line.trim_end_matches(['\n', '\r']).to_string())
+    }
+}
+
+fn role_arg(s: Option<&String>) -> Result<UserRole, CliError> {
+    let s = s.ok_or_else(|| usage("a role is needed"))?;
+    UserRole::parse(s).ok_or_else(|| usage(&format!("unknown role {s:?}: use viewer, operator or admin")))
+}
+
+fn fmt_time(ms: i64) -> String {
+    let secs = ms / 1000;
+    let (d, s) = (secs / 86_400, secs % 86_400);
+    // Civil date from days since epoch (Howard Hinnant's algorithm).
+    let z = d + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02}Z",
+        s / 3600,
+        (s % 3600) / 60,
+        s % 60
+    )
+}
+
+pub async fn run(cfg: &Config, args: &[String]) -> Result<(), CliError> {
+    let a: Vec<&str> = args.iter().map(String::as_str).collect();
+    if a.first() == Some(&"routes") {
+        let mut unruled = 0;
+        for (path, rule) in crate::auth::rules::server_fn_routes() {
+            match rule {
+                Some(action) => println!("{path}\t{}", action.name()),
+                None => {
+                    unruled += 1;
+                    println!("{path}\tNO RULE");
+                }
+            }
+        }
+        return if unruled == 0 {
+            Ok(())
+        } else {
+            Err(CliError::Failed(format!("{unruled} route(s) without a rule")))
+        };
+    }
+    let st = AppState::open(cfg).await.map_err(failed)?;
+    match a.as_slice() {
+        ["user", "add", name, rest @ ..] => {
+            let role = match rest {
+                ["--role", r] => role_arg(Some(&r.to_string()))?,
+                _ => return Err(usage("user add needs --role")),
+            };
+            let pw = read_password(true)?;
+            let u = st.users.add(name, role, &pw).await.map_err(failed)?;
+            st.audit
+                .record(cli_entry("user_add", name).params(serde_json::json!({ "role": role.as_str() })))
+                .await
+                .map_err(failed)?;
+            println!("created user {} ({})", u.name, u.role.as_str());
+        }
+        ["user", "passwd", name] => {
+            let pw = read_password(true)?;
+            let u = st.users.set_password(name, &pw).await.map_err(failed)?;
+            let ended = st.sessions.delete_for_user(u.id).await.map_err(failed)?;
+            st.audit.record(cli_entry("user_passwd", name)).await.map_err(failed)?;
+            println!("password of {name} changed; {ended} session(s) ended");
+        }
+        ["user", "set-role", name, role] => {
+            let role = role_arg(Some(&role.to_string()))?;
+            let u = st.users.set_role(name, role).await.map_err(failed)?;
+            let ended = st.sessions.delete_for_user(u.id).await.map_err(failed)?;
+            st.audit
+                .record(cli_entry("user_set_role", name).params(serde_json::json!({ "role": role.as_str() })))
+                .await
+                .map_err(failed)?;
+            println!("{name} is now {}; {ended} session(s) ended", role.as_str());
+        }
+        ["user", cmd @ ("disable" | "enable"), name] => {
+            let disable = *cmd == "disable";
+            let u = st.users.set_disabled(name, disable).await.map_err(failed)?;
+            let ended = if disable {
+                st.sessions.delete_for_user(u.id).await.map_err(failed)?
+            } else {
+                0
+            };
+            st.audit
+                .record(cli_entry(&format!("user_{cmd}"), name))
+                .await
+                .map_err(failed)?;
+            println!("{name} {cmd}d; {ended} session(s) ended");
+        }
+        ["user", "list"] => {
+            println!("{:<24} {:<9} {:<9} {:<8} created", "name", "role", "state", "failures");
+            for u in st.users.list().await.map_err(failed)? {
+                let state = if u.disabled {
+                    "disabled"
+                } else if u.locked_until_ms > domain::now_ms() {
+                    "locked"
+                } else {
+                    "active"
+                };
+                println!(
+                    "{:<24} {:<9} {:<9} {:<8} {}",
+                    u.name,
+                    u.role.as_str(),
+                    state,
+                    u.failed_logins,
+                    fmt_time(u.created_at_ms)
+                );
+            }
+        }
+        ["session", "list", rest @ ..] => {
+            let user = match rest {
+                [] => None,
+                ["--user", n] => Some(*n),
+                _ => return Err(usage("session list [--user NAME]")),
+            };
+            println!(
+                "{:<18} {:<20} {:<9} {:<16} {:<21} last seen",
+                "id", "user", "role", "from", "since"
+            );
+            for s in st.sessions.list(user).await.map_err(failed)? {
+                println!(
+                    "{:<18} {:<20} {:<9} {:<16} {:<21} {}",
+                    &s.sid[..16],
+                    s.user_name,
+                    s.role.as_str(),
+                    s.source_ip,
+                    fmt_time(s.created_at_ms),
+                    fmt_time(s.last_seen_ms)
+                );
+            }
+        }
+        ["session", "revoke", "--user", name] => {
+            let u = st
+                .users
+                .get(name)
+                .await
+                .map_err(failed)?
+                .ok_or_else(|| failed(format!("no user {name:?}")))?;
+            let n = st.sessions.delete_for_user(u.id).await.map_err(failed)?;
+            st.audit
+                .record(cli_entry("session_revoke", name).params(serde_json::json!({ "sessions": n })))
+                .await
+                .map_err(failed)?;
+            println!("{n} session(s) of {name} revoked");
+        }
+        ["session", "revoke", prefix] => {
+            if prefix.len() < 8 {
+                return Err(usage("give at least 8 characters of the session id (see session list)"));
+            }
+            let found = st.sessions.find_prefix(prefix).await.map_err(failed)?;
+            let [s] = found.as_slice() else {
+                return Err(failed(format!(
+                    "{} sessions match {prefix:?}; nothing revoked",
+                    found.len()
+                )));
+            };
+            st.sessions.delete(&s.sid).await.map_err(failed)?;
+            st.audit
+                .record(cli_entry("session_revoke", &s.user_name).session(&s.sid))
+                .await
+                .map_err(failed)?;
+            println!("session {prefix}… of {} revoked", s.user_name);
+        }
+        ["audit", "verify"] => {
+            let status = st.audit.verify().await.map_err(failed)?;
+            println!("audit log: {status}");
+            if let ChainStatus::BrokenAt(_) = status {
+                return Err(CliError::Failed(
+                    "the audit log's hash chain is broken: it was altered".into(),
+                ));
+            }
+        }
+        _ => return Err(usage("unknown command")),
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn formats_utc_times() {
+        assert_eq!(super::fmt_time(0), "1970-01-01 00:00:00Z");
+        assert_eq!(super::fmt_time(1_795_900_000_000), "2026-11-28 21:06:40Z");
+    }
+}

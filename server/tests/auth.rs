@@ -1,0 +1,364 @@
+//! Accounts, sessions, roles, CSRF/origin checks and the audit log, against
+//! the real pg-console binary (each test its own database and port).
+
+mod support;
+
+use std::time::Duration;
+
+use domain::authz::{may, Action, UserRole};
+use reqwest::StatusCode;
+use support::*;
+
+const OPERATOR_PW: &str = "a quiet operator of clusters";
+const VIEWER_PW: &str = "just looking at the topology";
+
+fn body_for(path: &str) -> &'static str {
+    match path {
+        "/api/audit_page" => "user=&action=&result=&page=1",
+        _ => "",
+    }
+}
+
+fn action_named(name: &str) -> Action {
+    *Action::ALL
+        .iter()
+        .find(|a| a.name() == name)
+        .unwrap_or_else(|| panic!("unknown action {name}"))
+}
+
+#[tokio::test]
+async fn every_server_function_has_a_rule_and_it_is_enforced_for_every_role() {
+    let app = spawn_app().await;
+    let out = app.cli(&["routes"], "");
+    let listing = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        out.status.success(),
+        "a server function has no authorization rule:\n{listing}"
+    );
+    let routes: Vec<(String, Action)> = listing
+        .lines()
+        .map(|l| {
+            let (p, a) = l.split_once('\t').unwrap();
+            (p.to_string(), action_named(a))
+        })
+        .collect();
+    assert!(routes.len() >= 4, "{listing}");
+
+    app.add_user("op", "operator", OPERATOR_PW);
+    app.add_user("viewer", "viewer", VIEWER_PW);
+    let clients = [
+        (UserRole::Admin, app.http.clone()),
+        (UserRole::Operator, app.login("op", OPERATOR_PW).await.unwrap()),
+        (UserRole::Viewer, app.login("viewer", VIEWER_PW).await.unwrap()),
+    ];
+    let anonymous = app.client();
+    for (path, action) in &routes {
+        assert_eq!(
+            app.call(&anonymous, path, body_for(path)).await,
+            StatusCode::UNAUTHORIZED,
+            "{path} unauthenticated"
+        );
+        for (role, client) in &clients {
+            let got = app.call(client, path, body_for(path)).await;
+            let want = if may(*role, *action) {
+                StatusCode::OK
+            } else {
+                StatusCode::FORBIDDEN
+            };
+            assert_eq!(got, want, "{path} ({}) as {}", action.name(), role.as_str());
+        }
+    }
+    // An endpoint the registry does not know is refused even for an admin.
+    assert_eq!(
+        app.call(&app.http, "/api/not_a_registered_function", "").await,
+        StatusCode::FORBIDDEN
+    );
+    // Refusals are audited.
+    let rows = audit_rows(&app, "action=authorization_refused").await;
+    assert!(rows.contains("viewer"), "{rows}");
+}
+
+async fn audit_rows(app: &TestApp, filter: &str) -> String {
+    let r = app
+        .http
+        .get(format!("{}/audit/export.csv?{filter}", app.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    r.text().await.unwrap()
+}
+
+#[tokio::test]
+async fn cross_origin_requests_and_websocket_upgrades_are_refused() {
+    let app = spawn_app().await;
+    let plain = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let form = [("username", "admin"), ("password", ADMIN_PASSWORD)];
+    // A form posted from another site.
+    let r = plain
+        .post(format!("{}/login", app.base))
+        .header("origin", "http://evil.example")
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    let r = plain
+        .post(format!("{}/login", app.base))
+        .header("sec-fetch-site", "cross-site")
+        .header("origin", app.base.as_str())
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.status(),
+        StatusCode::FORBIDDEN,
+        "Sec-Fetch-Site wins over a forged Origin"
+    );
+    let r = plain
+        .post(format!("{}/login", app.base))
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN, "no Origin and no Sec-Fetch-Site");
+    // A logged-in session does not help a cross-site request.
+    let r = app
+        .http
+        .post(format!("{}/api/overview", app.base))
+        .header("sec-fetch-site", "cross-site")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    // A cross-origin websocket upgrade.
+    let r = plain
+        .get(format!("{}/ws/anything", app.base))
+        .header("connection", "Upgrade")
+        .header("upgrade", "websocket")
+        .header("sec-websocket-version", "13")
+        .header("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ==")
+        .header("origin", "http://evil.example")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    // Same-origin (Sec-Fetch-Site) is accepted.
+    let r = app
+        .http
+        .post(format!("{}/api/whoami", app.base))
+        .header("sec-fetch-site", "same-origin")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert!(audit_rows(&app, "action=csrf_refused").await.contains("evil.example"));
+}
+
+#[tokio::test]
+async fn lockout_after_five_failures_then_unlock_after_the_backoff() {
+    let app = spawn_app_with(&[("PGC_LOCKOUT_BASE_SECS", "2")]).await;
+    app.add_user("carol", "viewer", VIEWER_PW);
+    for i in 0..5 {
+        assert_eq!(
+            app.login("carol", "wrong password here").await.unwrap_err(),
+            "/login?error=invalid&next=/",
+            "try {i}"
+        );
+    }
+    let locked = app.login("carol", VIEWER_PW).await.unwrap_err();
+    assert!(locked.starts_with("/login?error=locked&until="), "{locked}");
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    app.login("carol", VIEWER_PW).await.expect("unlocked after the backoff");
+    let rows = audit_rows(&app, "").await;
+    for action in ["account_locked", "login_locked_out", "login_failed"] {
+        assert!(rows.contains(action), "{action} not audited");
+    }
+    assert!(
+        !rows.contains(VIEWER_PW) && !rows.contains("wrong password here"),
+        "a password reached the audit log"
+    );
+}
+
+#[tokio::test]
+async fn unknown_user_and_wrong_password_get_the_same_answer() {
+    let app = spawn_app().await;
+    let (a, _) = app.login_response("admin", "not the admin password").await;
+    let (b, _) = app.login_response("nobody-at-all", "not the admin password").await;
+    assert_eq!(a.status(), b.status());
+    assert_eq!(a.headers().get("location"), b.headers().get("location"));
+    assert_eq!(a.text().await.unwrap(), b.text().await.unwrap());
+}
+
+#[tokio::test]
+async fn no_users_means_no_logins_with_a_hint() {
+    let app = spawn_app_without_users(&[]).await;
+    let loc = app.login("admin", ADMIN_PASSWORD).await.unwrap_err();
+    assert!(loc.starts_with("/login?error=nousers"), "{loc}");
+    let page = app
+        .client()
+        .get(format!("{}{loc}", app.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains("pg-console user add"),
+        "the login page says how to create a user"
+    );
+}
+
+#[tokio::test]
+async fn pages_need_a_login_and_weak_passwords_are_refused() {
+    let app = spawn_app().await;
+    let r = app.client().get(format!("{}/", app.base)).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert_eq!(r.headers()["location"], "/login?next=/");
+    let r = app.client().get(format!("{}/login", app.base)).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    for (pw, why) in [
+        ("short", "too short"),
+        ("password1234", "common"),
+        ("xx-dave-rocks-xx", "user name"),
+    ] {
+        let out = app.cli(&["user", "add", "dave", "--role", "viewer"], &format!("{pw}\n"));
+        assert!(!out.status.success(), "{pw} accepted");
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains(why),
+            "{pw}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let out = app.cli(
+        &["user", "add", "dave", "--role", "superuser"],
+        "a fine long password\n",
+    );
+    assert_eq!(out.status.code(), Some(2), "bad role is a usage error");
+    let out = app.cli(&["user", "list"], "");
+    assert!(
+        !String::from_utf8_lossy(&out.stdout).contains("dave"),
+        "nothing was created"
+    );
+}
+
+#[tokio::test]
+async fn idle_timeout_ends_a_session() {
+    let app = spawn_app_with(&[("PGC_SESSION_IDLE_SECS", "2")]).await;
+    assert_eq!(app.call(&app.http, "/api/whoami", "").await, StatusCode::OK);
+    tokio::time::sleep(Duration::from_millis(3200)).await;
+    assert_eq!(app.call(&app.http, "/api/whoami", "").await, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn absolute_timeout_ends_an_active_session() {
+    let app = spawn_app_with(&[("PGC_SESSION_ABSOLUTE_SECS", "3")]).await;
+    let mut ended_after = None;
+    for i in 0..10 {
+        if app.call(&app.http, "/api/whoami", "").await == StatusCode::UNAUTHORIZED {
+            ended_after = Some(i);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(700)).await;
+    }
+    let i = ended_after.expect("the session outlived its absolute timeout while active");
+    assert!(i >= 3, "ended too early ({i} polls)");
+}
+
+#[tokio::test]
+async fn logout_revoke_role_change_and_disable_end_sessions() {
+    let app = spawn_app().await;
+    app.add_user("erin", "operator", OPERATOR_PW);
+    let ok = |s| assert_eq!(s, StatusCode::OK);
+    let gone = |s| assert_eq!(s, StatusCode::UNAUTHORIZED);
+
+    let c = app.login("erin", OPERATOR_PW).await.unwrap();
+    ok(app.call(&c, "/api/whoami", "").await);
+    let r = c.post(format!("{}/logout", app.base)).send().await.unwrap();
+    assert_eq!(r.headers()["location"], "/login?loggedout=1");
+    gone(app.call(&c, "/api/whoami", "").await);
+
+    let c = app.login("erin", OPERATOR_PW).await.unwrap();
+    let listed = String::from_utf8_lossy(&app.cli(&["session", "list", "--user", "erin"], "").stdout).to_string();
+    let prefix = listed
+        .lines()
+        .nth(1)
+        .expect("one session listed")
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_string();
+    assert!(app.cli(&["session", "revoke", &prefix], "").status.success());
+    gone(app.call(&c, "/api/whoami", "").await);
+
+    let c = app.login("erin", OPERATOR_PW).await.unwrap();
+    assert!(app.cli(&["user", "set-role", "erin", "viewer"], "").status.success());
+    gone(app.call(&c, "/api/whoami", "").await);
+
+    let c = app.login("erin", OPERATOR_PW).await.unwrap();
+    assert!(app.cli(&["user", "disable", "erin"], "").status.success());
+    gone(app.call(&c, "/api/whoami", "").await);
+    assert!(
+        app.login("erin", OPERATOR_PW).await.is_err(),
+        "a disabled user cannot log in"
+    );
+
+    let rows = audit_rows(&app, "").await;
+    for action in ["logout", "session_revoke", "user_set_role", "user_disable", "login"] {
+        assert!(rows.contains(&format!("\"{action}\"")), "{action} not audited");
+    }
+}
+
+#[tokio::test]
+async fn audit_tampering_is_detected_by_the_cli_and_the_audit_page() {
+    let app = spawn_app().await;
+    app.add_user("frank", "viewer", VIEWER_PW);
+    app.login("frank", VIEWER_PW).await.unwrap();
+    let out = app.cli(&["audit", "verify"], "");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("verified through #"));
+
+    // Someone with file access edits a row directly in SQLite.
+    let db = app.data_dir.join("console.db");
+    let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", db.display()))
+        .await
+        .unwrap();
+    assert!(
+        sqlx::query("UPDATE audit SET user_name = 'mallory' WHERE id = 2")
+            .execute(&pool)
+            .await
+            .is_err(),
+        "trigger"
+    );
+    sqlx::raw_sql("DROP TRIGGER audit_no_update")
+        .execute(&pool)
+        .await
+        .unwrap();
+    sqlx::query("UPDATE audit SET user_name = 'mallory' WHERE id = 2")
+        .execute(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
+
+    let out = app.cli(&["audit", "verify"], "");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("broken at #2"));
+    let page: serde_json::Value = app
+        .http
+        .post(format!("{}/api/audit_page", app.base))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("user=&action=&result=&page=1")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(page["chain_broken"], true);
+    assert_eq!(page["chain_status"], "broken at #2");
+}
