@@ -124,3 +124,76 @@ pub async fn admin_users() -> Result<AdminView, ServerFnError> {
             .collect(),
     })
 }
+
+/// Admin actions on users and sessions. Each returns a sentence for the page;
+/// the domain layer ends sessions where needed and audits success and failure.
+#[cfg(feature = "ssr")]
+fn user_admin<T>(
+    f: impl for<'a> FnOnce(
+        domain::users::UserAdmin<'a>,
+        domain::users::Actor,
+    ) -> std::pin::Pin<
+        Box<dyn std::future::Future<Output = Result<T, domain::users::UserError>> + Send + 'a>,
+    >,
+) -> impl std::future::Future<Output = Result<T, ServerFnError>> {
+    async move {
+        let c = caller()?;
+        let ctx = expect_context::<ServerContext>();
+        let actor = domain::users::Actor {
+            name: c.name,
+            role: c.role.as_str().into(),
+            ip: c.ip,
+            sid: c.sid,
+        };
+        let admin = domain::users::UserAdmin {
+            users: &ctx.users,
+            sessions: &ctx.sessions,
+            audit: &ctx.audit,
+        };
+        f(admin, actor).await.map_err(|e| ServerFnError::new(e.to_string()))
+    }
+}
+
+#[cfg(feature = "ssr")]
+fn parse_role(role: &str) -> Result<model::auth::UserRole, ServerFnError> {
+    model::auth::UserRole::parse(role).ok_or_else(|| ServerFnError::new("choose viewer, operator or admin"))
+}
+
+#[server(endpoint = "admin_add_user")]
+pub async fn admin_add_user(name: String, role: String, password: String) -> Result<String, ServerFnError> {
+    let role = parse_role(&role)?;
+    let u = user_admin(|a, actor| Box::pin(async move { a.add(&actor, name.trim(), role, &password).await })).await?;
+    Ok(format!("Created {} ({}).", u.name, u.role.as_str()))
+}
+
+#[server(endpoint = "admin_set_role")]
+pub async fn admin_set_role(name: String, role: String) -> Result<String, ServerFnError> {
+    let r = parse_role(&role)?;
+    let n2 = name.clone();
+    let ended = user_admin(|a, actor| Box::pin(async move { a.set_role(&actor, &n2, r).await })).await?;
+    Ok(format!("{name} is now {role}; {ended} session(s) ended."))
+}
+
+#[server(endpoint = "admin_set_disabled")]
+pub async fn admin_set_disabled(name: String, disabled: bool) -> Result<String, ServerFnError> {
+    let n2 = name.clone();
+    let ended = user_admin(|a, actor| Box::pin(async move { a.set_disabled(&actor, &n2, disabled).await })).await?;
+    Ok(format!(
+        "{name} {}; {ended} session(s) ended.",
+        if disabled { "disabled" } else { "enabled" }
+    ))
+}
+
+#[server(endpoint = "admin_set_password")]
+pub async fn admin_set_password(name: String, password: String) -> Result<String, ServerFnError> {
+    let n2 = name.clone();
+    let ended = user_admin(|a, actor| Box::pin(async move { a.set_password(&actor, &n2, &password).await })).await?;
+    Ok(format!("Password of {name} changed; {ended} session(s) ended."))
+}
+
+#[server(endpoint = "admin_revoke_session")]
+pub async fn admin_revoke_session(id_prefix: String) -> Result<String, ServerFnError> {
+    let p2 = id_prefix.clone();
+    let user = user_admin(|a, actor| Box::pin(async move { a.revoke_session(&actor, &p2).await })).await?;
+    Ok(format!("Session {id_prefix}… of {user} revoked."))
+}

@@ -52,3 +52,29 @@ test('an admin reviews the audit log with a verified chain', async ({ page }) =>
   expect(new Set(actions)).toEqual(new Set(['login_failed']));
   await page.screenshot({ path: require('path').resolve(__dirname, '../../docs/audit.png'), fullPage: true });
 });
+
+test('an admin adds a user on the Admin page and the new user can log in', async ({ page, browser }) => {
+  await login(page, 'admin');
+  await page.click('[data-testid=nav-admin]');
+  await expect(page).toHaveURL(/\/admin/);
+  const name = `e2e-added-${Date.now()}`;
+  await page.fill('form.filters input[name=name]', name);
+  await page.selectOption('form.filters select[name=role]', 'operator');
+  await page.fill('form.filters input[name=password]', 'a sturdy test passphrase');
+  await page.click('[data-testid=add-user]');
+  await expect(page.locator('[data-testid=admin-message]')).toContainText(`Created ${name} (operator)`);
+  await expect(page.locator(`[data-testid=user-row][data-user=${name}]`)).toBeVisible();
+  // A too-short password is refused with the reason, and nothing is added.
+  await page.fill('form.filters input[name=name]', `${name}-x`);
+  await page.fill('form.filters input[name=password]', 'short');
+  await page.click('[data-testid=add-user]');
+  await expect(page.locator('[data-testid=admin-message]')).toContainText('too short');
+  await expect(page.locator(`[data-testid=user-row][data-user=${name}-x]`)).toHaveCount(0);
+  const other = await browser.newPage();
+  await other.goto('/login');
+  await other.fill('input[name=username]', name);
+  await other.fill('input[name=password]', 'a sturdy test passphrase');
+  await other.click('button[type=submit]');
+  await expect(other.locator('[data-testid=whoami]')).toHaveAttribute('data-role', 'operator');
+  await other.close();
+});

@@ -3,8 +3,9 @@
 
 use std::io::{BufRead, IsTerminal};
 
-use domain::audit::{AuditEntry, AuditResult, ChainStatus};
+use domain::audit::ChainStatus;
 use domain::authz::UserRole;
+use domain::users::{Actor, UserAdmin};
 
 use crate::config::Config;
 use crate::state::AppState;
@@ -37,20 +38,12 @@ fn failed(e: impl std::fmt::Display) -> CliError {
     CliError::Failed(e.to_string())
 }
 
-fn operator() -> String {
-    format!(
-        "cli:{}",
-        std::env::var("SUDO_USER")
-            .or_else(|_| std::env::var("USER"))
-            .unwrap_or_else(|_| "local".into())
-    )
-}
-
-fn cli_entry(action: &str, target: &str) -> AuditEntry {
-    AuditEntry::new(action, AuditResult::Ok)
-        .user(&operator(), "local")
-        .ip("local")
-        .target(target)
+fn admin(st: &AppState) -> UserAdmin<'_> {
+    UserAdmin {
+        users: &st.users,
+        sessions: &st.sessions,
+        audit: &st.audit,
+    }
 }
 
 fn read_password(confirm: bool) -> Result<String, CliError> {
@@ -123,40 +116,25 @@ pub async fn run(cfg: &Config, args: &[String]) -> Result<(), CliError> {
                 _ => return Err(usage("user add needs --role")),
             };
             let pw = read_password(true)?;
-            let u = st.users.add(name, role, &pw).await.map_err(failed)?;
-            st.audit
-                .record(cli_entry("user_add", name).params(serde_json::json!({ "role": role.as_str() })))
-                .await
-                .map_err(failed)?;
+            let u = admin(&st).add(&Actor::cli(), name, role, &pw).await.map_err(failed)?;
             println!("created user {} ({})", u.name, u.role.as_str());
         }
         ["user", "passwd", name] => {
             let pw = read_password(true)?;
-            let u = st.users.set_password(name, &pw).await.map_err(failed)?;
-            let ended = st.sessions.delete_for_user(u.id).await.map_err(failed)?;
-            st.audit.record(cli_entry("user_passwd", name)).await.map_err(failed)?;
+            let ended = admin(&st)
+                .set_password(&Actor::cli(), name, &pw)
+                .await
+                .map_err(failed)?;
             println!("password of {name} changed; {ended} session(s) ended");
         }
         ["user", "set-role", name, role] => {
             let role = role_arg(Some(&role.to_string()))?;
-            let u = st.users.set_role(name, role).await.map_err(failed)?;
-            let ended = st.sessions.delete_for_user(u.id).await.map_err(failed)?;
-            st.audit
-                .record(cli_entry("user_set_role", name).params(serde_json::json!({ "role": role.as_str() })))
-                .await
-                .map_err(failed)?;
+            let ended = admin(&st).set_role(&Actor::cli(), name, role).await.map_err(failed)?;
             println!("{name} is now {}; {ended} session(s) ended", role.as_str());
         }
         ["user", cmd @ ("disable" | "enable"), name] => {
-            let disable = *cmd == "disable";
-            let u = st.users.set_disabled(name, disable).await.map_err(failed)?;
-            let ended = if disable {
-                st.sessions.delete_for_user(u.id).await.map_err(failed)?
-            } else {
-                0
-            };
-            st.audit
-                .record(cli_entry(&format!("user_{cmd}"), name))
+            let ended = admin(&st)
+                .set_disabled(&Actor::cli(), name, *cmd == "disable")
                 .await
                 .map_err(failed)?;
             println!("{name} {cmd}d; {ended} session(s) ended");
@@ -204,36 +182,15 @@ pub async fn run(cfg: &Config, args: &[String]) -> Result<(), CliError> {
             }
         }
         ["session", "revoke", "--user", name] => {
-            let u = st
-                .users
-                .get(name)
-                .await
-                .map_err(failed)?
-                .ok_or_else(|| failed(format!("no user {name:?}")))?;
-            let n = st.sessions.delete_for_user(u.id).await.map_err(failed)?;
-            st.audit
-                .record(cli_entry("session_revoke", name).params(serde_json::json!({ "sessions": n })))
+            let n = admin(&st)
+                .revoke_user_sessions(&Actor::cli(), name)
                 .await
                 .map_err(failed)?;
             println!("{n} session(s) of {name} revoked");
         }
         ["session", "revoke", prefix] => {
-            if prefix.len() < 8 {
-                return Err(usage("give at least 8 characters of the session id (see session list)"));
-            }
-            let found = st.sessions.find_prefix(prefix).await.map_err(failed)?;
-            let [s] = found.as_slice() else {
-                return Err(failed(format!(
-                    "{} sessions match {prefix:?}; nothing revoked",
-                    found.len()
-                )));
-            };
-            st.sessions.delete(&s.sid).await.map_err(failed)?;
-            st.audit
-                .record(cli_entry("session_revoke", &s.user_name).session(&s.sid))
-                .await
-                .map_err(failed)?;
-            println!("session {prefix}… of {} revoked", s.user_name);
+            let user = admin(&st).revoke_session(&Actor::cli(), prefix).await.map_err(failed)?;
+            println!("session {prefix}… of {user} revoked");
         }
         ["audit", "verify"] => {
             let status = st.audit.verify().await.map_err(failed)?;

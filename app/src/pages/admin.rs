@@ -1,14 +1,58 @@
-//! Admin: users and their sessions. Changes are made with the CLI for now
-//! (`pg-console user ...`, `pg-console session revoke ...`).
+//! Admin: users and their sessions, with the same changes the CLI offers
+//! (add, role, disable/enable, password, revoke a session). The server checks
+//! the admin role on every call and audits each change.
 
 use leptos::prelude::*;
 
-use crate::api::admin_users;
+use crate::api::{admin_users, AdminAddUser, AdminRevokeSession, AdminSetDisabled, AdminSetPassword, AdminSetRole};
 use crate::format::utc_time;
+
+fn outcome(v: Option<Result<String, ServerFnError>>) -> Option<(&'static str, String)> {
+    v.map(|r| match r {
+        Ok(m) => ("banner info", m),
+        Err(e) => (
+            "banner error",
+            e.to_string()
+                .trim_start_matches("error running server function: ")
+                .to_string(),
+        ),
+    })
+}
 
 #[component]
 pub fn AdminPage() -> impl IntoView {
-    let data = Resource::new(|| (), |_| admin_users());
+    let add = ServerAction::<AdminAddUser>::new();
+    let set_role = ServerAction::<AdminSetRole>::new();
+    let set_disabled = ServerAction::<AdminSetDisabled>::new();
+    let set_password = ServerAction::<AdminSetPassword>::new();
+    let revoke = ServerAction::<AdminRevokeSession>::new();
+    let data = Resource::new(
+        move || {
+            (
+                add.version().get(),
+                set_role.version().get(),
+                set_disabled.version().get(),
+                set_password.version().get(),
+                revoke.version().get(),
+            )
+        },
+        |_| admin_users(),
+    );
+    // The newest outcome of any action.
+    let message = Memo::new(move |_| {
+        [
+            (add.version().get(), add.value().get()),
+            (set_role.version().get(), set_role.value().get()),
+            (set_disabled.version().get(), set_disabled.value().get()),
+            (set_password.version().get(), set_password.value().get()),
+            (revoke.version().get(), revoke.value().get()),
+        ]
+        .into_iter()
+        .filter(|(v, _)| *v > 0)
+        .filter_map(|(_, val)| outcome(val))
+        .last()
+    });
+
     let body = move || {
         Suspend::new(async move {
             match data.await {
@@ -18,17 +62,39 @@ pub fn AdminPage() -> impl IntoView {
                         .users
                         .into_iter()
                         .map(|u| {
-                            let state = if u.disabled {
-                                "disabled"
-                            } else if u.locked_until_ms > 0 {
-                                "locked"
-                            } else {
-                                "active"
-                            };
+                            let state = if u.disabled { "disabled" } else if u.locked_until_ms > 0 { "locked" } else { "active" };
+                            let (n1, n2, n3) = (u.name.clone(), u.name.clone(), u.name.clone());
                             view! {
-                                <tr data-testid="user-row" data-user=u.name.clone()>
-                                    <td class="name">{u.name.clone()}</td><td>{u.role.as_str()}</td><td>{state}</td>
-                                    <td class="num">{u.failed_logins}</td><td>{utc_time(u.created_at_ms)}</td>
+                                <tr data-testid="user-row" data-user=u.name.clone() data-state=state>
+                                    <td class="name">{u.name.clone()}</td>
+                                    <td>
+                                        <ActionForm action=set_role attr:class="inline">
+                                            <input type="hidden" name="name" value=n1/>
+                                            <select name="role">
+                                                <option value="viewer" selected=u.role.as_str() == "viewer">"viewer"</option>
+                                                <option value="operator" selected=u.role.as_str() == "operator">"operator"</option>
+                                                <option value="admin" selected=u.role.as_str() == "admin">"admin"</option>
+                                            </select>
+                                            <button type="submit">"Set role"</button>
+                                        </ActionForm>
+                                    </td>
+                                    <td>{state}</td>
+                                    <td class="num">{u.failed_logins}</td>
+                                    <td>{utc_time(u.created_at_ms)}</td>
+                                    <td>
+                                        <ActionForm action=set_disabled attr:class="inline">
+                                            <input type="hidden" name="name" value=n2/>
+                                            <input type="hidden" name="disabled" value=(!u.disabled).to_string()/>
+                                            <button type="submit" data-testid="toggle-disabled">
+                                                {if u.disabled { "Enable" } else { "Disable" }}
+                                            </button>
+                                        </ActionForm>
+                                        <ActionForm action=set_password attr:class="inline">
+                                            <input type="hidden" name="name" value=n3/>
+                                            <input type="password" name="password" placeholder="new password" autocomplete="new-password" required/>
+                                            <button type="submit">"Set password"</button>
+                                        </ActionForm>
+                                    </td>
                                 </tr>
                             }
                         })
@@ -38,9 +104,15 @@ pub fn AdminPage() -> impl IntoView {
                         .into_iter()
                         .map(|s| {
                             view! {
-                                <tr data-testid="session-row">
-                                    <td><code>{s.id_prefix}</code></td><td>{s.user}</td><td>{s.role.as_str()}</td>
+                                <tr data-testid="session-row" data-user=s.user.clone()>
+                                    <td><code>{s.id_prefix.clone()}</code></td><td>{s.user.clone()}</td><td>{s.role.as_str()}</td>
                                     <td>{s.source_ip}</td><td>{utc_time(s.created_at_ms)}</td><td>{utc_time(s.last_seen_ms)}</td>
+                                    <td>
+                                        <ActionForm action=revoke attr:class="inline">
+                                            <input type="hidden" name="id_prefix" value=s.id_prefix/>
+                                            <button type="submit" data-testid="revoke-session">"Revoke"</button>
+                                        </ActionForm>
+                                    </td>
                                 </tr>
                             }
                         })
@@ -48,14 +120,17 @@ pub fn AdminPage() -> impl IntoView {
                     view! {
                         <section class="panel">
                             <h2>"Users"</h2>
-                            <table><thead><tr><th>"Name"</th><th>"Role"</th><th>"State"</th><th>"Failed logins"</th><th>"Created"</th></tr></thead>
+                            <table class="users"><thead><tr>
+                                <th>"Name"</th><th>"Role"</th><th>"State"</th><th>"Failed logins"</th><th>"Created"</th><th></th>
+                            </tr></thead>
                             <tbody>{users}</tbody></table>
                         </section>
                         <section class="panel">
                             <h2>"Sessions"</h2>
-                            <table><thead><tr><th>"Id"</th><th>"User"</th><th>"Role"</th><th>"From"</th><th>"Since"</th><th>"Last seen"</th></tr></thead>
+                            <table><thead><tr>
+                                <th>"Id"</th><th>"User"</th><th>"Role"</th><th>"From"</th><th>"Since"</th><th>"Last seen"</th><th></th>
+                            </tr></thead>
                             <tbody>{sessions}</tbody></table>
-                            <p class="notice">"Manage users and sessions on the server: pg-console user add|passwd|set-role|disable, pg-console session revoke."</p>
                         </section>
                     }
                     .into_any()
@@ -63,5 +138,23 @@ pub fn AdminPage() -> impl IntoView {
             }
         })
     };
-    view! { <section class="page admin"><Transition fallback=|| view! { <p class="notice">"Loading…"</p> }>{body}</Transition></section> }
+    view! {
+        <section class="page admin">
+            {move || message.get().map(|(class, m)| view! { <div class=class data-testid="admin-message">{m}</div> })}
+            <section class="panel">
+                <h2>"Add a user"</h2>
+                <ActionForm action=add attr:class="filters">
+                    <input name="name" placeholder="user name" required/>
+                    <select name="role">
+                        <option value="viewer">"viewer"</option>
+                        <option value="operator">"operator"</option>
+                        <option value="admin">"admin"</option>
+                    </select>
+                    <input type="password" name="password" placeholder="password (12+ characters)" autocomplete="new-password" required/>
+                    <button type="submit" data-testid="add-user">"Add user"</button>
+                </ActionForm>
+            </section>
+            <Transition fallback=|| view! { <p class="notice">"Loading…"</p> }>{body}</Transition>
+        </section>
+    }
 }

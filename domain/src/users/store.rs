@@ -29,6 +29,10 @@ pub enum UserError {
     Exists(String),
     #[error("{0}")]
     Password(#[from] PasswordRuleError),
+    #[error("refused: at least one active admin must remain; make another user admin first")]
+    LastAdmin,
+    #[error("{0}; nothing was revoked (see the session list)")]
+    SessionPrefix(String),
     #[error(transparent)]
     Hash(#[from] HashError),
     #[error("database error: {0}")]

@@ -9,6 +9,11 @@ pub const API_RULES: &[(&str, Action)] = &[
     ("/api/whoami", Action::ViewSelf),
     ("/api/audit_page", Action::ViewAudit),
     ("/api/admin_users", Action::ManageUsers),
+    ("/api/admin_add_user", Action::ManageUsers),
+    ("/api/admin_set_role", Action::ManageUsers),
+    ("/api/admin_set_disabled", Action::ManageUsers),
+    ("/api/admin_set_password", Action::ManageUsers),
+    ("/api/admin_revoke_session", Action::ManageUsers),
 ];
 
 /// Pages that need more than being logged in.
