@@ -51,6 +51,8 @@ pub async fn fetch_audit_page(
     user: String,
     action: String,
     result: String,
+    from: String,
+    to: String,
     page: i64,
 ) -> Result<AuditPage, ServerFnError> {
     use domain::audit::{AuditFilter, ChainStatus};
@@ -60,8 +62,8 @@ pub async fn fetch_audit_page(
         user: none_if_empty(user),
         action: none_if_empty(action),
         result: none_if_empty(result),
-        from_ms: None,
-        to_ms: None,
+        from_ms: model::time::parse_utc(&from),
+        to_ms: model::time::parse_utc(&to),
     };
     let per_page = 50;
     let page = page.max(1);

@@ -13,7 +13,7 @@ test('a viewer sees no admin links, a forged request is refused, logout ends the
     const r = await fetch('/api/audit_page', {
       method: 'POST',
       headers: { 'content-type': 'application/x-www-form-urlencoded' },
-      body: 'user=&action=&result=&page=1',
+      body: 'user=&action=&result=&from=&to=&page=1',
     });
     return r.status;
   });

@@ -4,6 +4,7 @@
 pub mod auth;
 pub mod haproxy;
 pub mod overview;
+pub mod time;
 pub mod topology;
 
 pub use haproxy::{HaproxyListener, HaproxyServer, HaproxyStats, ListenerRole};

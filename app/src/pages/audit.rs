@@ -14,13 +14,12 @@ pub fn AuditPageView() -> impl IntoView {
     let data = Resource::new(
         move || {
             (
-                param("user"),
-                param("action"),
-                param("result"),
+                (param("user"), param("action"), param("result")),
+                (param("from"), param("to")),
                 param("page").parse::<i64>().unwrap_or(1),
             )
         },
-        |(u, a, r, p)| fetch_audit_page(u, a, r, p),
+        |((u, a, r), (f, t), p)| fetch_audit_page(u, a, r, f, t, p),
     );
     let body = move || {
         Suspend::new(async move {
@@ -28,7 +27,8 @@ pub fn AuditPageView() -> impl IntoView {
                 Err(e) => view! { <p class="banner error">{format!("Cannot read the audit log: {e}")}</p> }.into_any(),
                 Ok(p) => {
                     let (u, a, r) = (param("user"), param("action"), param("result"));
-                    let filters = format!("user={u}&action={a}&result={r}");
+                    let (f, t) = (param("from"), param("to"));
+                    let filters = format!("user={u}&action={a}&result={r}&from={f}&to={t}");
                     let pages = ((p.total + p.per_page - 1) / p.per_page).max(1);
                     let chain_class = if p.chain_broken {
                         "status-pill degraded"
@@ -88,6 +88,8 @@ pub fn AuditPageView() -> impl IntoView {
                     <option value="refused" selected=move || param("result") == "refused">"refused"</option>
                     <option value="failed" selected=move || param("result") == "failed">"failed"</option>
                 </select>
+                <label class="muted">"from (UTC)" <input type="datetime-local" name="from" value=move || param("from")/></label>
+                <label class="muted">"to (UTC)" <input type="datetime-local" name="to" value=move || param("to")/></label>
                 <button type="submit">"Filter"</button>
             </form>
             <Transition fallback=|| view! { <p class="notice">"Loading…"</p> }>{body}</Transition>

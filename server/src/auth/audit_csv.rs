@@ -1,4 +1,4 @@
-//! GET /audit/export.csv?user=&action=&result=&from_ms=&to_ms= (admin; the
+//! GET /audit/export.csv?user=&action=&result=&from=&to= (admin; the
 //! middleware enforces the /audit page rule): the filtered rows as CSV.
 
 use axum::extract::{Query, State};
@@ -17,8 +17,9 @@ pub struct FilterQuery {
     pub user: Option<String>,
     pub action: Option<String>,
     pub result: Option<String>,
-    pub from_ms: Option<i64>,
-    pub to_ms: Option<i64>,
+    /// UTC, `YYYY-MM-DD[THH:MM[:SS]]` (the Audit page's datetime inputs).
+    pub from: Option<String>,
+    pub to: Option<String>,
 }
 
 impl FilterQuery {
@@ -28,8 +29,8 @@ impl FilterQuery {
             user: some(self.user),
             action: some(self.action),
             result: some(self.result),
-            from_ms: self.from_ms,
-            to_ms: self.to_ms,
+            from_ms: self.from.as_deref().and_then(model::time::parse_utc),
+            to_ms: self.to.as_deref().and_then(model::time::parse_utc),
         }
     }
 }

@@ -1,0 +1,50 @@
+//! UTC date-time text ⇄ unix milliseconds, without a time crate (wasm-safe).
+
+/// Days since 1970-01-01 of a civil date (Howard Hinnant's algorithm).
+fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+/// Parse `YYYY-MM-DD`, `YYYY-MM-DDTHH:MM` or `YYYY-MM-DD HH:MM[:SS]` (UTC)
+/// into unix milliseconds. Empty or malformed text gives None.
+pub fn parse_utc(s: &str) -> Option<i64> {
+    let s = s.trim();
+    let (date, time) = match s.split_once(['T', ' ']) {
+        Some((d, t)) => (d, t),
+        None => (s, "00:00"),
+    };
+    let mut d = date.split('-').map(|p| p.parse::<i64>().ok());
+    let (y, mo, da) = (d.next()??, d.next()??, d.next()??);
+    if d.next().is_some() || !(1..=12).contains(&mo) || !(1..=31).contains(&da) {
+        return None;
+    }
+    let mut t = time.trim_end_matches('Z').split(':').map(|p| p.parse::<i64>().ok());
+    let (h, mi) = (t.next()??, t.next()??);
+    let sec = t.next().flatten().unwrap_or(0);
+    if !(0..24).contains(&h) || !(0..60).contains(&mi) || !(0..60).contains(&sec) {
+        return None;
+    }
+    Some(((days_from_civil(y, mo, da) * 86_400) + h * 3600 + mi * 60 + sec) * 1000)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_utc_forms() {
+        assert_eq!(parse_utc("1970-01-01"), Some(0));
+        assert_eq!(parse_utc("2026-11-28T21:06:40"), Some(1_795_900_000_000));
+        assert_eq!(parse_utc("2026-11-28 21:06"), Some(1_795_899_960_000));
+        assert_eq!(parse_utc("2000-02-29T00:00"), Some(951_782_400_000));
+        assert_eq!(parse_utc(""), None);
+        assert_eq!(parse_utc("yesterday"), None);
+        assert_eq!(parse_utc("2026-13-01"), None);
+    }
+}
