@@ -78,7 +78,10 @@ def check():
     up = sorted(s for s, st in primary.items() if st.startswith("UP"))
     if up != [leader]:
         return False, f"HAProxy write port routes to {up or 'nothing'}, leader is {leader}"
-    return True, f"leader {leader}, replicas {', '.join(m['name'] for m in ok)}, write port on {leader}"
+    read_up = sorted(s for s, st in hp.get("replicas", {}).items() if st.startswith("UP"))
+    if read_up != sorted(m["name"] for m in ok):
+        return False, f"HAProxy read port routes to {read_up or 'nothing'}, replicas are {[m['name'] for m in ok]}"
+    return True, f"leader {leader}, replicas {', '.join(m['name'] for m in ok)}, write port on {leader}, read port on both"
 
 
 def wait(timeout):

@@ -141,7 +141,13 @@ async fn sop_commands_work_verbatim_and_endpoints_route_by_role() {
         "{text}"
     );
 
-    let ov = app.overview().await;
+    // HAProxy's health checks may still be bringing a replica UP (fresh cluster, restarted member).
+    let ov = eventually(Duration::from_secs(30), "HAProxy routing reads to both replicas", || async {
+        let ov = app.overview().await;
+        let read = ov.endpoints.iter().find(|e| e.kind == EndpointKind::Read)?;
+        (read.routes_to.len() == 2).then_some(ov)
+    })
+    .await;
     let leader = ov.topology.leader().unwrap().clone();
     let env = &app.env;
     // Writes through the write port land on the leader.

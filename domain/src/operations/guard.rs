@@ -1,0 +1,157 @@
+//! Confirmation tokens (single use, bound to user, session, request and plan,
+//! 5 minutes) and the cluster-wide operation lock.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use model::operations::OpRequest;
+
+pub const TOKEN_TTL_MS: i64 = 5 * 60 * 1000;
+
+#[derive(Clone, Debug)]
+pub struct TokenBinding {
+    pub user_id: i64,
+    pub sid: String,
+    pub request: OpRequest,
+    /// sha256 of the plan shown to the user.
+    pub plan_digest: String,
+    pub confirm_name: String,
+    pub needs_password: bool,
+    pub title: String,
+    pub expires_at_ms: i64,
+}
+
+#[derive(Default)]
+pub struct TokenStore {
+    tokens: Mutex<HashMap<String, TokenBinding>>,
+}
+
+#[derive(Debug, PartialEq, thiserror::Error)]
+pub enum TokenError {
+    #[error("this confirmation is unknown or was already used: prepare the operation again")]
+    Unknown,
+    #[error("this confirmation expired (they last 5 minutes): prepare the operation again")]
+    Expired,
+    #[error("this confirmation belongs to another session: prepare the operation again")]
+    OtherSession,
+}
+
+impl TokenStore {
+    pub fn issue(&self, binding: TokenBinding) -> String {
+        let token = crate::users::random_token();
+        let mut map = self.tokens.lock().expect("token map poisoned");
+        let now = crate::now_ms();
+        map.retain(|_, b| b.expires_at_ms > now);
+        map.insert(token.clone(), binding);
+        token
+    }
+
+    /// Look at a token without using it up (a mistyped name keeps it valid).
+    pub fn peek(&self, token: &str, user_id: i64, sid: &str, now_ms: i64) -> Result<TokenBinding, TokenError> {
+        let map = self.tokens.lock().expect("token map poisoned");
+        let b = map.get(token).ok_or(TokenError::Unknown)?;
+        if b.user_id != user_id || b.sid != sid {
+            return Err(TokenError::OtherSession);
+        }
+        if b.expires_at_ms <= now_ms {
+            return Err(TokenError::Expired);
+        }
+        Ok(b.clone())
+    }
+
+    /// Use a token up: it can never be used again.
+    pub fn take(&self, token: &str) -> Option<TokenBinding> {
+        self.tokens.lock().expect("token map poisoned").remove(token)
+    }
+
+    /// For tests and the expiry path: shorten a token's life.
+    pub fn expire_now(&self, token: &str) {
+        if let Some(b) = self.tokens.lock().expect("token map poisoned").get_mut(token) {
+            b.expires_at_ms = 0;
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Holder {
+    pub title: String,
+    pub user: String,
+    pub since_ms: i64,
+}
+
+/// One operation at a time on the cluster.
+#[derive(Clone, Default)]
+pub struct OpLock {
+    inner: Arc<Mutex<Option<Holder>>>,
+}
+
+/// Releases the lock when dropped (also when an operation task panics).
+pub struct LockGuard {
+    inner: Arc<Mutex<Option<Holder>>>,
+}
+
+impl Drop for LockGuard {
+    fn drop(&mut self) {
+        if let Ok(mut h) = self.inner.lock() {
+            *h = None;
+        }
+    }
+}
+
+impl OpLock {
+    pub fn try_acquire(&self, title: &str, user: &str) -> Result<LockGuard, Holder> {
+        let mut h = self.inner.lock().expect("op lock poisoned");
+        if let Some(holder) = h.as_ref() {
+            return Err(holder.clone());
+        }
+        *h = Some(Holder { title: title.into(), user: user.into(), since_ms: crate::now_ms() });
+        Ok(LockGuard { inner: self.inner.clone() })
+    }
+
+    pub fn holder(&self) -> Option<Holder> {
+        self.inner.lock().expect("op lock poisoned").clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use model::operations::OpKind;
+
+    fn binding(expires: i64) -> TokenBinding {
+        TokenBinding {
+            user_id: 1,
+            sid: "s".into(),
+            request: OpRequest { kind: OpKind::Reload, member: "pg-1".into(), scheduled_at: None, only_if_pending: false },
+            plan_digest: "d".into(),
+            confirm_name: "pg-1".into(),
+            needs_password: false,
+            title: "Reload pg-1".into(),
+            expires_at_ms: expires,
+        }
+    }
+
+    #[test]
+    fn tokens_are_bound_single_use_and_expire() {
+        let s = TokenStore::default();
+        let t = s.issue(binding(i64::MAX));
+        assert_eq!(s.peek(&t, 2, "s", 0).unwrap_err(), TokenError::OtherSession);
+        assert_eq!(s.peek(&t, 1, "other", 0).unwrap_err(), TokenError::OtherSession);
+        assert!(s.peek(&t, 1, "s", 0).is_ok());
+        assert!(s.take(&t).is_some());
+        assert_eq!(s.peek(&t, 1, "s", 0).unwrap_err(), TokenError::Unknown, "used up");
+        let t2 = s.issue(binding(i64::MAX));
+        s.expire_now(&t2);
+        assert_eq!(s.peek(&t2, 1, "s", 1).unwrap_err(), TokenError::Expired);
+    }
+
+    #[test]
+    fn one_operation_at_a_time() {
+        let l = OpLock::default();
+        let g = l.try_acquire("Switchover", "alice").unwrap();
+        let busy = l.try_acquire("Restart", "bob").unwrap_err();
+        assert_eq!((busy.title.as_str(), busy.user.as_str()), ("Switchover", "alice"));
+        drop(g);
+        assert!(l.try_acquire("Restart", "bob").is_ok());
+    }
+}

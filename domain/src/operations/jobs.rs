@@ -1,0 +1,118 @@
+//! Running and finished operation jobs; each step is kept for the page and
+//! written to the audit log under the job's correlation id.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+
+use model::operations::{JobStep, OpJob, StepState};
+
+use crate::audit::{AuditEntry, AuditLog, AuditResult};
+use crate::authz::Caller;
+
+const KEEP: usize = 50;
+
+#[derive(Clone, Default)]
+pub struct Jobs {
+    inner: Arc<Mutex<VecDeque<OpJob>>>,
+}
+
+impl Jobs {
+    pub fn get(&self, id: &str) -> Option<OpJob> {
+        self.inner.lock().expect("jobs poisoned").iter().find(|j| j.id == id).cloned()
+    }
+
+    /// Newest first.
+    pub fn recent(&self) -> Vec<OpJob> {
+        self.inner.lock().expect("jobs poisoned").iter().rev().cloned().collect()
+    }
+
+    fn update(&self, id: &str, f: impl FnOnce(&mut OpJob)) {
+        if let Some(j) = self.inner.lock().expect("jobs poisoned").iter_mut().find(|j| j.id == id) {
+            f(j);
+        }
+    }
+
+    pub fn start(&self, title: &str, caller: &Caller, audit: Arc<AuditLog>) -> JobHandle {
+        let id = crate::users::random_token()[..16].to_string();
+        let mut q = self.inner.lock().expect("jobs poisoned");
+        q.push_back(OpJob {
+            id: id.clone(),
+            title: title.to_string(),
+            user: caller.name.clone(),
+            started_at_ms: crate::now_ms(),
+            finished_at_ms: None,
+            steps: Vec::new(),
+            outcome: None,
+            write_gap_ms: None,
+        });
+        while q.len() > KEEP {
+            q.pop_front();
+        }
+        JobHandle { id, jobs: self.clone(), audit, caller: caller.clone(), title: title.to_string() }
+    }
+}
+
+/// The running job's pen: steps, the write gap, the outcome.
+pub struct JobHandle {
+    pub id: String,
+    jobs: Jobs,
+    audit: Arc<AuditLog>,
+    caller: Caller,
+    title: String,
+}
+
+impl JobHandle {
+    pub fn entry(&self, action: &str, result: AuditResult) -> AuditEntry {
+        let mut e = AuditEntry::new(action, result)
+            .user(&self.caller.name, self.caller.role.as_str())
+            .ip(&self.caller.ip)
+            .session(&self.caller.sid)
+            .target(&self.title);
+        e.correlation_id = self.id.clone();
+        e
+    }
+
+    async fn log(&self, e: AuditEntry) {
+        if let Err(err) = self.audit.record(e).await {
+            tracing::error!("cannot write the audit log: {err}");
+        }
+    }
+
+    /// Close the running step as done and open a new one.
+    pub async fn step(&self, text: impl Into<String>) {
+        let text = text.into();
+        let now = crate::now_ms();
+        self.jobs.update(&self.id, |j| {
+            for s in j.steps.iter_mut().filter(|s| s.state == StepState::Running) {
+                s.state = StepState::Done;
+            }
+            j.steps.push(JobStep { at_ms: now, text: text.clone(), state: StepState::Running });
+        });
+        self.log(self.entry("op_step", AuditResult::Ok).params(serde_json::json!({ "step": text }))).await;
+    }
+
+    pub fn set_write_gap(&self, ms: u64) {
+        self.jobs.update(&self.id, |j| j.write_gap_ms = Some(ms));
+    }
+
+    /// Finish: the running step becomes done (or failed), the outcome is set and audited.
+    pub async fn finish(&self, outcome: Result<String, String>, params: serde_json::Value) {
+        let now = crate::now_ms();
+        let mut started = now;
+        let failed = outcome.is_err();
+        self.jobs.update(&self.id, |j| {
+            started = j.started_at_ms;
+            for s in j.steps.iter_mut().filter(|s| s.state == StepState::Running) {
+                s.state = if failed { StepState::Failed } else { StepState::Done };
+            }
+            j.finished_at_ms = Some(now);
+            j.outcome = Some(outcome.clone());
+        });
+        let mut e = match &outcome {
+            Ok(summary) => self.entry("op_result", AuditResult::Ok).params(serde_json::json!({ "summary": summary, "detail": params })),
+            Err(reason) => self.entry("op_result", AuditResult::Failed).error(reason).params(params),
+        };
+        e.duration_ms = now - started;
+        self.log(e).await;
+    }
+}

@@ -1,0 +1,246 @@
+//! Cluster operations with one protocol: prepare (a plan with preconditions
+//! and a single-use token) → confirm (type the target's name, and the
+//! password for the riskiest) → execute (token, name and password checked on
+//! the server, preconditions re-checked under the cluster-wide lock, steps
+//! streamed and audited).
+
+mod guard;
+mod jobs;
+pub mod plan;
+mod runner;
+pub mod write_probe;
+
+pub use guard::{Holder, OpLock, TokenBinding, TokenError, TokenStore, TOKEN_TTL_MS};
+pub use jobs::{JobHandle, Jobs};
+
+use std::sync::Arc;
+
+use model::operations::{OpJob, OpKind, OpRequest, Plan};
+use model::Topology;
+use sha2::{Digest, Sha256};
+
+use crate::audit::{AuditEntry, AuditLog, AuditResult};
+use crate::authz::Caller;
+use crate::haproxy::HaproxyClient;
+use crate::patroni::admin::PatroniAdmin;
+use crate::patroni::PatroniClient;
+use crate::users::UserStore;
+use write_probe::ProbeTarget;
+
+#[derive(Debug, thiserror::Error)]
+pub enum OpError {
+    #[error("{0}")]
+    Token(#[from] TokenError),
+    #[error("you typed {typed:?}; type exactly {expected:?} to confirm. Nothing was changed")]
+    WrongName { typed: String, expected: String },
+    #[error("the password is wrong. Nothing was changed")]
+    WrongPassword,
+    #[error("busy: {title} by {user} since {since}. Try again when it has finished")]
+    Busy { title: String, user: String, since: String },
+    #[error("refused, nothing was changed: {0}")]
+    Preconditions(String),
+    #[error("{0}")]
+    Failed(String),
+}
+
+pub struct OperationService {
+    pub cluster_name: String,
+    pub patroni: Arc<PatroniClient>,
+    pub admin: Arc<PatroniAdmin>,
+    pub haproxy: Arc<HaproxyClient>,
+    pub audit: Arc<AuditLog>,
+    pub users: UserStore,
+    pub probe: Option<ProbeTarget>,
+    pub tokens: TokenStore,
+    pub lock: OpLock,
+    pub jobs: Jobs,
+}
+
+fn utc(ms: i64) -> String {
+    let s = (ms / 1000).rem_euclid(86_400);
+    format!("{:02}:{:02}:{:02} UTC", s / 3600, (s % 3600) / 60, s % 60)
+}
+
+/// A short description of the topology for the audit log.
+pub fn topology_summary(t: &Topology) -> serde_json::Value {
+    serde_json::json!({
+        "leader": t.leader().map(|m| m.name.clone()),
+        "paused": t.paused,
+        "members": t.members.iter().map(|m| serde_json::json!({
+            "name": m.name, "role": m.role.label(), "state": m.state, "timeline": m.timeline, "lag": m.lag_bytes
+        })).collect::<Vec<_>>(),
+    })
+}
+
+impl OperationService {
+    async fn max_lag(&self, t: &Topology) -> Option<u64> {
+        let via = t.leader().or_else(|| t.members.iter().find(|m| m.reachable))?.name.clone();
+        let cfg = self.admin.dcs_config(&via).await.ok()?;
+        Some(cfg.get("maximum_lag_on_failover").and_then(|v| v.as_u64()).unwrap_or(1_048_576))
+    }
+
+    async fn draft(&self, caller: &Caller, req: &OpRequest) -> (plan::Draft, Topology) {
+        let t = self.patroni.topology().await;
+        let max_lag = self.max_lag(&t).await;
+        (plan::draft(req, &t, max_lag, caller.role, crate::now_ms()), t)
+    }
+
+    fn entry(caller: &Caller, action: &str, result: AuditResult, target: &str) -> AuditEntry {
+        AuditEntry::new(action, result).user(&caller.name, caller.role.as_str()).ip(&caller.ip).session(&caller.sid).target(target)
+    }
+
+    async fn log(&self, e: AuditEntry) {
+        if let Err(err) = self.audit.record(e).await {
+            tracing::error!("cannot write the audit log: {err}");
+        }
+    }
+
+    /// Step 1: the plan, with a token when the preconditions pass.
+    pub async fn prepare(&self, caller: &Caller, req: OpRequest) -> Plan {
+        let (d, _) = self.draft(caller, &req).await;
+        let digest = hex::encode(Sha256::digest(
+            serde_json::json!([d.title, d.steps, d.shell, d.confirm_name, req]).to_string().as_bytes(),
+        ));
+        let needs_password = req.kind.needs_password();
+        let expires_at_ms = crate::now_ms() + TOKEN_TTL_MS;
+        let can_run = d.preconditions.iter().all(|p| p.ok);
+        let token = if can_run {
+            self.tokens.issue(TokenBinding {
+                user_id: caller.user_id,
+                sid: caller.sid.clone(),
+                request: req.clone(),
+                plan_digest: digest,
+                confirm_name: d.confirm_name.clone(),
+                needs_password,
+                title: d.title.clone(),
+                expires_at_ms,
+            })
+        } else {
+            String::new()
+        };
+        let failed: Vec<&str> = d.preconditions.iter().filter(|p| !p.ok).map(|p| p.text.as_str()).collect();
+        let mut e = Self::entry(caller, "op_prepare", if can_run { AuditResult::Ok } else { AuditResult::Refused }, &d.title)
+            .params(serde_json::json!({ "request": req }));
+        if !can_run {
+            e = e.error(&failed.join("; "));
+        }
+        self.log(e).await;
+        Plan {
+            request: req,
+            title: d.title,
+            steps: d.steps,
+            preconditions: d.preconditions,
+            shell: d.shell,
+            confirm_name: d.confirm_name,
+            needs_password,
+            token,
+            expires_at_ms,
+        }
+    }
+
+    /// Step 3: check everything on the server, then run under the lock.
+    /// Returns the job id; the job's steps stream through [`Self::job`].
+    pub async fn execute(
+        self: &Arc<Self>,
+        caller: &Caller,
+        token: &str,
+        typed_name: &str,
+        password: Option<&str>,
+    ) -> Result<String, OpError> {
+        let result = self.check_and_start(caller, token, typed_name, password).await;
+        if let Err(e) = &result {
+            self.log(Self::entry(caller, "op_execute", AuditResult::Refused, "").error(&e.to_string())).await;
+        }
+        result
+    }
+
+    async fn check_and_start(
+        self: &Arc<Self>,
+        caller: &Caller,
+        token: &str,
+        typed_name: &str,
+        password: Option<&str>,
+    ) -> Result<String, OpError> {
+        let b = self.tokens.peek(token, caller.user_id, &caller.sid, crate::now_ms())?;
+        if typed_name != b.confirm_name {
+            return Err(OpError::WrongName { typed: typed_name.into(), expected: b.confirm_name });
+        }
+        if b.needs_password {
+            let ok = self
+                .users
+                .verify_password(caller.user_id, password.unwrap_or(""))
+                .await
+                .map_err(|e| OpError::Failed(e.to_string()))?;
+            if !ok {
+                return Err(OpError::WrongPassword);
+            }
+        }
+        // From here on the token is used up, whatever happens.
+        let b = self.tokens.take(token).ok_or(TokenError::Unknown)?;
+        let guard = self.lock.try_acquire(&b.title, &caller.name).map_err(|h| OpError::Busy {
+            title: h.title,
+            user: h.user,
+            since: utc(h.since_ms),
+        })?;
+        let (d, before) = self.draft(caller, &b.request).await;
+        let failed: Vec<String> = d.preconditions.iter().filter(|p| !p.ok).map(|p| p.text.clone()).collect();
+        if !failed.is_empty() {
+            return Err(OpError::Preconditions(failed.join("; ")));
+        }
+        let job = self.jobs.start(&d.title, caller, self.audit.clone());
+        let id = job.id.clone();
+        self.log(
+            job.entry("op_execute", AuditResult::Ok)
+                .params(serde_json::json!({ "request": b.request, "before": topology_summary(&before) })),
+        )
+        .await;
+        let svc = self.clone();
+        tokio::spawn(async move {
+            let _guard = guard;
+            let outcome = svc.run(&job, &b.request, &before).await;
+            let after = svc.patroni.topology().await;
+            job.finish(outcome, serde_json::json!({ "before": topology_summary(&before), "after": topology_summary(&after) }))
+                .await;
+        });
+        Ok(id)
+    }
+
+    pub fn job(&self, id: &str) -> Option<OpJob> {
+        self.jobs.get(id)
+    }
+
+    /// Cancel the scheduled switchover (not destructive: no typed confirmation).
+    pub async fn cancel_scheduled_switchover(&self, caller: &Caller) -> Result<String, OpError> {
+        let t = self.patroni.topology().await;
+        let r = match (&t.scheduled_switchover, t.members.iter().find(|m| m.reachable)) {
+            (None, _) => Err(OpError::Failed("no switchover is scheduled".into())),
+            (_, None) => Err(OpError::Failed("no member answers".into())),
+            (Some(s), Some(via)) => self
+                .admin
+                .cancel_scheduled_switchover(&via.name)
+                .await
+                .map(|_| format!("the switchover scheduled for {} was cancelled", s.at))
+                .map_err(|e| OpError::Failed(e.to_string())),
+        };
+        let (res, err) = match &r {
+            Ok(_) => (AuditResult::Ok, String::new()),
+            Err(e) => (AuditResult::Failed, e.to_string()),
+        };
+        self.log(Self::entry(caller, "switchover_cancel", res, &self.cluster_name).error(&err)).await;
+        r
+    }
+
+    /// Is an operation of `kind` one a role may start at all? (The rule table
+    /// decides per endpoint; this is for the UI's buttons.)
+    pub fn kinds() -> [OpKind; 7] {
+        [
+            OpKind::Switchover,
+            OpKind::Failover,
+            OpKind::Restart,
+            OpKind::Reload,
+            OpKind::ReinitializeMember,
+            OpKind::Pause,
+            OpKind::Resume,
+        ]
+    }
+}

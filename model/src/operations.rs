@@ -1,0 +1,112 @@
+//! Cluster operations: what the user asks, the plan the server answers with,
+//! and the job that runs it.
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OpKind {
+    Switchover,
+    Failover,
+    Restart,
+    Reload,
+    ReinitializeMember,
+    Pause,
+    Resume,
+}
+
+impl OpKind {
+    pub fn label(self) -> &'static str {
+        match self {
+            OpKind::Switchover => "switchover",
+            OpKind::Failover => "failover",
+            OpKind::Restart => "restart",
+            OpKind::Reload => "reload",
+            OpKind::ReinitializeMember => "reinitialize member",
+            OpKind::Pause => "pause automatic failover",
+            OpKind::Resume => "resume automatic failover",
+        }
+    }
+
+    /// Operations that also ask for the user's password.
+    pub fn needs_password(self) -> bool {
+        matches!(self, OpKind::Failover | OpKind::ReinitializeMember)
+    }
+
+    /// Cluster-wide operations are confirmed by typing the cluster's name.
+    pub fn cluster_wide(self) -> bool {
+        matches!(self, OpKind::Switchover | OpKind::Failover | OpKind::Pause | OpKind::Resume)
+    }
+}
+
+/// What the user asks for.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct OpRequest {
+    pub kind: OpKind,
+    /// The member acted on (restart, reload, reinitialize) or the candidate
+    /// (switchover, failover); empty for pause/resume.
+    pub member: String,
+    /// Switchover: when (UTC, `YYYY-MM-DDTHH:MM`); restart: likewise.
+    pub scheduled_at: Option<String>,
+    /// Restart only if a restart is pending.
+    pub only_if_pending: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Precondition {
+    pub ok: bool,
+    pub text: String,
+}
+
+/// The server's answer to "prepare": what it will do and whether it may.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Plan {
+    pub request: OpRequest,
+    pub title: String,
+    pub steps: Vec<String>,
+    pub preconditions: Vec<Precondition>,
+    /// The shell command this replaces (for the record, and for those who know the SOP).
+    pub shell: String,
+    /// What the user must type to confirm (a member or the cluster name).
+    pub confirm_name: String,
+    pub needs_password: bool,
+    /// Single-use, bound to the user, the session, the request and this plan.
+    pub token: String,
+    pub expires_at_ms: i64,
+}
+
+impl Plan {
+    pub fn can_run(&self) -> bool {
+        self.preconditions.iter().all(|p| p.ok)
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StepState {
+    Running,
+    Done,
+    Failed,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct JobStep {
+    pub at_ms: i64,
+    pub text: String,
+    pub state: StepState,
+}
+
+/// A running or finished operation, as the page shows it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct OpJob {
+    pub id: String,
+    pub title: String,
+    pub user: String,
+    pub started_at_ms: i64,
+    pub finished_at_ms: Option<i64>,
+    pub steps: Vec<JobStep>,
+    /// None while running; Ok(summary) or Err(reason) at the end.
+    pub outcome: Option<Result<String, String>>,
+    /// Switchover/failover: the longest time writes were refused (ms).
+    pub write_gap_ms: Option<u64>,
+}
