@@ -12,6 +12,7 @@ use model::Overview;
 #[derive(Clone)]
 pub struct ServerContext {
     pub overview: std::sync::Arc<domain::overview::OverviewService>,
+    pub operations: std::sync::Arc<domain::operations::OperationService>,
     pub audit: std::sync::Arc<domain::audit::AuditLog>,
     pub users: domain::users::UserStore,
     pub sessions: domain::users::SessionStore,
@@ -29,7 +30,9 @@ pub fn caller() -> Result<domain::authz::Caller, ServerFnError> {
 #[server(endpoint = "overview")]
 pub async fn get_overview() -> Result<Overview, ServerFnError> {
     let ctx = expect_context::<ServerContext>();
-    Ok(ctx.overview.overview().await)
+    let (mut ov, ops) = tokio::join!(ctx.overview.overview(), ctx.audit.recent_operations(20));
+    ov.operations = ops.unwrap_or_default();
+    Ok(ov)
 }
 
 /// Who is logged in, and what the UI may offer them.
@@ -198,4 +201,52 @@ pub async fn admin_revoke_session(id_prefix: String) -> Result<String, ServerFnE
     let p2 = id_prefix.clone();
     let user = user_admin(|a, actor| Box::pin(async move { a.revoke_session(&actor, &p2).await })).await?;
     Ok(format!("Session {id_prefix}… of {user} revoked."))
+}
+
+/// Step 1 of an operation: the plan (steps, preconditions, shell command) and a token.
+#[server(endpoint = "op_prepare")]
+pub async fn op_prepare(
+    kind: model::operations::OpKind,
+    member: String,
+    scheduled_at: String,
+    only_if_pending: bool,
+) -> Result<model::operations::Plan, ServerFnError> {
+    let c = caller()?;
+    let ctx = expect_context::<ServerContext>();
+    let req = model::operations::OpRequest {
+        kind,
+        member: member.trim().to_string(),
+        scheduled_at: Some(scheduled_at).filter(|s| !s.trim().is_empty()),
+        only_if_pending,
+    };
+    Ok(ctx.operations.prepare(&c, req).await)
+}
+
+/// Step 3: execute a prepared operation; returns the job id to follow.
+#[server(endpoint = "op_execute")]
+pub async fn op_execute(token: String, typed_name: String, password: String) -> Result<String, ServerFnError> {
+    let c = caller()?;
+    let ctx = expect_context::<ServerContext>();
+    let pw = (!password.is_empty()).then_some(password.as_str());
+    ctx.operations.execute(&c, &token, &typed_name, pw).await.map_err(|e| ServerFnError::new(e.to_string()))
+}
+
+/// A job's steps and outcome, as they happen.
+#[server(endpoint = "op_status")]
+pub async fn op_status(id: String) -> Result<Option<model::operations::OpJob>, ServerFnError> {
+    Ok(expect_context::<ServerContext>().operations.job(&id))
+}
+
+/// Recent operations (newest first), and the one holding the lock if any.
+#[server(endpoint = "op_recent")]
+pub async fn op_recent() -> Result<Vec<model::operations::OpJob>, ServerFnError> {
+    Ok(expect_context::<ServerContext>().operations.jobs.recent())
+}
+
+/// Cancel the scheduled switchover.
+#[server(endpoint = "op_cancel_switchover")]
+pub async fn op_cancel_switchover() -> Result<String, ServerFnError> {
+    let c = caller()?;
+    let ctx = expect_context::<ServerContext>();
+    ctx.operations.cancel_scheduled_switchover(&c).await.map_err(|e| ServerFnError::new(e.to_string()))
 }

@@ -1,3 +1,4 @@
+#![recursion_limit = "256"]
 //! pg-console's pages, components and server-function declarations.
 //! Server-function bodies are thin: they call the native domain layer
 //! (`domain`), which the server crate provides as context.

@@ -5,6 +5,7 @@ pub mod audit;
 pub mod authz;
 pub mod db;
 pub mod haproxy;
+pub mod operations;
 pub mod overview;
 pub mod patroni;
 pub mod users;

@@ -44,6 +44,7 @@ impl OverviewService {
             haproxy_error,
             haproxy_stats_url: self.endpoints.haproxy_stats_public_url.clone(),
             endpoints,
+            operations: Vec::new(),
         }
     }
 }

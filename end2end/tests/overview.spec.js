@@ -48,3 +48,28 @@ test('a stopped replica is shown as down without a reload, then comes back', asy
     .toHaveAttribute('data-state', 'streaming', { timeout: 90_000 });
   expect(await page.evaluate(() => window.__pgcNoReload)).toBe(true);
 });
+
+test('a switchover from the Overview: plan, typed name, live steps, new leader without a reload', async ({ page }) => {
+  await login(page, 'admin');
+  await waitHealthy(page);
+  await page.evaluate(() => { window.__pgcNoReload = true; });
+  const oldLeader = await page.locator('[data-testid=member-row][data-role=Leader]').getAttribute('data-member');
+  const candidate = await page.locator('[data-testid=member-row][data-state=streaming]').first().getAttribute('data-member');
+  await page.locator(`[data-testid=member-row][data-member=${candidate}] [data-testid=op-switchover]`).click();
+  await page.click('[data-testid=review-plan]');
+  await expect(page.locator('[data-testid=plan-title]')).toContainText(`Switchover ${oldLeader} → ${candidate}`);
+  await expect(page.locator('[data-testid=precondition][data-ok=false]')).toHaveCount(0);
+  await expect(page.locator('[data-testid=plan-shell]')).toContainText(`--candidate ${candidate}`);
+  // A wrong name is refused and changes nothing.
+  await page.fill('[data-testid=confirm-name]', 'not-the-cluster');
+  await page.click('[data-testid=execute]');
+  await expect(page.locator('[data-testid=execute-error]')).toContainText('type exactly');
+  await page.fill('[data-testid=confirm-name]', 'postgresql-cluster');
+  await page.click('[data-testid=execute]');
+  await expect(page.locator('[data-testid=job-step]').first()).toBeVisible();
+  await expect(page.locator('[data-testid=job-outcome]')).toHaveAttribute('data-ok', 'true', { timeout: 120_000 });
+  await expect(page.locator('[data-testid=write-gap]')).toContainText('Writes were refused for');
+  await expect(page.locator('[data-testid=member-row][data-role=Leader]')).toHaveAttribute('data-member', candidate, { timeout: 30_000 });
+  await page.screenshot({ path: path.resolve(__dirname, '../../docs/switchover.png'), fullPage: true });
+  expect(await page.evaluate(() => window.__pgcNoReload)).toBe(true);
+});

@@ -1,3 +1,4 @@
+#![recursion_limit = "256"]
 //! Hydrates the server-rendered app in the browser. Nothing else lives here.
 
 #[wasm_bindgen::prelude::wasm_bindgen]

@@ -3,10 +3,11 @@
 
 pub mod auth;
 pub mod haproxy;
+pub mod operations;
 pub mod overview;
 pub mod time;
 pub mod topology;
 
 pub use haproxy::{HaproxyListener, HaproxyServer, HaproxyStats, ListenerRole};
-pub use overview::{Endpoint, EndpointKind, Overview};
+pub use overview::{Endpoint, EndpointKind, OperationRecord, Overview};
 pub use topology::{HistoryEntry, Member, Role, Topology, Unreachable};

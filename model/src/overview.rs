@@ -31,4 +31,17 @@ pub struct Overview {
     pub haproxy_error: Option<String>,
     pub haproxy_stats_url: String,
     pub endpoints: Vec<Endpoint>,
+    /// The console's own recent operations (from the audit log), for the history.
+    #[serde(default)]
+    pub operations: Vec<OperationRecord>,
+}
+
+/// One finished console operation, as the history shows it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct OperationRecord {
+    pub at_ms: i64,
+    pub user: String,
+    pub title: String,
+    pub ok: bool,
+    pub summary: String,
 }

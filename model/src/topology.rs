@@ -103,6 +103,8 @@ pub struct Topology {
     pub paused: bool,
     /// The member whose DCS view (`/cluster`) was used, if any answered.
     pub view_from: Option<String>,
+    /// A switchover Patroni will perform at a set time.
+    pub scheduled_switchover: Option<ScheduledSwitchover>,
     pub observed_at_ms: i64,
 }
 
@@ -114,6 +116,13 @@ impl Topology {
     pub fn is_degraded(&self) -> bool {
         !self.unreachable.is_empty() || self.leader().is_none()
     }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ScheduledSwitchover {
+    pub at: String,
+    pub from: Option<String>,
+    pub to: Option<String>,
 }
 
 /// One line of Patroni's `GET /history` (timeline switches).

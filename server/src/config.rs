@@ -99,6 +99,13 @@ settings! {
     database: String = "postgres".into(), env "PGC_DATABASE";
     /// User named in the connection strings shown to users (never a password).
     database_user: String = "postgres".into(), env "PGC_DATABASE_USER";
+    /// The stack's generated secrets (KEY=VALUE): PATRONI_API_USERNAME/PASSWORD for Patroni's unsafe
+    /// methods, PG_SUPERUSER_PASSWORD for the write-endpoint probe. Never logged or audited.
+    stack_secrets_file: PathBuf = PathBuf::from(".data/secrets.env"), env "PGC_STACK_SECRETS_FILE";
+    /// Upper bound of one Patroni operation call (a switchover waits for Patroni), in seconds.
+    operation_timeout_secs: u64 = 90, env "PGC_OPERATION_TIMEOUT_SECS";
+    /// How long a prepared operation's confirmation stays valid, in seconds.
+    operation_token_ttl_secs: u64 = 300, env "PGC_OPERATION_TOKEN_TTL_SECS";
     /// Directory of the console's own data (SQLite database: users, sessions, audit log).
     data_dir: PathBuf = PathBuf::from(".data/console"), env "PGC_DATA_DIR";
     /// A session ends after this many seconds without a request.

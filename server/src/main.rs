@@ -1,9 +1,11 @@
+#![recursion_limit = "256"]
 //! pg-console: operate a Patroni PostgreSQL cluster from the browser.
 
 mod auth;
 mod cli;
 mod config;
 mod router;
+mod secrets;
 mod state;
 
 use std::path::PathBuf;

@@ -11,6 +11,8 @@ use axum::{
 };
 use domain::haproxy::HaproxyClient;
 use domain::overview::{EndpointSettings, OverviewService};
+use domain::operations::{write_probe::ProbeTarget, OperationService};
+use domain::patroni::admin::{ApiCredentials, PatroniAdmin};
 use domain::patroni::PatroniClient;
 use leptos::config::{Env, LeptosOptions};
 use leptos::prelude::provide_context;
@@ -61,8 +63,47 @@ pub fn build_context(cfg: &Config, st: &AppState) -> Result<ServerContext, Serve
             haproxy_stats_public_url: cfg.haproxy_stats_public_url.clone(),
         },
     });
+    let secrets = crate::secrets::StackSecrets::load(&cfg.stack_secrets_file);
+    if secrets.is_empty() {
+        tracing::warn!(
+            "no stack secrets at {}: Patroni will refuse operations (switchover, ...) without its REST credentials",
+            cfg.stack_secrets_file.display()
+        );
+    }
+    let credentials = match (secrets.get("PATRONI_API_USERNAME"), secrets.get("PATRONI_API_PASSWORD")) {
+        (Some(u), Some(p)) => Some(ApiCredentials { username: u.into(), password: p.into() }),
+        _ => None,
+    };
+    let probe = match (cfg.write_endpoint.rsplit_once(':'), secrets.get("PG_SUPERUSER_PASSWORD")) {
+        (Some((host, port)), Some(pw)) => port.parse().ok().map(|port| ProbeTarget {
+            host: host.to_string(),
+            port,
+            user: cfg.database_user.clone(),
+            password: pw.to_string(),
+            dbname: cfg.database.clone(),
+        }),
+        _ => None,
+    };
+    let operations = Arc::new(OperationService {
+        cluster_name: cfg.cluster_name.clone(),
+        patroni: overview.patroni.clone(),
+        admin: Arc::new(PatroniAdmin::new(
+            cfg.member_endpoints()?,
+            credentials,
+            Duration::from_secs(cfg.operation_timeout_secs),
+        )),
+        haproxy: overview.haproxy.clone(),
+        audit: st.audit.clone(),
+        users: st.users.clone(),
+        probe,
+        tokens: Default::default(),
+        lock: Default::default(),
+        jobs: Default::default(),
+        token_ttl_ms: (cfg.operation_token_ttl_secs * 1000) as i64,
+    });
     Ok(ServerContext {
         overview,
+        operations,
         audit: st.audit.clone(),
         users: st.users.clone(),
         sessions: st.sessions.clone(),

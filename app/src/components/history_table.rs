@@ -1,14 +1,19 @@
 use leptos::prelude::*;
-use model::{topology::format_lsn, HistoryEntry};
+use model::{topology::format_lsn, HistoryEntry, OperationRecord};
 
 #[component]
-pub fn HistoryPanel(history: Vec<HistoryEntry>, error: Option<String>) -> impl IntoView {
-    let empty = history.is_empty() && error.is_none();
-    let rows = history
+pub fn HistoryPanel(
+    history: Vec<HistoryEntry>,
+    error: Option<String>,
+    #[prop(optional)] operations: Vec<OperationRecord>,
+) -> impl IntoView {
+    let empty = history.is_empty() && error.is_none() && operations.is_empty();
+    // Patroni's timeline switches and the console's own operations, newest first.
+    let mut merged: Vec<(i64, AnyView)> = history
         .into_iter()
-        .rev()
         .map(|h| {
-            view! {
+            let at = h.timestamp.as_deref().and_then(model::time::parse_utc).unwrap_or(0);
+            let row = view! {
                 <tr data-testid="history-row">
                     <td class="num">{h.timeline}</td>
                     <td>{format_lsn(h.lsn)}</td>
@@ -16,9 +21,24 @@ pub fn HistoryPanel(history: Vec<HistoryEntry>, error: Option<String>) -> impl I
                     <td>{h.timestamp.map(|t| short_timestamp(&t)).unwrap_or_default()}</td>
                     <td>{h.new_leader.unwrap_or_default()}</td>
                 </tr>
-            }
+            };
+            (at, row.into_any())
         })
-        .collect_view();
+        .collect();
+    merged.extend(operations.into_iter().map(|o| {
+        let row = view! {
+            <tr class=if o.ok { "console-op" } else { "console-op failed" } data-testid="history-op">
+                <td></td>
+                <td class="muted">"console"</td>
+                <td>{format!("{} by {}: {}", o.title, o.user, o.summary)}</td>
+                <td>{crate::format::utc_time(o.at_ms)}</td>
+                <td></td>
+            </tr>
+        };
+        (o.at_ms, row.into_any())
+    }));
+    merged.sort_by(|a, b| b.0.cmp(&a.0));
+    let rows = merged.into_iter().map(|(_, v)| v).collect_view();
     view! {
         <section class="panel">
             <h2>"Timeline history"</h2>

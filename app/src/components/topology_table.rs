@@ -1,10 +1,19 @@
 use leptos::prelude::*;
+use model::operations::OpKind;
 use model::{topology::human_bytes, Topology};
+
+use super::operations::{request, OpLauncher};
 
 use crate::format::{duration_between, utc_time};
 
 #[component]
-pub fn TopologyPanel(topology: Topology) -> impl IntoView {
+pub fn TopologyPanel(
+    topology: Topology,
+    #[prop(optional)] can_operate: bool,
+    #[prop(optional)] can_admin: bool,
+) -> impl IntoView {
+    let has_leader = topology.leader().is_some();
+    let launcher = use_context::<OpLauncher>().map(|l| l.0);
     let now = topology.observed_at_ms;
     let rows = topology
         .members
@@ -51,6 +60,26 @@ pub fn TopologyPanel(topology: Topology) -> impl IntoView {
                     <td>{if m.pending_restart { "pending restart" } else { "" }}</td>
                     <td>{tags}</td>
                     <td class="muted">{m.server_version.clone().map(|v| format!("PostgreSQL {v}")).unwrap_or_default()}</td>
+                    {(can_operate && launcher.is_some()).then(|| {
+                        let l = launcher.expect("checked");
+                        let name = m.name.clone();
+                        let button = move |kind: OpKind, label: &'static str, testid: &'static str| {
+                            let name = name.clone();
+                            view! {
+                                <button class="small" data-testid=testid
+                                    on:click=move |_| l.set(Some(request(kind, &name)))>{label}</button>
+                            }
+                        };
+                        view! {
+                            <td class="actions">
+                                {m.role.is_replica().then(|| button(OpKind::Switchover, "Switchover here", "op-switchover"))}
+                                {button(OpKind::Restart, "Restart", "op-restart")}
+                                {button(OpKind::Reload, "Reload", "op-reload")}
+                                {m.role.is_replica().then(|| button(OpKind::ReinitializeMember, "Reinit", "op-reinit"))}
+                                {(!m.role.is_leader() && (!has_leader || can_admin)).then(|| button(OpKind::Failover, "Failover here", "op-failover"))}
+                            </td>
+                        }
+                    })}
                 </tr>
             }
         })
@@ -63,6 +92,7 @@ pub fn TopologyPanel(topology: Topology) -> impl IntoView {
                     <tr>
                         <th>"Member"</th><th>"Role"</th><th>"State"</th><th>"Host"</th>
                         <th>"TL"</th><th>"Lag"</th><th>"Restart"</th><th>"Tags"</th><th>"Version"</th>
+                        {can_operate.then(|| view! { <th>"Operations"</th> })}
                     </tr>
                 </thead>
                 <tbody>{rows}</tbody>

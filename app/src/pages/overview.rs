@@ -6,7 +6,10 @@ use std::time::Duration;
 use leptos::prelude::*;
 use model::Overview;
 
-use crate::api::get_overview;
+use crate::api::{get_overview, whoami, OpCancelSwitchover};
+use crate::components::operations::{request, OpLauncher, OperationPanel};
+use model::auth::Me;
+use model::operations::OpKind;
 use crate::components::{
     endpoints::EndpointsPanel, haproxy_table::HaproxyPanel, history_table::HistoryPanel, topology_table::TopologyPanel,
 };
@@ -18,6 +21,8 @@ const REFRESH: Duration = Duration::from_millis(1000);
 #[component]
 pub fn OverviewPage() -> impl IntoView {
     let overview = Resource::new(|| (), |_| get_overview());
+    let me = Resource::new(|| (), |_| whoami());
+    provide_context(OpLauncher(RwSignal::new(None)));
     // Keep showing the last good data while the console itself is unreachable.
     let last_good: RwSignal<Option<Overview>> = RwSignal::new(None);
     let last_error: RwSignal<Option<String>> = RwSignal::new(None);
@@ -30,11 +35,12 @@ pub fn OverviewPage() -> impl IntoView {
 
     let body = move || {
         Suspend::new(async move {
+            let me = me.await.ok();
             match overview.await {
                 Ok(ov) => {
                     last_error.set(None);
                     last_good.set(Some(ov.clone()));
-                    view! { <OverviewBody ov/> }.into_any()
+                    view! { <OverviewBody ov me/> }.into_any()
                 }
                 Err(e) => {
                     let msg = format!("The console server did not answer ({e}); retrying every second.");
@@ -42,7 +48,7 @@ pub fn OverviewPage() -> impl IntoView {
                     match last_good.get_untracked() {
                         Some(ov) => view! {
                             <div class="banner error" data-testid="console-error">{msg}</div>
-                            <OverviewBody ov/>
+                            <OverviewBody ov me/>
                         }
                         .into_any(),
                         None => view! { <div class="banner error" data-testid="console-error">{msg}</div> }.into_any(),
@@ -54,6 +60,7 @@ pub fn OverviewPage() -> impl IntoView {
 
     view! {
         <section class="page overview">
+            <OperationPanel/>
             <Transition fallback=|| view! { <p class="notice">"Loading the cluster's state…"</p> }>
                 {body}
             </Transition>
@@ -62,7 +69,9 @@ pub fn OverviewPage() -> impl IntoView {
 }
 
 #[component]
-fn OverviewBody(ov: Overview) -> impl IntoView {
+fn OverviewBody(ov: Overview, me: Option<Me>) -> impl IntoView {
+    let can_operate = me.as_ref().map(|m| m.can_operate).unwrap_or(false);
+    let can_admin = me.as_ref().map(|m| m.can_admin).unwrap_or(false);
     let topo = ov.topology.clone();
     let now = topo.observed_at_ms;
     let leader = topo.leader().map(|m| m.name.clone());
@@ -109,10 +118,12 @@ fn OverviewBody(ov: Overview) -> impl IntoView {
         </div>
         {paused}
         {banners}
+        <ScheduledSwitchover ov=ov.clone() can_operate/>
+        {can_operate.then(|| view! { <ClusterActions paused=topo.paused cluster=topo.cluster.clone()/> })}
         <EndpointsPanel endpoints=ov.endpoints.clone()/>
-        <TopologyPanel topology=topo.clone()/>
+        <TopologyPanel topology=topo.clone() can_operate can_admin/>
         <div class="two-col">
-            <HistoryPanel history=ov.history.clone() error=ov.history_error.clone()/>
+            <HistoryPanel history=ov.history.clone() error=ov.history_error.clone() operations=ov.operations.clone()/>
             <HaproxyPanel
                 stats=ov.haproxy.clone()
                 error=ov.haproxy_error.clone()
@@ -120,4 +131,42 @@ fn OverviewBody(ov: Overview) -> impl IntoView {
             />
         </div>
     }
+}
+
+/// Cluster-wide operations (operators).
+#[component]
+fn ClusterActions(paused: bool, cluster: String) -> impl IntoView {
+    let launcher = expect_context::<OpLauncher>().0;
+    let kind = if paused { OpKind::Resume } else { OpKind::Pause };
+    let label = if paused { "Resume automatic failover" } else { "Pause automatic failover (maintenance)" };
+    view! {
+        <div class="cluster-actions">
+            <button data-testid=if paused { "op-resume" } else { "op-pause" }
+                on:click=move |_| launcher.set(Some(request(kind, "")))>{label}</button>
+            <span class="muted">{format!("cluster {cluster}")}</span>
+        </div>
+    }
+}
+
+/// A switchover Patroni will run at a set time, with a cancel button.
+#[component]
+fn ScheduledSwitchover(ov: Overview, can_operate: bool) -> impl IntoView {
+    let cancel = ServerAction::<OpCancelSwitchover>::new();
+    ov.topology.scheduled_switchover.map(|s| {
+        view! {
+            <div class="banner maintenance" data-testid="scheduled-switchover">
+                {format!(
+                    "Switchover scheduled for {} from {} to {}. ",
+                    s.at,
+                    s.from.unwrap_or_else(|| "the leader".into()),
+                    s.to.unwrap_or_else(|| "the best replica".into())
+                )}
+                {can_operate.then(|| view! {
+                    <button data-testid="cancel-switchover" on:click=move |_| { cancel.dispatch(OpCancelSwitchover {}); }>
+                        "Cancel it"
+                    </button>
+                })}
+            </div>
+        }
+    })
 }

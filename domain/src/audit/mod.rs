@@ -335,6 +335,20 @@ impl AuditLog {
         Ok((rows.into_iter().map(record).collect(), total))
     }
 
+    /// The console's finished operations, newest first (for the history).
+    pub async fn recent_operations(&self, limit: i64) -> Result<Vec<model::OperationRecord>, sqlx::Error> {
+        let f = AuditFilter { action: Some("op_result".into()), ..Default::default() };
+        let (rows, _) = self.query(&f, limit, 0).await?;
+        Ok(rows
+            .into_iter()
+            .map(|r| {
+                let params: Value = serde_json::from_str(&r.params).unwrap_or(Value::Null);
+                let summary = params.get("summary").and_then(|s| s.as_str()).map(str::to_string).unwrap_or(r.error.clone());
+                model::OperationRecord { at_ms: r.at_ms, user: r.user_name, title: r.target, ok: r.result == "ok", summary }
+            })
+            .collect())
+    }
+
     /// Recompute the chain from the first row.
     pub async fn verify(&self) -> Result<ChainStatus, sqlx::Error> {
         let rows: Vec<Row> = sqlx::query_as(&format!("SELECT {COLS} FROM audit ORDER BY id"))

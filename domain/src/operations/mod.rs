@@ -54,6 +54,8 @@ pub struct OperationService {
     pub tokens: TokenStore,
     pub lock: OpLock,
     pub jobs: Jobs,
+    /// How long a confirmation token lives (5 minutes in production).
+    pub token_ttl_ms: i64,
 }
 
 fn utc(ms: i64) -> String {
@@ -102,7 +104,7 @@ impl OperationService {
             serde_json::json!([d.title, d.steps, d.shell, d.confirm_name, req]).to_string().as_bytes(),
         ));
         let needs_password = req.kind.needs_password();
-        let expires_at_ms = crate::now_ms() + TOKEN_TTL_MS;
+        let expires_at_ms = crate::now_ms() + self.token_ttl_ms;
         let can_run = d.preconditions.iter().all(|p| p.ok);
         let token = if can_run {
             self.tokens.issue(TokenBinding {

@@ -182,6 +182,13 @@ pub fn merge_topology(cluster_name: &str, probes: &[Probe], since: &BTreeMap<Str
         unreachable,
         paused,
         view_from: view.map(|p| p.name.clone()),
+        scheduled_switchover: cluster.as_ref().and_then(|c| c.scheduled_switchover.as_ref()).map(|s| {
+            model::topology::ScheduledSwitchover {
+                at: s.at.clone().unwrap_or_default(),
+                from: s.from.clone(),
+                to: s.to.clone(),
+            }
+        }),
         observed_at_ms: now_ms,
     }
 }

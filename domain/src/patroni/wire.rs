@@ -16,6 +16,18 @@ pub struct ClusterResponse {
     pub scope: Option<String>,
     #[serde(default)]
     pub pause: Option<bool>,
+    #[serde(default)]
+    pub scheduled_switchover: Option<ScheduledSwitchoverWire>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+pub struct ScheduledSwitchoverWire {
+    #[serde(default)]
+    pub at: Option<String>,
+    #[serde(default)]
+    pub from: Option<String>,
+    #[serde(default)]
+    pub to: Option<String>,
 }
 
 #[derive(Clone, Debug, Deserialize)]

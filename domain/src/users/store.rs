@@ -197,6 +197,15 @@ impl UserStore {
         Ok(User { disabled, ..u })
     }
 
+    /// Re-authentication for risky operations (no lockout bookkeeping).
+    pub async fn verify_password(&self, user_id: i64, password: &str) -> Result<bool, UserError> {
+        let hash: Option<String> = sqlx::query_scalar("SELECT password_hash FROM users WHERE id = ? AND disabled = 0")
+            .bind(user_id)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(self.hasher.verify(password, hash.as_deref()).await?)
+    }
+
     /// Check a login. Always verifies a hash (a dummy one for unknown users),
     /// so unknown user and wrong password take the same time.
     pub async fn login(&self, name: &str, password: &str) -> Result<LoginOutcome, UserError> {

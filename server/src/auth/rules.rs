@@ -14,6 +14,11 @@ pub const API_RULES: &[(&str, Action)] = &[
     ("/api/admin_set_disabled", Action::ManageUsers),
     ("/api/admin_set_password", Action::ManageUsers),
     ("/api/admin_revoke_session", Action::ManageUsers),
+    ("/api/op_prepare", Action::OperateCluster),
+    ("/api/op_execute", Action::OperateCluster),
+    ("/api/op_cancel_switchover", Action::OperateCluster),
+    ("/api/op_status", Action::ViewCluster),
+    ("/api/op_recent", Action::ViewCluster),
 ];
 
 /// Pages that need more than being logged in.

@@ -24,6 +24,14 @@ pub fn repo_root() -> PathBuf {
         .to_path_buf()
 }
 
+fn state_dir() -> PathBuf {
+    std::env::var("PGC_STATE_DIR").map(PathBuf::from).unwrap_or_else(|_| repo_root().join(".data"))
+}
+
+pub fn stack_secrets_path() -> PathBuf {
+    state_dir().join("secrets.env")
+}
+
 /// The stack's generated env file (ports and secrets), as scripts/stack writes it.
 pub fn stack_env() -> HashMap<String, String> {
     let path = std::env::var("PGC_STACK_ENV").map(PathBuf::from).unwrap_or_else(|_| {
@@ -87,10 +95,8 @@ pub fn console_env(env: &HashMap<String, String>) -> Vec<(String, String)> {
         ),
         ("PGC_WRITE_ENDPOINT".into(), format!("{bind}:{}", env["WRITE_PORT"])),
         ("PGC_READ_ENDPOINT".into(), format!("{bind}:{}", env["READ_PORT"])),
-        (
-            "PGC_SITE_ROOT".into(),
-            repo_root().join("target/site").display().to_string(),
-        ),
+        ("PGC_SITE_ROOT".into(), repo_root().join("target/site").display().to_string()),
+        ("PGC_STACK_SECRETS_FILE".into(), stack_secrets_path().display().to_string()),
     ]
 }
 

@@ -1,0 +1,211 @@
+//! The operation panel: plan (preconditions, steps, shell command) → typed
+//! confirmation (and password) → the job's steps as they happen.
+
+use std::time::Duration;
+
+use leptos::prelude::*;
+use model::operations::{OpJob, OpKind, OpRequest, Plan, StepState};
+
+use crate::api::{op_status, OpExecute, OpPrepare};
+
+/// Set by buttons on the Overview to open the panel.
+#[derive(Clone, Copy)]
+pub struct OpLauncher(pub RwSignal<Option<OpRequest>>);
+
+pub fn request(kind: OpKind, member: &str) -> OpRequest {
+    OpRequest { kind, member: member.to_string(), scheduled_at: None, only_if_pending: false }
+}
+
+fn err_text(e: &ServerFnError) -> String {
+    e.to_string().trim_start_matches("error running server function: ").to_string()
+}
+
+#[component]
+pub fn OperationPanel() -> impl IntoView {
+    let launcher = expect_context::<OpLauncher>().0;
+    let prepare = ServerAction::<OpPrepare>::new();
+    let execute = ServerAction::<OpExecute>::new();
+    let when = RwSignal::new(String::new());
+    let only_pending = RwSignal::new(false);
+    let typed = RwSignal::new(String::new());
+    let password = RwSignal::new(String::new());
+    let job_id: RwSignal<Option<String>> = RwSignal::new(None);
+
+    // A new request starts over.
+    Effect::new(move |_| {
+        if launcher.get().is_some() {
+            prepare.clear();
+            execute.clear();
+            when.set(String::new());
+            only_pending.set(false);
+            typed.set(String::new());
+            password.set(String::new());
+            job_id.set(None);
+        }
+    });
+    Effect::new(move |_| {
+        if let Some(Ok(id)) = execute.value().get() {
+            job_id.set(Some(id));
+        }
+    });
+
+    let review = move |_| {
+        if let Some(req) = launcher.get_untracked() {
+            prepare.dispatch(OpPrepare {
+                kind: req.kind,
+                member: req.member,
+                scheduled_at: when.get_untracked(),
+                only_if_pending: only_pending.get_untracked(),
+            });
+        }
+    };
+    let close = move |_| launcher.set(None);
+
+    let plan_view = move |plan: Plan| {
+        let can_run = plan.can_run();
+        let token = plan.token.clone();
+        let confirm = plan.confirm_name.clone();
+        let needs_pw = plan.needs_password;
+        let pre = plan
+            .preconditions
+            .iter()
+            .map(|p| {
+                view! {
+                    <li class=if p.ok { "pre ok" } else { "pre bad" } data-testid="precondition" data-ok=p.ok.to_string()>
+                        {if p.ok { "✓ " } else { "✗ " }}{p.text.clone()}
+                    </li>
+                }
+            })
+            .collect_view();
+        let steps = plan.steps.iter().map(|s| view! { <li>{s.clone()}</li> }).collect_view();
+        let run = move |_| {
+            execute.dispatch(OpExecute {
+                token: token.clone(),
+                typed_name: typed.get_untracked(),
+                password: password.get_untracked(),
+            });
+        };
+        view! {
+            <h3 data-testid="plan-title">{plan.title.clone()}</h3>
+            <div class="plan-grid">
+                <div><h4>"Preconditions"</h4><ul class="pre-list">{pre}</ul></div>
+                <div><h4>"Steps"</h4><ol>{steps}</ol></div>
+            </div>
+            <p class="muted">"Shell equivalent: "<code data-testid="plan-shell">{plan.shell.clone()}</code></p>
+            {can_run.then(|| view! {
+                <div class="confirm">
+                    <label>
+                        "Type "<strong>{confirm.clone()}</strong>" to confirm"
+                        <input data-testid="confirm-name" prop:value=move || typed.get()
+                            on:input=move |ev| typed.set(event_target_value(&ev)) autocomplete="off"/>
+                    </label>
+                    {needs_pw.then(|| view! {
+                        <label>"Your password"
+                            <input type="password" data-testid="confirm-password" prop:value=move || password.get()
+                                on:input=move |ev| password.set(event_target_value(&ev)) autocomplete="current-password"/>
+                        </label>
+                    })}
+                    <button class="danger" data-testid="execute" on:click=run.clone()
+                        disabled=move || execute.pending().get()>"Execute"</button>
+                </div>
+            })}
+            {(!can_run).then(|| view! { <p class="banner error" data-testid="plan-refused">"Refused: fix the failed preconditions first. Nothing was changed."</p> })}
+        }
+    };
+
+    let body = move || {
+        let req = launcher.get()?;
+        let shows_when = matches!(req.kind, OpKind::Switchover | OpKind::Restart);
+        Some(view! {
+            <section class="panel op-panel" data-testid="op-panel">
+                <div class="op-head">
+                    <h2>{format!("{} {}", req.kind.label(), req.member)}</h2>
+                    <button on:click=close>"Close"</button>
+                </div>
+                {move || job_id.get().is_none().then(|| view! {
+                    <div class="filters">
+                        {shows_when.then(|| view! {
+                            <label class="muted">"at (UTC, empty = now) "
+                                <input type="datetime-local" data-testid="op-when" prop:value=move || when.get()
+                                    on:input=move |ev| when.set(event_target_value(&ev))/>
+                            </label>
+                        })}
+                        {(req.kind == OpKind::Restart).then(|| view! {
+                            <label class="muted"><input type="checkbox" prop:checked=move || only_pending.get()
+                                on:change=move |ev| only_pending.set(event_target_checked(&ev))/>" only if a restart is pending"</label>
+                        })}
+                        <button data-testid="review-plan" on:click=review>"Review plan"</button>
+                    </div>
+                })}
+                {move || match (job_id.get(), prepare.value().get()) {
+                    (Some(_), _) => None,
+                    (None, Some(Ok(plan))) => Some(plan_view(plan).into_any()),
+                    (None, Some(Err(e))) => Some(view! { <p class="banner error">{err_text(&e)}</p> }.into_any()),
+                    (None, None) => None,
+                }}
+                {move || match execute.value().get() {
+                    Some(Err(e)) => Some(view! { <p class="banner error" data-testid="execute-error">{err_text(&e)}</p> }),
+                    _ => None,
+                }}
+                {move || job_id.get().map(|id| view! { <JobView id/> })}
+            </section>
+        })
+    };
+    view! { {body} }
+}
+
+/// A job's steps, refreshed every 400 ms until it has an outcome.
+#[component]
+pub fn JobView(id: String) -> impl IntoView {
+    let tick = RwSignal::new(0u64);
+    let job: RwSignal<Option<OpJob>> = RwSignal::new(None);
+    let done = RwSignal::new(false);
+    Effect::new(move |_| {
+        if let Ok(h) = set_interval_with_handle(
+            move || {
+                if !done.get_untracked() {
+                    tick.update(|t| *t += 1)
+                }
+            },
+            Duration::from_millis(400),
+        ) {
+            on_cleanup(move || h.clear());
+        }
+    });
+    let id2 = id.clone();
+    let status = Resource::new(move || tick.get(), move |_| op_status(id2.clone()));
+    Effect::new(move |_| {
+        if let Some(Ok(Some(j))) = status.get() {
+            done.set(j.outcome.is_some());
+            job.set(Some(j));
+        }
+    });
+    view! {
+        <div class="job" data-testid="job" data-job=id>
+            {move || job.get().map(|j| {
+                let steps = j.steps.iter().map(|s| {
+                    let (icon, cls) = match s.state {
+                        StepState::Running => ("…", "step running"),
+                        StepState::Done => ("✓", "step done"),
+                        StepState::Failed => ("✗", "step failed"),
+                    };
+                    view! { <li class=cls data-testid="job-step">{icon}" "{s.text.clone()}</li> }
+                }).collect_view();
+                let outcome = j.outcome.clone().map(|o| match o {
+                    Ok(s) => view! { <p class="banner info" data-testid="job-outcome" data-ok="true">{s}</p> },
+                    Err(e) => view! { <p class="banner error" data-testid="job-outcome" data-ok="false">{e}</p> },
+                });
+                view! {
+                    <h3>{j.title.clone()}" · by "{j.user.clone()}</h3>
+                    <ol class="steps">{steps}</ol>
+                    {j.write_gap_ms.map(|g| view! {
+                        <p class="muted" data-testid="write-gap" data-ms=g.to_string()>
+                            {format!("Writes were refused for {:.1} s.", g as f64 / 1000.0)}
+                        </p>
+                    })}
+                    {outcome}
+                }
+            })}
+        </div>
+    }
+}

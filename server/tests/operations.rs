@@ -1,0 +1,208 @@
+//! Cluster operations through the console against the real stack: the
+//! prepare → confirm → execute protocol, the lock, refusals, and what Patroni
+//! and the write endpoint report afterwards.
+
+mod support;
+
+use std::time::Duration;
+
+use model::operations::{OpJob, Plan};
+use reqwest::StatusCode;
+use serde_json::Value;
+use support::*;
+
+const OPERATOR_PW: &str = "operator with a long phrase";
+
+async fn post(app: &TestApp, c: &reqwest::Client, path: &str, form: &[(&str, &str)]) -> (StatusCode, String) {
+    let r = c.post(format!("{}{path}", app.base)).form(form).send().await.unwrap();
+    (r.status(), r.text().await.unwrap())
+}
+
+async fn prepare(app: &TestApp, c: &reqwest::Client, kind: &str, member: &str, at: &str) -> Plan {
+    let (s, t) = post(app, c, "/api/op_prepare", &[("kind", kind), ("member", member), ("scheduled_at", at), ("only_if_pending", "false")]).await;
+    assert_eq!(s, StatusCode::OK, "{t}");
+    serde_json::from_str(&t).unwrap()
+}
+
+async fn execute(app: &TestApp, c: &reqwest::Client, token: &str, typed: &str, pw: &str) -> Result<String, String> {
+    let (s, t) = post(app, c, "/api/op_execute", &[("token", token), ("typed_name", typed), ("password", pw)]).await;
+    if s == StatusCode::OK {
+        Ok(serde_json::from_str::<String>(&t).unwrap())
+    } else {
+        Err(t)
+    }
+}
+
+async fn wait_job(app: &TestApp, c: &reqwest::Client, id: &str) -> OpJob {
+    eventually(Duration::from_secs(200), "the operation to finish", || async {
+        let (_, t) = post(app, c, "/api/op_status", &[("id", id)]).await;
+        let j: Option<OpJob> = serde_json::from_str(&t).ok()?;
+        j.filter(|j| j.outcome.is_some())
+    })
+    .await
+}
+
+fn replicas(ov: &model::Overview) -> Vec<String> {
+    ov.topology.members.iter().filter(|m| m.role.is_replica()).map(|m| m.name.clone()).collect()
+}
+
+#[tokio::test]
+#[ignore = "needs the real stack: run scripts/test"]
+async fn switchover_to_a_named_candidate_reports_the_write_gap() {
+    let _g = lock_stack();
+    let app = spawn_app().await;
+    ensure_replica(&app, "pg-2").await;
+    let ov = app.overview().await;
+    let old = ov.topology.leader().unwrap().name.clone();
+    let candidate = replicas(&ov)[0].clone();
+    let plan = prepare(&app, &app.http, "switchover", &candidate, "").await;
+    assert!(plan.can_run(), "{:?}", plan.preconditions);
+    assert!(plan.shell.contains(&format!("switchover --leader {old} --candidate {candidate}")), "{}", plan.shell);
+    assert_eq!(plan.confirm_name, ov.topology.cluster);
+    let id = execute(&app, &app.http, &plan.token, &plan.confirm_name, "").await.unwrap();
+    let job = wait_job(&app, &app.http, &id).await;
+    assert!(matches!(job.outcome, Some(Ok(_))), "{job:?}");
+    let gap = job.write_gap_ms.expect("write gap measured");
+    assert!(gap > 0 && gap < 30_000, "write gap {gap} ms");
+    eprintln!("switchover {old} -> {candidate}: writes refused for {gap} ms");
+    // Patroni and the write endpoint agree.
+    let after = app.overview().await;
+    assert_eq!(after.topology.leader().unwrap().name, candidate);
+    let port = psql(&app.env, &app.env["WRITE_PORT"], "select inet_server_port()");
+    assert_eq!(port, after.topology.leader().unwrap().port.unwrap().to_string());
+    // The whole run is in the audit log under one correlation id.
+    let csv = app.http.get(format!("{}/audit/export.csv", app.base)).send().await.unwrap().text().await.unwrap();
+    let steps = csv.lines().filter(|l| l.contains(&id)).count();
+    assert!(steps >= 4, "execute, steps and result audited under {id}: {steps}");
+    assert!(csv.contains("op_result"));
+}
+
+#[tokio::test]
+#[ignore = "needs the real stack: run scripts/test"]
+async fn scheduled_switchover_is_shown_then_cancelled_and_does_not_happen() {
+    let _g = lock_stack();
+    let app = spawn_app().await;
+    ensure_replica(&app, "pg-2").await;
+    let ov = app.overview().await;
+    let leader = ov.topology.leader().unwrap().name.clone();
+    let candidate = replicas(&ov)[0].clone();
+    // Ten minutes from now, UTC.
+    let at_ms = domain::now_ms() + 600_000;
+    let secs = at_ms / 1000;
+    let (days, rem) = (secs / 86_400, secs % 86_400);
+    let out = std::process::Command::new("date").args(["-u", "-d", &format!("@{}", days * 86_400), "+%Y-%m-%d"]).output().unwrap();
+    let at = format!("{}T{:02}:{:02}", String::from_utf8_lossy(&out.stdout).trim(), rem / 3600, (rem % 3600) / 60);
+    let plan = prepare(&app, &app.http, "switchover", &candidate, &at).await;
+    assert!(plan.can_run(), "{:?}", plan.preconditions);
+    let id = execute(&app, &app.http, &plan.token, &plan.confirm_name, "").await.unwrap();
+    let job = wait_job(&app, &app.http, &id).await;
+    assert!(matches!(job.outcome, Some(Ok(ref s)) if s.contains("scheduled")), "{job:?}");
+    let ov = app.overview().await;
+    let s = ov.topology.scheduled_switchover.clone().expect("shown on the Overview");
+    assert_eq!(s.to.as_deref(), Some(candidate.as_str()));
+    // A second schedule is refused while one is pending.
+    let again = prepare(&app, &app.http, "switchover", &candidate, "").await;
+    assert!(!again.can_run() && again.preconditions.iter().any(|p| p.text.contains("already scheduled")));
+    let (st, t) = post(&app, &app.http, "/api/op_cancel_switchover", &[]).await;
+    assert_eq!(st, StatusCode::OK, "{t}");
+    let ov = app.overview().await;
+    assert!(ov.topology.scheduled_switchover.is_none());
+    assert_eq!(ov.topology.leader().unwrap().name, leader, "nothing happened");
+}
+
+#[tokio::test]
+#[ignore = "needs the real stack: run scripts/test"]
+async fn refusals_say_why_and_change_nothing() {
+    let _g = lock_stack();
+    let app = spawn_app_with(&[("PGC_OPERATION_TOKEN_TTL_SECS", "3")]).await;
+    ensure_replica(&app, "pg-2").await;
+    let ov = app.overview().await;
+    let leader = ov.topology.leader().unwrap().name.clone();
+    let candidate = replicas(&ov)[0].clone();
+
+    let p = prepare(&app, &app.http, "switchover", &leader, "").await;
+    assert!(!p.can_run() && p.token.is_empty());
+    assert!(p.preconditions.iter().any(|x| !x.ok && x.text.contains("is the leader already")), "{:?}", p.preconditions);
+    let p = prepare(&app, &app.http, "switchover", "pg-9", "").await;
+    assert!(!p.can_run() && p.preconditions.iter().any(|x| x.text.contains("is not a member")));
+
+    // Wrong name: refused, and the token stays valid for a correct retry.
+    let p = prepare(&app, &app.http, "reload", &candidate, "").await;
+    let e = execute(&app, &app.http, &p.token, &candidate.to_uppercase(), "").await.unwrap_err();
+    assert!(e.contains("type exactly"), "{e}");
+    let id = execute(&app, &app.http, &p.token, &candidate, "").await.unwrap();
+    assert!(matches!(wait_job(&app, &app.http, &id).await.outcome, Some(Ok(_))));
+    // Reused token.
+    let e = execute(&app, &app.http, &p.token, &candidate, "").await.unwrap_err();
+    assert!(e.contains("already used"), "{e}");
+    // Expired token.
+    let p = prepare(&app, &app.http, "reload", &candidate, "").await;
+    tokio::time::sleep(Duration::from_millis(3500)).await;
+    let e = execute(&app, &app.http, &p.token, &candidate, "").await.unwrap_err();
+    assert!(e.contains("expired"), "{e}");
+    // A token from another session of the same user.
+    let other = app.login("admin", ADMIN_PASSWORD).await.unwrap();
+    let p = prepare(&app, &app.http, "reload", &candidate, "").await;
+    let e = execute(&app, &other, &p.token, &candidate, "").await.unwrap_err();
+    assert!(e.contains("another session"), "{e}");
+    // A viewer may not even prepare.
+    app.add_user("vera", "viewer", "viewer with a long phrase");
+    let viewer = app.login("vera", "viewer with a long phrase").await.unwrap();
+    let (s, _) = post(&app, &viewer, "/api/op_prepare", &[("kind", "reload"), ("member", &candidate), ("scheduled_at", ""), ("only_if_pending", "false")]).await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    // Failover with a healthy leader: only an admin may force it.
+    app.add_user("otto", "operator", OPERATOR_PW);
+    let op = app.login("otto", OPERATOR_PW).await.unwrap();
+    let p = prepare(&app, &op, "failover", &candidate, "").await;
+    assert!(!p.can_run() && p.preconditions.iter().any(|x| x.text.contains("only an admin")), "{:?}", p.preconditions);
+    assert_eq!(app.overview().await.topology.leader().unwrap().name, leader, "nothing changed");
+}
+
+#[tokio::test]
+#[ignore = "needs the real stack: run scripts/test"]
+async fn two_operations_at_once_one_runs_the_other_is_busy() {
+    let _g = lock_stack();
+    let app = spawn_app().await;
+    ensure_replica(&app, "pg-2").await;
+    let ov = app.overview().await;
+    let candidate = replicas(&ov)[0].clone();
+    let first = prepare(&app, &app.http, "switchover", &candidate, "").await;
+    let second = prepare(&app, &app.http, "reload", &replicas(&ov)[1], "").await;
+    let id = execute(&app, &app.http, &first.token, &first.confirm_name, "").await.unwrap();
+    let e = execute(&app, &app.http, &second.token, &second.confirm_name, "").await.unwrap_err();
+    assert!(e.contains("busy: Switchover") && e.contains("by admin since"), "{e}");
+    assert!(matches!(wait_job(&app, &app.http, &id).await.outcome, Some(Ok(_))));
+}
+
+#[tokio::test]
+#[ignore = "needs the real stack: run scripts/test"]
+async fn pause_then_resume() {
+    let _g = lock_stack();
+    let app = spawn_app().await;
+    ensure_replica(&app, "pg-2").await;
+    for (kind, paused) in [("pause", true), ("resume", false)] {
+        let p = prepare(&app, &app.http, kind, "", "").await;
+        assert!(p.can_run(), "{:?}", p.preconditions);
+        let id = execute(&app, &app.http, &p.token, &p.confirm_name, "").await.unwrap();
+        assert!(matches!(wait_job(&app, &app.http, &id).await.outcome, Some(Ok(_))));
+        assert_eq!(app.overview().await.topology.paused, paused);
+        let out = patronictl(&["list", "--format", "json"]);
+        let _: Value = serde_json::from_slice(&out.stdout).unwrap();
+    }
+}
+
+#[tokio::test]
+#[ignore = "needs the real stack: run scripts/test"]
+async fn reinitialize_a_member_needs_the_password_and_rebuilds_it() {
+    let _g = lock_stack();
+    let app = spawn_app().await;
+    ensure_replica(&app, "pg-2").await;
+    let p = prepare(&app, &app.http, "reinitialize_member", "pg-2", "").await;
+    assert!(p.can_run() && p.needs_password, "{:?}", p.preconditions);
+    let e = execute(&app, &app.http, &p.token, "pg-2", "not my password").await.unwrap_err();
+    assert!(e.contains("password is wrong"), "{e}");
+    let id = execute(&app, &app.http, &p.token, "pg-2", ADMIN_PASSWORD).await.unwrap();
+    let job = wait_job(&app, &app.http, &id).await;
+    assert!(matches!(job.outcome, Some(Ok(_))), "{job:?}");
+    ensure_replica(&app, "pg-2").await;
+}
