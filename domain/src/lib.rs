@@ -4,6 +4,7 @@
 pub mod audit;
 pub mod authz;
 pub mod db;
+pub mod docker;
 pub mod haproxy;
 pub mod operations;
 pub mod overview;

@@ -13,6 +13,8 @@ pub enum OpKind {
     ReinitializeMember,
     Pause,
     Resume,
+    /// The SOP's section 5: destroy all data and bootstrap a new cluster (admin).
+    ReinitializeCluster,
 }
 
 impl OpKind {
@@ -25,17 +27,18 @@ impl OpKind {
             OpKind::ReinitializeMember => "reinitialize member",
             OpKind::Pause => "pause automatic failover",
             OpKind::Resume => "resume automatic failover",
+            OpKind::ReinitializeCluster => "reinitialize the whole cluster",
         }
     }
 
     /// Operations that also ask for the user's password.
     pub fn needs_password(self) -> bool {
-        matches!(self, OpKind::Failover | OpKind::ReinitializeMember)
+        matches!(self, OpKind::Failover | OpKind::ReinitializeMember | OpKind::ReinitializeCluster)
     }
 
     /// Cluster-wide operations are confirmed by typing the cluster's name.
     pub fn cluster_wide(self) -> bool {
-        matches!(self, OpKind::Switchover | OpKind::Failover | OpKind::Pause | OpKind::Resume)
+        matches!(self, OpKind::Switchover | OpKind::Failover | OpKind::Pause | OpKind::Resume | OpKind::ReinitializeCluster)
     }
 }
 

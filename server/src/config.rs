@@ -102,6 +102,10 @@ settings! {
     /// The stack's generated secrets (KEY=VALUE): PATRONI_API_USERNAME/PASSWORD for Patroni's unsafe
     /// methods, PG_SUPERUSER_PASSWORD for the write-endpoint probe. Never logged or audited.
     stack_secrets_file: PathBuf = PathBuf::from(".data/secrets.env"), env "PGC_STACK_SECRETS_FILE";
+    /// The stack's DEFAULT_DATA_DIR (holds pg/pgN-data and etcd/), for whole-cluster reinitialization.
+    stack_data_dir: PathBuf = PathBuf::from(".data/data"), env "PGC_STACK_DATA_DIR";
+    /// Name of the stack's etcd container.
+    etcd_container: String = "etcd".into(), env "PGC_ETCD_CONTAINER";
     /// Upper bound of one Patroni operation call (a switchover waits for Patroni), in seconds.
     operation_timeout_secs: u64 = 90, env "PGC_OPERATION_TIMEOUT_SECS";
     /// How long a prepared operation's confirmation stays valid, in seconds.

@@ -11,7 +11,7 @@ use axum::{
 };
 use domain::haproxy::HaproxyClient;
 use domain::overview::{EndpointSettings, OverviewService};
-use domain::operations::{write_probe::ProbeTarget, OperationService};
+use domain::operations::{reinit_cluster::ReinitSettings, write_probe::ProbeTarget, OperationService};
 use domain::patroni::admin::{ApiCredentials, PatroniAdmin};
 use domain::patroni::PatroniClient;
 use leptos::config::{Env, LeptosOptions};
@@ -100,6 +100,11 @@ pub fn build_context(cfg: &Config, st: &AppState) -> Result<ServerContext, Serve
         lock: Default::default(),
         jobs: Default::default(),
         token_ttl_ms: (cfg.operation_token_ttl_secs * 1000) as i64,
+        reinit: Some(ReinitSettings {
+            data_dir: cfg.stack_data_dir.clone(),
+            etcd_container: cfg.etcd_container.clone(),
+            console_data_dir: cfg.data_dir.clone(),
+        }),
     });
     Ok(ServerContext {
         overview,

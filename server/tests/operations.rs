@@ -206,3 +206,40 @@ async fn reinitialize_a_member_needs_the_password_and_rebuilds_it() {
     assert!(matches!(job.outcome, Some(Ok(_))), "{job:?}");
     ensure_replica(&app, "pg-2").await;
 }
+
+#[tokio::test]
+#[ignore = "needs the real stack: run scripts/test"]
+async fn reinitialize_the_whole_cluster_destroys_data_and_keeps_the_console() {
+    let _g = lock_stack();
+    let app = spawn_app().await;
+    ensure_replica(&app, "pg-2").await;
+    psql(&app.env, &app.env["WRITE_PORT"], "create table if not exists pgc_reinit_marker(x int); insert into pgc_reinit_marker values (1)");
+    let old_id = String::from_utf8(patronictl(&["list", "--format", "json"]).stdout).unwrap();
+    let old_sysid = psql(&app.env, &app.env["WRITE_PORT"], "select system_identifier from pg_control_system()");
+    assert!(!old_id.is_empty());
+
+    // Operators may not; admins must type the cluster name and their password.
+    app.add_user("oscar", "operator", OPERATOR_PW);
+    let op = app.login("oscar", OPERATOR_PW).await.unwrap();
+    let p = prepare(&app, &op, "reinitialize_cluster", "", "").await;
+    assert!(!p.can_run() && p.preconditions.iter().any(|x| x.text.contains("only an admin")));
+    let p = prepare(&app, &app.http, "reinitialize_cluster", "", "").await;
+    assert!(p.can_run() && p.needs_password, "{:?}", p.preconditions);
+    let e = execute(&app, &app.http, &p.token, &p.confirm_name, "").await.unwrap_err();
+    assert!(e.contains("password is wrong"), "{e}");
+    let id = execute(&app, &app.http, &p.token, &p.confirm_name, ADMIN_PASSWORD).await.unwrap();
+    let job = wait_job(&app, &app.http, &id).await;
+    assert!(matches!(job.outcome, Some(Ok(ref s)) if s.contains("reinitialized")), "{job:?}");
+
+    let ov = app.overview().await;
+    assert_eq!(ov.topology.members.len(), 3);
+    assert_eq!(ov.topology.members.iter().filter(|m| m.role.is_leader()).count(), 1);
+    let new_sysid = psql(&app.env, &app.env["WRITE_PORT"], "select system_identifier from pg_control_system()");
+    assert_ne!(new_sysid, old_sysid, "a new database system identifier");
+    let marker = psql(&app.env, &app.env["WRITE_PORT"], "select coalesce(to_regclass('pgc_reinit_marker')::text, 'gone')");
+    assert_eq!(marker, "gone");
+    // The console's own data is intact.
+    assert!(app.cli(&["audit", "verify"], "").status.success());
+    app.login("oscar", OPERATOR_PW).await.expect("users survive");
+    ensure_replica(&app, "pg-2").await;
+}

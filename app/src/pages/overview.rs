@@ -119,7 +119,7 @@ fn OverviewBody(ov: Overview, me: Option<Me>) -> impl IntoView {
         {paused}
         {banners}
         <ScheduledSwitchover ov=ov.clone() can_operate/>
-        {can_operate.then(|| view! { <ClusterActions paused=topo.paused cluster=topo.cluster.clone()/> })}
+        {can_operate.then(|| view! { <ClusterActions paused=topo.paused cluster=topo.cluster.clone() can_admin/> })}
         <EndpointsPanel endpoints=ov.endpoints.clone()/>
         <TopologyPanel topology=topo.clone() can_operate can_admin/>
         <div class="two-col">
@@ -135,7 +135,7 @@ fn OverviewBody(ov: Overview, me: Option<Me>) -> impl IntoView {
 
 /// Cluster-wide operations (operators).
 #[component]
-fn ClusterActions(paused: bool, cluster: String) -> impl IntoView {
+fn ClusterActions(paused: bool, cluster: String, can_admin: bool) -> impl IntoView {
     let launcher = expect_context::<OpLauncher>().0;
     let kind = if paused { OpKind::Resume } else { OpKind::Pause };
     let label = if paused { "Resume automatic failover" } else { "Pause automatic failover (maintenance)" };
@@ -143,6 +143,12 @@ fn ClusterActions(paused: bool, cluster: String) -> impl IntoView {
         <div class="cluster-actions">
             <button data-testid=if paused { "op-resume" } else { "op-pause" }
                 on:click=move |_| launcher.set(Some(request(kind, "")))>{label}</button>
+            {can_admin.then(|| view! {
+                <button class="danger-outline" data-testid="op-reinit-cluster"
+                    on:click=move |_| launcher.set(Some(request(OpKind::ReinitializeCluster, "")))>
+                    "Reinitialize the whole cluster…"
+                </button>
+            })}
             <span class="muted">{format!("cluster {cluster}")}</span>
         </div>
     }

@@ -7,6 +7,7 @@
 mod guard;
 mod jobs;
 pub mod plan;
+pub mod reinit_cluster;
 mod runner;
 pub mod write_probe;
 
@@ -56,6 +57,8 @@ pub struct OperationService {
     pub jobs: Jobs,
     /// How long a confirmation token lives (5 minutes in production).
     pub token_ttl_ms: i64,
+    /// Whole-cluster reinitialization; None: not offered.
+    pub reinit: Option<reinit_cluster::ReinitSettings>,
 }
 
 fn utc(ms: i64) -> String {
@@ -84,7 +87,17 @@ impl OperationService {
     async fn draft(&self, caller: &Caller, req: &OpRequest) -> (plan::Draft, Topology) {
         let t = self.patroni.topology().await;
         let max_lag = self.max_lag(&t).await;
-        (plan::draft(req, &t, max_lag, caller.role, crate::now_ms()), t)
+        let mut d = plan::draft(req, &t, max_lag, caller.role, crate::now_ms());
+        if req.kind == OpKind::ReinitializeCluster {
+            match &self.reinit {
+                Some(s) => d.preconditions.extend(reinit_cluster::check_data_dir(s)),
+                None => d.preconditions.push(model::operations::Precondition {
+                    ok: false,
+                    text: "cluster reinitialization is not configured (stack_data_dir)".into(),
+                }),
+            }
+        }
+        (d, t)
     }
 
     fn entry(caller: &Caller, action: &str, result: AuditResult, target: &str) -> AuditEntry {
@@ -234,8 +247,9 @@ impl OperationService {
 
     /// Is an operation of `kind` one a role may start at all? (The rule table
     /// decides per endpoint; this is for the UI's buttons.)
-    pub fn kinds() -> [OpKind; 7] {
+    pub fn kinds() -> [OpKind; 8] {
         [
+            OpKind::ReinitializeCluster,
             OpKind::Switchover,
             OpKind::Failover,
             OpKind::Restart,

@@ -204,6 +204,29 @@ pub fn draft(req: &OpRequest, t: &Topology, max_lag: Option<u64>, role: UserRole
                 m.clone(),
             )
         }
+        OpKind::ReinitializeCluster => {
+            pre.push(pass(role == UserRole::Admin, if role == UserRole::Admin {
+                "you are an admin".to_string()
+            } else {
+                "only an admin may reinitialize the cluster".to_string()
+            }));
+            let names: Vec<String> = t.members.iter().map(|x| x.name.clone()).collect();
+            (
+                format!("Reinitialize the whole cluster {cluster}"),
+                vec![
+                    "stop the replicas, then the leader, then etcd".into(),
+                    "remove the contents of ${DEFAULT_DATA_DIR}/pg/ and ${DEFAULT_DATA_DIR}/etcd/ (nothing else)".into(),
+                    format!("start etcd, then {}", names.join(", ")),
+                    "wait for a leader and streaming replicas, and report the new database system identifier".into(),
+                    "ALL DATABASE DATA IS DESTROYED; the console's users, audit log and backups are kept".into(),
+                ],
+                "docker compose -f infra/04-data/postgresql-cluster/docker-compose.yml down -v && \
+                 sudo rm -rf ${DEFAULT_DATA_DIR}/pg/* ${DEFAULT_DATA_DIR}/etcd/* && \
+                 docker compose -f infra/04-data/postgresql-cluster/docker-compose.yml up -d"
+                    .to_string(),
+                cluster.clone(),
+            )
+        }
         OpKind::Pause | OpKind::Resume => {
             let pause = req.kind == OpKind::Pause;
             pre.push(pass(t.paused != pause, match (pause, t.paused) {

@@ -84,6 +84,7 @@ impl OperationService {
                 let lag = t.members.iter().find(|x| x.name == m).and_then(|x| x.lag_bytes).unwrap_or(0);
                 Ok(format!("{m} reinitialized and streaming, lag {lag} bytes ({r})"))
             }
+            OpKind::ReinitializeCluster => self.run_reinit_cluster(job, before).await,
             OpKind::Pause | OpKind::Resume => {
                 let pause = req.kind == OpKind::Pause;
                 let via = before.leader().or_else(|| before.members.iter().find(|x| x.reachable)).map(|x| x.name.clone());

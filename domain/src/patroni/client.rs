@@ -95,6 +95,23 @@ impl PatroniClient {
         merge_topology(&self.cluster_name, &probes, &since, now)
     }
 
+    /// The database system identifier, from the leader (or any member).
+    pub async fn system_identifier(&self) -> Option<String> {
+        let t = self.topology().await;
+        let mut order: Vec<&MemberEndpoint> = self.members.iter().collect();
+        if let Some(l) = t.leader() {
+            order.sort_by_key(|m| m.name != l.name);
+        }
+        for m in order {
+            if let Ok(s) = self.get_json::<MemberStatus>(&m.api_url, "/patroni").await {
+                if let Some(id) = s.database_system_identifier {
+                    return Some(id);
+                }
+            }
+        }
+        None
+    }
+
     /// Timeline history from the first member that answers `GET /history`.
     pub async fn history(&self) -> Result<Vec<HistoryEntry>, PatroniError> {
         let results = join_all(

@@ -97,6 +97,7 @@ pub fn console_env(env: &HashMap<String, String>) -> Vec<(String, String)> {
         ("PGC_READ_ENDPOINT".into(), format!("{bind}:{}", env["READ_PORT"])),
         ("PGC_SITE_ROOT".into(), repo_root().join("target/site").display().to_string()),
         ("PGC_STACK_SECRETS_FILE".into(), stack_secrets_path().display().to_string()),
+        ("PGC_STACK_DATA_DIR".into(), env.get("DEFAULT_DATA_DIR").cloned().unwrap_or_else(|| state_dir().join("data").display().to_string())),
     ]
 }
 

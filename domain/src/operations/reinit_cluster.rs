@@ -1,0 +1,201 @@
+//! The SOP's section 5 as an operation: stop the nodes and etcd, remove the
+//! contents of `${DEFAULT_DATA_DIR}/pg/` and `${DEFAULT_DATA_DIR}/etcd/`
+//! (nothing else), start etcd and the nodes, wait for a new healthy cluster.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use model::operations::Precondition;
+use model::Topology;
+
+use super::jobs::JobHandle;
+use super::OperationService;
+use crate::docker::DockerControl;
+
+/// Where the stack keeps its data and how its containers are named.
+#[derive(Clone, Debug)]
+pub struct ReinitSettings {
+    /// `${DEFAULT_DATA_DIR}`: holds `pg/pgN-data` and `etcd`.
+    pub data_dir: PathBuf,
+    pub etcd_container: String,
+    /// The console's own data (users, audit, backups): must not be inside.
+    pub console_data_dir: PathBuf,
+}
+
+fn pass(ok: bool, text: impl Into<String>) -> Precondition {
+    Precondition { ok, text: text.into() }
+}
+
+/// Refuse anything that does not look like the stack's data directory.
+pub fn check_data_dir(s: &ReinitSettings) -> Vec<Precondition> {
+    let mut out = Vec::new();
+    let raw = s.data_dir.as_os_str();
+    if raw.is_empty() || s.data_dir == Path::new("/") {
+        out.push(pass(false, format!("the configured data directory {:?} is empty or /: refusing", s.data_dir)));
+        return out;
+    }
+    let Ok(dir) = s.data_dir.canonicalize() else {
+        out.push(pass(false, format!("the data directory {} does not exist", s.data_dir.display())));
+        return out;
+    };
+    if dir == Path::new("/") || dir.components().count() < 3 {
+        out.push(pass(false, format!("{} is too close to / to be the stack's data directory: refusing", dir.display())));
+        return out;
+    }
+    let pg = dir.join("pg");
+    let etcd = dir.join("etcd");
+    out.push(pass(pg.is_dir() && etcd.is_dir(), format!("{} has pg/ and etcd/", dir.display())));
+    let strays: Vec<String> = std::fs::read_dir(&pg)
+        .map(|rd| {
+            rd.filter_map(|e| e.ok())
+                .map(|e| e.file_name().to_string_lossy().to_string())
+                .filter(|n| !(n.starts_with("pg") && n.ends_with("-data")))
+                .collect()
+        })
+        .unwrap_or_default();
+    out.push(pass(
+        strays.is_empty(),
+        if strays.is_empty() {
+            "pg/ holds only pgN-data directories".to_string()
+        } else {
+            format!("pg/ holds other things ({}): refusing", strays.join(", "))
+        },
+    ));
+    let console = s.console_data_dir.canonicalize().unwrap_or_else(|_| s.console_data_dir.clone());
+    let inside = console.starts_with(&pg) || console.starts_with(&etcd);
+    out.push(pass(!inside, if inside {
+        format!("the console's own data ({}) is inside what would be removed: refusing", console.display())
+    } else {
+        "the console's users, audit log and backups are elsewhere and are kept".to_string()
+    }));
+    out
+}
+
+/// Remove everything inside `dir`, keeping `dir`.
+fn empty_dir(dir: &Path) -> std::io::Result<Vec<String>> {
+    let mut removed = Vec::new();
+    for e in std::fs::read_dir(dir)? {
+        let e = e?;
+        let p = e.path();
+        if e.file_type()?.is_dir() {
+            std::fs::remove_dir_all(&p)?;
+        } else {
+            std::fs::remove_file(&p)?;
+        }
+        removed.push(e.file_name().to_string_lossy().to_string());
+    }
+    Ok(removed)
+}
+
+fn healthy(t: &Topology, n: usize) -> bool {
+    t.leader().is_some()
+        && t.members.iter().filter(|m| m.role.is_replica() && m.state == "streaming" && m.lag_bytes == Some(0)).count()
+            == n.saturating_sub(1)
+}
+
+impl OperationService {
+    pub(super) async fn run_reinit_cluster(&self, job: &JobHandle, before: &Topology) -> Result<String, String> {
+        let s = self.reinit.clone().ok_or("cluster reinitialization is not configured")?;
+        let failed: Vec<String> = check_data_dir(&s).into_iter().filter(|p| !p.ok).map(|p| p.text).collect();
+        if !failed.is_empty() {
+            return Err(failed.join("; "));
+        }
+        let docker = DockerControl::connect().await.map_err(|e| e.to_string())?;
+        let old_id = self.patroni.system_identifier().await;
+        let leader = before.leader().map(|m| m.name.clone());
+        let nodes: Vec<String> = self.patroni.members().iter().map(|m| m.name.clone()).collect();
+        let replicas: Vec<String> = nodes.iter().filter(|n| Some(*n) != leader.as_ref()).cloned().collect();
+        let result = self.reinit_steps(job, &docker, &s, &nodes, &replicas, leader.as_deref()).await;
+        if let Err(e) = result {
+            // Never leave the cluster stopped: start what exists again.
+            job.step("the reinitialization failed: starting etcd and the nodes again").await;
+            let _ = docker.start(&s.etcd_container).await;
+            for n in &nodes {
+                let _ = docker.start(n).await;
+            }
+            return Err(e);
+        }
+        let new_id = self.patroni.system_identifier().await.unwrap_or_else(|| "unknown".into());
+        Ok(format!(
+            "cluster reinitialized: database system identifier {new_id} (was {})",
+            old_id.unwrap_or_else(|| "unknown".into())
+        ))
+    }
+
+    async fn reinit_steps(
+        &self,
+        job: &JobHandle,
+        docker: &DockerControl,
+        s: &ReinitSettings,
+        nodes: &[String],
+        replicas: &[String],
+        leader: Option<&str>,
+    ) -> Result<(), String> {
+        job.step(format!("stopping the replicas {}", replicas.join(", "))).await;
+        for r in replicas {
+            docker.stop(r, 60).await.map_err(|e| e.to_string())?;
+        }
+        if let Some(l) = leader {
+            job.step(format!("stopping the leader {l}")).await;
+            docker.stop(l, 60).await.map_err(|e| e.to_string())?;
+        }
+        job.step(format!("stopping {}", s.etcd_container)).await;
+        docker.stop(&s.etcd_container, 30).await.map_err(|e| e.to_string())?;
+
+        let dir = s.data_dir.canonicalize().map_err(|e| e.to_string())?;
+        let (pg, etcd) = (dir.join("pg"), dir.join("etcd"));
+        job.step(format!("removing the contents of {} and {}", pg.display(), etcd.display())).await;
+        let removed = empty_dir(&pg).map_err(|e| format!("cannot empty {}: {e}", pg.display()))?;
+        empty_dir(&etcd).map_err(|e| format!("cannot empty {}: {e}", etcd.display()))?;
+        // The containers' bind mounts need their source directories.
+        for name in &removed {
+            std::fs::create_dir_all(pg.join(name)).map_err(|e| e.to_string())?;
+        }
+
+        job.step(format!("starting {}", s.etcd_container)).await;
+        docker.start(&s.etcd_container).await.map_err(|e| e.to_string())?;
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        job.step(format!("starting {}", nodes.join(", "))).await;
+        for n in nodes {
+            docker.start(n).await.map_err(|e| e.to_string())?;
+        }
+        job.step("waiting for a leader and streaming replicas with lag 0").await;
+        let start = Instant::now();
+        loop {
+            let t = self.patroni.topology().await;
+            if healthy(&t, nodes.len()) {
+                return Ok(());
+            }
+            if start.elapsed() > Duration::from_secs(240) {
+                return Err("the new cluster did not become healthy within 240 s".into());
+            }
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(data: &Path, console: &Path) -> ReinitSettings {
+        ReinitSettings { data_dir: data.to_path_buf(), etcd_container: "etcd".into(), console_data_dir: console.to_path_buf() }
+    }
+
+    #[test]
+    fn refuses_paths_that_are_not_the_stacks_data() {
+        let root = std::env::temp_dir().join(format!("pgc-reinit-{}", std::process::id()));
+        let data = root.join("data");
+        std::fs::create_dir_all(data.join("pg/pg0-data")).unwrap();
+        std::fs::create_dir_all(data.join("etcd")).unwrap();
+        let ok = |s: &ReinitSettings| check_data_dir(s).iter().all(|p| p.ok);
+        assert!(ok(&settings(&data, &root.join("console"))));
+        assert!(!ok(&settings(Path::new("/"), &root)), "/");
+        assert!(!ok(&settings(Path::new(""), &root)), "empty");
+        assert!(!ok(&settings(&root.join("missing"), &root)), "missing");
+        assert!(!ok(&settings(&data, &data.join("pg/console"))), "console data inside");
+        std::fs::create_dir_all(data.join("pg/precious")).unwrap();
+        assert!(!ok(&settings(&data, &root.join("console"))), "stray directory in pg/");
+        let _ = std::fs::remove_dir_all(root);
+    }
+}
