@@ -228,7 +228,10 @@ pub async fn op_execute(token: String, typed_name: String, password: String) -> 
     let c = caller()?;
     let ctx = expect_context::<ServerContext>();
     let pw = (!password.is_empty()).then_some(password.as_str());
-    ctx.operations.execute(&c, &token, &typed_name, pw).await.map_err(|e| ServerFnError::new(e.to_string()))
+    ctx.operations
+        .execute(&c, &token, &typed_name, pw)
+        .await
+        .map_err(|e| ServerFnError::new(e.to_string()))
 }
 
 /// A job's steps and outcome, as they happen.
@@ -248,5 +251,15 @@ pub async fn op_recent() -> Result<Vec<model::operations::OpJob>, ServerFnError>
 pub async fn op_cancel_switchover() -> Result<String, ServerFnError> {
     let c = caller()?;
     let ctx = expect_context::<ServerContext>();
-    ctx.operations.cancel_scheduled_switchover(&c).await.map_err(|e| ServerFnError::new(e.to_string()))
+    ctx.operations
+        .cancel_scheduled_switchover(&c)
+        .await
+        .map_err(|e| ServerFnError::new(e.to_string()))
+}
+
+/// Whether automatic failover is paused (shown on every page while it is).
+#[server(endpoint = "cluster_paused")]
+pub async fn cluster_paused() -> Result<bool, ServerFnError> {
+    let ctx = use_context::<ServerContext>().ok_or_else(|| ServerFnError::new("server context missing"))?;
+    Ok(ctx.overview.patroni.topology().await.paused)
 }

@@ -60,6 +60,23 @@ pub fn App() -> impl IntoView {
 #[component]
 fn TopBar() -> impl IntoView {
     let me = Resource::new(|| (), |_| api::whoami());
+    let paused = Resource::new(|| (), |_| api::cluster_paused());
+    Effect::new(move |_| {
+        if let Ok(h) = set_interval_with_handle(move || paused.refetch(), std::time::Duration::from_secs(3)) {
+            on_cleanup(move || h.clear());
+        }
+    });
+    let maintenance = move || {
+        Suspend::new(async move {
+            matches!(paused.await, Ok(true)).then(|| {
+                view! {
+                    <span class="maintenance-badge" data-testid="maintenance-badge">
+                        "MAINTENANCE MODE: automatic failover is paused"
+                    </span>
+                }
+            })
+        })
+    };
     let user_part = move || {
         Suspend::new(async move {
             me.await.ok().map(|me| {
@@ -87,6 +104,7 @@ fn TopBar() -> impl IntoView {
     view! {
         <header class="topbar">
             <a class="brand" href="/">"pg-console"</a>
+            <Transition fallback=|| ()>{maintenance}</Transition>
             <Transition fallback=|| ()>{user_part}</Transition>
         </header>
     }

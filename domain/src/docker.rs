@@ -8,7 +8,11 @@ pub enum DockerError {
     #[error("cannot reach the Docker engine ({0}); the console needs access to the Docker socket for this")]
     Connect(String),
     #[error("docker {action} {container} failed: {reason}")]
-    Call { action: &'static str, container: String, reason: String },
+    Call {
+        action: &'static str,
+        container: String,
+        reason: String,
+    },
 }
 
 #[derive(Clone)]
@@ -20,7 +24,10 @@ impl DockerControl {
     /// Connect to the local engine and agree on an API version it supports.
     pub async fn connect() -> Result<Self, DockerError> {
         let docker = Docker::connect_with_local_defaults().map_err(|e| DockerError::Connect(e.to_string()))?;
-        let docker = docker.negotiate_version().await.map_err(|e| DockerError::Connect(e.to_string()))?;
+        let docker = docker
+            .negotiate_version()
+            .await
+            .map_err(|e| DockerError::Connect(e.to_string()))?;
         Ok(Self { docker })
     }
 
@@ -31,15 +38,27 @@ impl DockerControl {
             Ok(()) => Ok(()),
             // 304: already stopped.
             Err(bollard::errors::Error::DockerResponseServerError { status_code: 304, .. }) => Ok(()),
-            Err(e) => Err(DockerError::Call { action: "stop", container: container.into(), reason: e.to_string() }),
+            Err(e) => Err(DockerError::Call {
+                action: "stop",
+                container: container.into(),
+                reason: e.to_string(),
+            }),
         }
     }
 
     pub async fn start(&self, container: &str) -> Result<(), DockerError> {
-        match self.docker.start_container(container, None::<StartContainerOptions>).await {
+        match self
+            .docker
+            .start_container(container, None::<StartContainerOptions>)
+            .await
+        {
             Ok(()) => Ok(()),
             Err(bollard::errors::Error::DockerResponseServerError { status_code: 304, .. }) => Ok(()),
-            Err(e) => Err(DockerError::Call { action: "start", container: container.into(), reason: e.to_string() }),
+            Err(e) => Err(DockerError::Call {
+                action: "start",
+                container: container.into(),
+                reason: e.to_string(),
+            }),
         }
     }
 
@@ -49,7 +68,11 @@ impl DockerControl {
             .docker
             .inspect_container(container, None::<InspectContainerOptions>)
             .await
-            .map_err(|e| DockerError::Call { action: "inspect", container: container.into(), reason: e.to_string() })?;
+            .map_err(|e| DockerError::Call {
+                action: "inspect",
+                container: container.into(),
+                reason: e.to_string(),
+            })?;
         Ok(info.state.and_then(|s| s.running).unwrap_or(false))
     }
 }

@@ -33,12 +33,18 @@ impl OpKind {
 
     /// Operations that also ask for the user's password.
     pub fn needs_password(self) -> bool {
-        matches!(self, OpKind::Failover | OpKind::ReinitializeMember | OpKind::ReinitializeCluster)
+        matches!(
+            self,
+            OpKind::Failover | OpKind::ReinitializeMember | OpKind::ReinitializeCluster
+        )
     }
 
     /// Cluster-wide operations are confirmed by typing the cluster's name.
     pub fn cluster_wide(self) -> bool {
-        matches!(self, OpKind::Switchover | OpKind::Failover | OpKind::Pause | OpKind::Resume | OpKind::ReinitializeCluster)
+        matches!(
+            self,
+            OpKind::Switchover | OpKind::Failover | OpKind::Pause | OpKind::Resume | OpKind::ReinitializeCluster
+        )
     }
 }
 

@@ -10,8 +10,8 @@ use axum::{
     Router,
 };
 use domain::haproxy::HaproxyClient;
-use domain::overview::{EndpointSettings, OverviewService};
 use domain::operations::{reinit_cluster::ReinitSettings, write_probe::ProbeTarget, OperationService};
+use domain::overview::{EndpointSettings, OverviewService};
 use domain::patroni::admin::{ApiCredentials, PatroniAdmin};
 use domain::patroni::PatroniClient;
 use leptos::config::{Env, LeptosOptions};
@@ -71,10 +71,16 @@ pub fn build_context(cfg: &Config, st: &AppState) -> Result<ServerContext, Serve
         );
     }
     let credentials = match (secrets.get("PATRONI_API_USERNAME"), secrets.get("PATRONI_API_PASSWORD")) {
-        (Some(u), Some(p)) => Some(ApiCredentials { username: u.into(), password: p.into() }),
+        (Some(u), Some(p)) => Some(ApiCredentials {
+            username: u.into(),
+            password: p.into(),
+        }),
         _ => None,
     };
-    let probe = match (cfg.write_endpoint.rsplit_once(':'), secrets.get("PG_SUPERUSER_PASSWORD")) {
+    let probe = match (
+        cfg.write_endpoint.rsplit_once(':'),
+        secrets.get("PG_SUPERUSER_PASSWORD"),
+    ) {
         (Some((host, port)), Some(pw)) => port.parse().ok().map(|port| ProbeTarget {
             host: host.to_string(),
             port,
@@ -144,11 +150,23 @@ pub fn build_router(cfg: &Config, ctx: ServerContext, st: AppState, sessions: Sq
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .merge(auth_routes)
-        .leptos_routes_with_context(&options, routes, move || provide_context(ctx.clone()), {
-            let options = options.clone();
-            move || shell(options.clone())
-        })
-        .fallback(leptos_axum::file_and_error_handler(shell))
+        .leptos_routes_with_context(
+            &options,
+            routes,
+            {
+                let ctx = ctx.clone();
+                move || provide_context(ctx.clone())
+            },
+            {
+                let options = options.clone();
+                move || shell(options.clone())
+            },
+        )
+        // Static files, and the app's "not found" page (which renders the top bar too).
+        .fallback(leptos_axum::file_and_error_handler_with_context(
+            move || provide_context(ctx.clone()),
+            shell,
+        ))
         .with_state(options)
         .layer(from_fn_with_state(st, middleware::authenticate))
         .layer(session_layer)

@@ -472,9 +472,39 @@ async fn audit_filters_by_user_result_and_time_range() {
     assert_eq!(count(audit_rows(&app, "result=refused").await), 1);
     assert!(audit_rows(&app, "result=refused").await.contains("login_failed"));
     assert_eq!(count(audit_rows(&app, "user=nobody").await), 0);
-    assert_eq!(count(audit_rows(&app, "from=2999-01-01").await), 0, "nothing in the future");
-    assert_eq!(count(audit_rows(&app, "to=1999-12-31T23:59").await), 0, "nothing before 2000");
+    assert_eq!(
+        count(audit_rows(&app, "from=2999-01-01").await),
+        0,
+        "nothing in the future"
+    );
+    assert_eq!(
+        count(audit_rows(&app, "to=1999-12-31T23:59").await),
+        0,
+        "nothing before 2000"
+    );
     // Each export is itself audited, after it reads: the range sees the previous export too.
     let before = count(audit_rows(&app, "").await);
-    assert_eq!(count(audit_rows(&app, "from=2000-01-01&to=2999-01-01T00:00").await), before + 1);
+    assert_eq!(
+        count(audit_rows(&app, "from=2000-01-01&to=2999-01-01T00:00").await),
+        before + 1
+    );
+}
+
+#[tokio::test]
+async fn unknown_pages_render_not_found_with_the_top_bar() {
+    let app = spawn_app().await;
+    let r = app.http.get(format!("{}/no-such-page", app.base)).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    let html = r.text().await.unwrap();
+    assert!(
+        html.contains("Page not found."),
+        "the app's own 404 page, rendered completely"
+    );
+    let r = app
+        .client()
+        .get(format!("{}/favicon.ico", app.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
 }

@@ -19,13 +19,30 @@ async fn post(app: &TestApp, c: &reqwest::Client, path: &str, form: &[(&str, &st
 }
 
 async fn prepare(app: &TestApp, c: &reqwest::Client, kind: &str, member: &str, at: &str) -> Plan {
-    let (s, t) = post(app, c, "/api/op_prepare", &[("kind", kind), ("member", member), ("scheduled_at", at), ("only_if_pending", "false")]).await;
+    let (s, t) = post(
+        app,
+        c,
+        "/api/op_prepare",
+        &[
+            ("kind", kind),
+            ("member", member),
+            ("scheduled_at", at),
+            ("only_if_pending", "false"),
+        ],
+    )
+    .await;
     assert_eq!(s, StatusCode::OK, "{t}");
     serde_json::from_str(&t).unwrap()
 }
 
 async fn execute(app: &TestApp, c: &reqwest::Client, token: &str, typed: &str, pw: &str) -> Result<String, String> {
-    let (s, t) = post(app, c, "/api/op_execute", &[("token", token), ("typed_name", typed), ("password", pw)]).await;
+    let (s, t) = post(
+        app,
+        c,
+        "/api/op_execute",
+        &[("token", token), ("typed_name", typed), ("password", pw)],
+    )
+    .await;
     if s == StatusCode::OK {
         Ok(serde_json::from_str::<String>(&t).unwrap())
     } else {
@@ -43,7 +60,12 @@ async fn wait_job(app: &TestApp, c: &reqwest::Client, id: &str) -> OpJob {
 }
 
 fn replicas(ov: &model::Overview) -> Vec<String> {
-    ov.topology.members.iter().filter(|m| m.role.is_replica()).map(|m| m.name.clone()).collect()
+    ov.topology
+        .members
+        .iter()
+        .filter(|m| m.role.is_replica())
+        .map(|m| m.name.clone())
+        .collect()
 }
 
 #[tokio::test]
@@ -57,9 +79,16 @@ async fn switchover_to_a_named_candidate_reports_the_write_gap() {
     let candidate = replicas(&ov)[0].clone();
     let plan = prepare(&app, &app.http, "switchover", &candidate, "").await;
     assert!(plan.can_run(), "{:?}", plan.preconditions);
-    assert!(plan.shell.contains(&format!("switchover --leader {old} --candidate {candidate}")), "{}", plan.shell);
+    assert!(
+        plan.shell
+            .contains(&format!("switchover --leader {old} --candidate {candidate}")),
+        "{}",
+        plan.shell
+    );
     assert_eq!(plan.confirm_name, ov.topology.cluster);
-    let id = execute(&app, &app.http, &plan.token, &plan.confirm_name, "").await.unwrap();
+    let id = execute(&app, &app.http, &plan.token, &plan.confirm_name, "")
+        .await
+        .unwrap();
     let job = wait_job(&app, &app.http, &id).await;
     assert!(matches!(job.outcome, Some(Ok(_))), "{job:?}");
     let gap = job.write_gap_ms.expect("write gap measured");
@@ -71,7 +100,15 @@ async fn switchover_to_a_named_candidate_reports_the_write_gap() {
     let port = psql(&app.env, &app.env["WRITE_PORT"], "select inet_server_port()");
     assert_eq!(port, after.topology.leader().unwrap().port.unwrap().to_string());
     // The whole run is in the audit log under one correlation id.
-    let csv = app.http.get(format!("{}/audit/export.csv", app.base)).send().await.unwrap().text().await.unwrap();
+    let csv = app
+        .http
+        .get(format!("{}/audit/export.csv", app.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     let steps = csv.lines().filter(|l| l.contains(&id)).count();
     assert!(steps >= 4, "execute, steps and result audited under {id}: {steps}");
     assert!(csv.contains("op_result"));
@@ -90,13 +127,26 @@ async fn scheduled_switchover_is_shown_then_cancelled_and_does_not_happen() {
     let at_ms = domain::now_ms() + 600_000;
     let secs = at_ms / 1000;
     let (days, rem) = (secs / 86_400, secs % 86_400);
-    let out = std::process::Command::new("date").args(["-u", "-d", &format!("@{}", days * 86_400), "+%Y-%m-%d"]).output().unwrap();
-    let at = format!("{}T{:02}:{:02}", String::from_utf8_lossy(&out.stdout).trim(), rem / 3600, (rem % 3600) / 60);
+    let out = std::process::Command::new("date")
+        .args(["-u", "-d", &format!("@{}", days * 86_400), "+%Y-%m-%d"])
+        .output()
+        .unwrap();
+    let at = format!(
+        "{}T{:02}:{:02}",
+        String::from_utf8_lossy(&out.stdout).trim(),
+        rem / 3600,
+        (rem % 3600) / 60
+    );
     let plan = prepare(&app, &app.http, "switchover", &candidate, &at).await;
     assert!(plan.can_run(), "{:?}", plan.preconditions);
-    let id = execute(&app, &app.http, &plan.token, &plan.confirm_name, "").await.unwrap();
+    let id = execute(&app, &app.http, &plan.token, &plan.confirm_name, "")
+        .await
+        .unwrap();
     let job = wait_job(&app, &app.http, &id).await;
-    assert!(matches!(job.outcome, Some(Ok(ref s)) if s.contains("scheduled")), "{job:?}");
+    assert!(
+        matches!(job.outcome, Some(Ok(ref s)) if s.contains("scheduled")),
+        "{job:?}"
+    );
     let ov = app.overview().await;
     let s = ov.topology.scheduled_switchover.clone().expect("shown on the Overview");
     assert_eq!(s.to.as_deref(), Some(candidate.as_str()));
@@ -122,13 +172,21 @@ async fn refusals_say_why_and_change_nothing() {
 
     let p = prepare(&app, &app.http, "switchover", &leader, "").await;
     assert!(!p.can_run() && p.token.is_empty());
-    assert!(p.preconditions.iter().any(|x| !x.ok && x.text.contains("is the leader already")), "{:?}", p.preconditions);
+    assert!(
+        p.preconditions
+            .iter()
+            .any(|x| !x.ok && x.text.contains("is the leader already")),
+        "{:?}",
+        p.preconditions
+    );
     let p = prepare(&app, &app.http, "switchover", "pg-9", "").await;
     assert!(!p.can_run() && p.preconditions.iter().any(|x| x.text.contains("is not a member")));
 
     // Wrong name: refused, and the token stays valid for a correct retry.
     let p = prepare(&app, &app.http, "reload", &candidate, "").await;
-    let e = execute(&app, &app.http, &p.token, &candidate.to_uppercase(), "").await.unwrap_err();
+    let e = execute(&app, &app.http, &p.token, &candidate.to_uppercase(), "")
+        .await
+        .unwrap_err();
     assert!(e.contains("type exactly"), "{e}");
     let id = execute(&app, &app.http, &p.token, &candidate, "").await.unwrap();
     assert!(matches!(wait_job(&app, &app.http, &id).await.outcome, Some(Ok(_))));
@@ -148,14 +206,33 @@ async fn refusals_say_why_and_change_nothing() {
     // A viewer may not even prepare.
     app.add_user("vera", "viewer", "viewer with a long phrase");
     let viewer = app.login("vera", "viewer with a long phrase").await.unwrap();
-    let (s, _) = post(&app, &viewer, "/api/op_prepare", &[("kind", "reload"), ("member", &candidate), ("scheduled_at", ""), ("only_if_pending", "false")]).await;
+    let (s, _) = post(
+        &app,
+        &viewer,
+        "/api/op_prepare",
+        &[
+            ("kind", "reload"),
+            ("member", &candidate),
+            ("scheduled_at", ""),
+            ("only_if_pending", "false"),
+        ],
+    )
+    .await;
     assert_eq!(s, StatusCode::FORBIDDEN);
     // Failover with a healthy leader: only an admin may force it.
     app.add_user("otto", "operator", OPERATOR_PW);
     let op = app.login("otto", OPERATOR_PW).await.unwrap();
     let p = prepare(&app, &op, "failover", &candidate, "").await;
-    assert!(!p.can_run() && p.preconditions.iter().any(|x| x.text.contains("only an admin")), "{:?}", p.preconditions);
-    assert_eq!(app.overview().await.topology.leader().unwrap().name, leader, "nothing changed");
+    assert!(
+        !p.can_run() && p.preconditions.iter().any(|x| x.text.contains("only an admin")),
+        "{:?}",
+        p.preconditions
+    );
+    assert_eq!(
+        app.overview().await.topology.leader().unwrap().name,
+        leader,
+        "nothing changed"
+    );
 }
 
 #[tokio::test]
@@ -168,8 +245,12 @@ async fn two_operations_at_once_one_runs_the_other_is_busy() {
     let candidate = replicas(&ov)[0].clone();
     let first = prepare(&app, &app.http, "switchover", &candidate, "").await;
     let second = prepare(&app, &app.http, "reload", &replicas(&ov)[1], "").await;
-    let id = execute(&app, &app.http, &first.token, &first.confirm_name, "").await.unwrap();
-    let e = execute(&app, &app.http, &second.token, &second.confirm_name, "").await.unwrap_err();
+    let id = execute(&app, &app.http, &first.token, &first.confirm_name, "")
+        .await
+        .unwrap();
+    let e = execute(&app, &app.http, &second.token, &second.confirm_name, "")
+        .await
+        .unwrap_err();
     assert!(e.contains("busy: Switchover") && e.contains("by admin since"), "{e}");
     assert!(matches!(wait_job(&app, &app.http, &id).await.outcome, Some(Ok(_))));
 }
@@ -186,6 +267,12 @@ async fn pause_then_resume() {
         let id = execute(&app, &app.http, &p.token, &p.confirm_name, "").await.unwrap();
         assert!(matches!(wait_job(&app, &app.http, &id).await.outcome, Some(Ok(_))));
         assert_eq!(app.overview().await.topology.paused, paused);
+        // Shown on every page (the top bar asks this).
+        let (st, t) = post(&app, &app.http, "/api/cluster_paused", &[]).await;
+        assert_eq!(
+            (st, t.as_str()),
+            (StatusCode::OK, if paused { "true" } else { "false" })
+        );
         let out = patronictl(&["list", "--format", "json"]);
         let _: Value = serde_json::from_slice(&out.stdout).unwrap();
     }
@@ -199,9 +286,13 @@ async fn reinitialize_a_member_needs_the_password_and_rebuilds_it() {
     ensure_replica(&app, "pg-2").await;
     let p = prepare(&app, &app.http, "reinitialize_member", "pg-2", "").await;
     assert!(p.can_run() && p.needs_password, "{:?}", p.preconditions);
-    let e = execute(&app, &app.http, &p.token, "pg-2", "not my password").await.unwrap_err();
+    let e = execute(&app, &app.http, &p.token, "pg-2", "not my password")
+        .await
+        .unwrap_err();
     assert!(e.contains("password is wrong"), "{e}");
-    let id = execute(&app, &app.http, &p.token, "pg-2", ADMIN_PASSWORD).await.unwrap();
+    let id = execute(&app, &app.http, &p.token, "pg-2", ADMIN_PASSWORD)
+        .await
+        .unwrap();
     let job = wait_job(&app, &app.http, &id).await;
     assert!(matches!(job.outcome, Some(Ok(_))), "{job:?}");
     ensure_replica(&app, "pg-2").await;
@@ -213,9 +304,17 @@ async fn reinitialize_the_whole_cluster_destroys_data_and_keeps_the_console() {
     let _g = lock_stack();
     let app = spawn_app().await;
     ensure_replica(&app, "pg-2").await;
-    psql(&app.env, &app.env["WRITE_PORT"], "create table if not exists pgc_reinit_marker(x int); insert into pgc_reinit_marker values (1)");
+    psql(
+        &app.env,
+        &app.env["WRITE_PORT"],
+        "create table if not exists pgc_reinit_marker(x int); insert into pgc_reinit_marker values (1)",
+    );
     let old_id = String::from_utf8(patronictl(&["list", "--format", "json"]).stdout).unwrap();
-    let old_sysid = psql(&app.env, &app.env["WRITE_PORT"], "select system_identifier from pg_control_system()");
+    let old_sysid = psql(
+        &app.env,
+        &app.env["WRITE_PORT"],
+        "select system_identifier from pg_control_system()",
+    );
     assert!(!old_id.is_empty());
 
     // Operators may not; admins must type the cluster name and their password.
@@ -225,21 +324,68 @@ async fn reinitialize_the_whole_cluster_destroys_data_and_keeps_the_console() {
     assert!(!p.can_run() && p.preconditions.iter().any(|x| x.text.contains("only an admin")));
     let p = prepare(&app, &app.http, "reinitialize_cluster", "", "").await;
     assert!(p.can_run() && p.needs_password, "{:?}", p.preconditions);
-    let e = execute(&app, &app.http, &p.token, &p.confirm_name, "").await.unwrap_err();
+    let e = execute(&app, &app.http, &p.token, &p.confirm_name, "")
+        .await
+        .unwrap_err();
     assert!(e.contains("password is wrong"), "{e}");
-    let id = execute(&app, &app.http, &p.token, &p.confirm_name, ADMIN_PASSWORD).await.unwrap();
+    let id = execute(&app, &app.http, &p.token, &p.confirm_name, ADMIN_PASSWORD)
+        .await
+        .unwrap();
     let job = wait_job(&app, &app.http, &id).await;
-    assert!(matches!(job.outcome, Some(Ok(ref s)) if s.contains("reinitialized")), "{job:?}");
+    assert!(
+        matches!(job.outcome, Some(Ok(ref s)) if s.contains("reinitialized")),
+        "{job:?}"
+    );
 
     let ov = app.overview().await;
     assert_eq!(ov.topology.members.len(), 3);
     assert_eq!(ov.topology.members.iter().filter(|m| m.role.is_leader()).count(), 1);
-    let new_sysid = psql(&app.env, &app.env["WRITE_PORT"], "select system_identifier from pg_control_system()");
+    let new_sysid = psql(
+        &app.env,
+        &app.env["WRITE_PORT"],
+        "select system_identifier from pg_control_system()",
+    );
     assert_ne!(new_sysid, old_sysid, "a new database system identifier");
-    let marker = psql(&app.env, &app.env["WRITE_PORT"], "select coalesce(to_regclass('pgc_reinit_marker')::text, 'gone')");
+    let marker = psql(
+        &app.env,
+        &app.env["WRITE_PORT"],
+        "select coalesce(to_regclass('pgc_reinit_marker')::text, 'gone')",
+    );
     assert_eq!(marker, "gone");
     // The console's own data is intact.
     assert!(app.cli(&["audit", "verify"], "").status.success());
     app.login("oscar", OPERATOR_PW).await.expect("users survive");
+    ensure_replica(&app, "pg-2").await;
+}
+
+#[tokio::test]
+#[ignore = "needs the real stack: run scripts/test"]
+async fn restart_a_replica_and_refuse_a_pending_only_restart_with_nothing_pending() {
+    let _g = lock_stack();
+    let app = spawn_app().await;
+    ensure_replica(&app, "pg-2").await;
+    let (s, t) = post(
+        &app,
+        &app.http,
+        "/api/op_prepare",
+        &[
+            ("kind", "restart"),
+            ("member", "pg-2"),
+            ("scheduled_at", ""),
+            ("only_if_pending", "true"),
+        ],
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK);
+    let p: Plan = serde_json::from_str(&t).unwrap();
+    assert!(!p.can_run() && p.preconditions.iter().any(|x| x.text.contains("no pending restart")));
+    let p = prepare(&app, &app.http, "restart", "pg-2", "").await;
+    assert_eq!(p.confirm_name, "pg-2");
+    let id = execute(&app, &app.http, &p.token, "pg-2", "").await.unwrap();
+    let job = wait_job(&app, &app.http, &id).await;
+    assert!(
+        matches!(job.outcome, Some(Ok(ref s)) if s.contains("restarted")),
+        "{job:?}"
+    );
     ensure_replica(&app, "pg-2").await;
 }

@@ -142,11 +142,15 @@ async fn sop_commands_work_verbatim_and_endpoints_route_by_role() {
     );
 
     // HAProxy's health checks may still be bringing a replica UP (fresh cluster, restarted member).
-    let ov = eventually(Duration::from_secs(30), "HAProxy routing reads to both replicas", || async {
-        let ov = app.overview().await;
-        let read = ov.endpoints.iter().find(|e| e.kind == EndpointKind::Read)?;
-        (read.routes_to.len() == 2).then_some(ov)
-    })
+    let ov = eventually(
+        Duration::from_secs(30),
+        "HAProxy routing reads to both replicas",
+        || async {
+            let ov = app.overview().await;
+            let read = ov.endpoints.iter().find(|e| e.kind == EndpointKind::Read)?;
+            (read.routes_to.len() == 2).then_some(ov)
+        },
+    )
     .await;
     let leader = ov.topology.leader().unwrap().clone();
     let env = &app.env;

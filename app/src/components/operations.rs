@@ -13,11 +13,18 @@ use crate::api::{op_status, OpExecute, OpPrepare};
 pub struct OpLauncher(pub RwSignal<Option<OpRequest>>);
 
 pub fn request(kind: OpKind, member: &str) -> OpRequest {
-    OpRequest { kind, member: member.to_string(), scheduled_at: None, only_if_pending: false }
+    OpRequest {
+        kind,
+        member: member.to_string(),
+        scheduled_at: None,
+        only_if_pending: false,
+    }
 }
 
 fn err_text(e: &ServerFnError) -> String {
-    e.to_string().trim_start_matches("error running server function: ").to_string()
+    e.to_string()
+        .trim_start_matches("error running server function: ")
+        .to_string()
 }
 
 #[component]

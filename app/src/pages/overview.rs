@@ -8,12 +8,12 @@ use model::Overview;
 
 use crate::api::{get_overview, whoami, OpCancelSwitchover};
 use crate::components::operations::{request, OpLauncher, OperationPanel};
-use model::auth::Me;
-use model::operations::OpKind;
 use crate::components::{
     endpoints::EndpointsPanel, haproxy_table::HaproxyPanel, history_table::HistoryPanel, topology_table::TopologyPanel,
 };
 use crate::format::{duration_between, utc_time};
+use model::auth::Me;
+use model::operations::OpKind;
 
 /// How often the page asks for a fresh overview.
 const REFRESH: Duration = Duration::from_millis(1000);
@@ -138,7 +138,11 @@ fn OverviewBody(ov: Overview, me: Option<Me>) -> impl IntoView {
 fn ClusterActions(paused: bool, cluster: String, can_admin: bool) -> impl IntoView {
     let launcher = expect_context::<OpLauncher>().0;
     let kind = if paused { OpKind::Resume } else { OpKind::Pause };
-    let label = if paused { "Resume automatic failover" } else { "Pause automatic failover (maintenance)" };
+    let label = if paused {
+        "Resume automatic failover"
+    } else {
+        "Pause automatic failover (maintenance)"
+    };
     view! {
         <div class="cluster-actions">
             <button data-testid=if paused { "op-resume" } else { "op-pause" }

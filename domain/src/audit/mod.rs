@@ -337,14 +337,27 @@ impl AuditLog {
 
     /// The console's finished operations, newest first (for the history).
     pub async fn recent_operations(&self, limit: i64) -> Result<Vec<model::OperationRecord>, sqlx::Error> {
-        let f = AuditFilter { action: Some("op_result".into()), ..Default::default() };
+        let f = AuditFilter {
+            action: Some("op_result".into()),
+            ..Default::default()
+        };
         let (rows, _) = self.query(&f, limit, 0).await?;
         Ok(rows
             .into_iter()
             .map(|r| {
                 let params: Value = serde_json::from_str(&r.params).unwrap_or(Value::Null);
-                let summary = params.get("summary").and_then(|s| s.as_str()).map(str::to_string).unwrap_or(r.error.clone());
-                model::OperationRecord { at_ms: r.at_ms, user: r.user_name, title: r.target, ok: r.result == "ok", summary }
+                let summary = params
+                    .get("summary")
+                    .and_then(|s| s.as_str())
+                    .map(str::to_string)
+                    .unwrap_or(r.error.clone());
+                model::OperationRecord {
+                    at_ms: r.at_ms,
+                    user: r.user_name,
+                    title: r.target,
+                    ok: r.result == "ok",
+                    summary,
+                }
             })
             .collect())
     }

@@ -86,6 +86,7 @@ pub struct OpLock {
 }
 
 /// Releases the lock when dropped (also when an operation task panics).
+#[derive(Debug)]
 pub struct LockGuard {
     inner: Arc<Mutex<Option<Holder>>>,
 }
@@ -104,8 +105,14 @@ impl OpLock {
         if let Some(holder) = h.as_ref() {
             return Err(holder.clone());
         }
-        *h = Some(Holder { title: title.into(), user: user.into(), since_ms: crate::now_ms() });
-        Ok(LockGuard { inner: self.inner.clone() })
+        *h = Some(Holder {
+            title: title.into(),
+            user: user.into(),
+            since_ms: crate::now_ms(),
+        });
+        Ok(LockGuard {
+            inner: self.inner.clone(),
+        })
     }
 
     pub fn holder(&self) -> Option<Holder> {
@@ -122,7 +129,12 @@ mod tests {
         TokenBinding {
             user_id: 1,
             sid: "s".into(),
-            request: OpRequest { kind: OpKind::Reload, member: "pg-1".into(), scheduled_at: None, only_if_pending: false },
+            request: OpRequest {
+                kind: OpKind::Reload,
+                member: "pg-1".into(),
+                scheduled_at: None,
+                only_if_pending: false,
+            },
             plan_digest: "d".into(),
             confirm_name: "pg-1".into(),
             needs_password: false,

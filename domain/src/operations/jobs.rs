@@ -18,16 +18,33 @@ pub struct Jobs {
 
 impl Jobs {
     pub fn get(&self, id: &str) -> Option<OpJob> {
-        self.inner.lock().expect("jobs poisoned").iter().find(|j| j.id == id).cloned()
+        self.inner
+            .lock()
+            .expect("jobs poisoned")
+            .iter()
+            .find(|j| j.id == id)
+            .cloned()
     }
 
     /// Newest first.
     pub fn recent(&self) -> Vec<OpJob> {
-        self.inner.lock().expect("jobs poisoned").iter().rev().cloned().collect()
+        self.inner
+            .lock()
+            .expect("jobs poisoned")
+            .iter()
+            .rev()
+            .cloned()
+            .collect()
     }
 
     fn update(&self, id: &str, f: impl FnOnce(&mut OpJob)) {
-        if let Some(j) = self.inner.lock().expect("jobs poisoned").iter_mut().find(|j| j.id == id) {
+        if let Some(j) = self
+            .inner
+            .lock()
+            .expect("jobs poisoned")
+            .iter_mut()
+            .find(|j| j.id == id)
+        {
             f(j);
         }
     }
@@ -48,7 +65,13 @@ impl Jobs {
         while q.len() > KEEP {
             q.pop_front();
         }
-        JobHandle { id, jobs: self.clone(), audit, caller: caller.clone(), title: title.to_string() }
+        JobHandle {
+            id,
+            jobs: self.clone(),
+            audit,
+            caller: caller.clone(),
+            title: title.to_string(),
+        }
     }
 }
 
@@ -86,9 +109,17 @@ impl JobHandle {
             for s in j.steps.iter_mut().filter(|s| s.state == StepState::Running) {
                 s.state = StepState::Done;
             }
-            j.steps.push(JobStep { at_ms: now, text: text.clone(), state: StepState::Running });
+            j.steps.push(JobStep {
+                at_ms: now,
+                text: text.clone(),
+                state: StepState::Running,
+            });
         });
-        self.log(self.entry("op_step", AuditResult::Ok).params(serde_json::json!({ "step": text }))).await;
+        self.log(
+            self.entry("op_step", AuditResult::Ok)
+                .params(serde_json::json!({ "step": text })),
+        )
+        .await;
     }
 
     pub fn set_write_gap(&self, ms: u64) {
@@ -109,8 +140,13 @@ impl JobHandle {
             j.outcome = Some(outcome.clone());
         });
         let mut e = match &outcome {
-            Ok(summary) => self.entry("op_result", AuditResult::Ok).params(serde_json::json!({ "summary": summary, "detail": params })),
-            Err(reason) => self.entry("op_result", AuditResult::Failed).error(reason).params(params),
+            Ok(summary) => self
+                .entry("op_result", AuditResult::Ok)
+                .params(serde_json::json!({ "summary": summary, "detail": params })),
+            Err(reason) => self
+                .entry("op_result", AuditResult::Failed)
+                .error(reason)
+                .params(params),
         };
         e.duration_ms = now - started;
         self.log(e).await;

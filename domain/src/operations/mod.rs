@@ -79,9 +79,17 @@ pub fn topology_summary(t: &Topology) -> serde_json::Value {
 
 impl OperationService {
     async fn max_lag(&self, t: &Topology) -> Option<u64> {
-        let via = t.leader().or_else(|| t.members.iter().find(|m| m.reachable))?.name.clone();
+        let via = t
+            .leader()
+            .or_else(|| t.members.iter().find(|m| m.reachable))?
+            .name
+            .clone();
         let cfg = self.admin.dcs_config(&via).await.ok()?;
-        Some(cfg.get("maximum_lag_on_failover").and_then(|v| v.as_u64()).unwrap_or(1_048_576))
+        Some(
+            cfg.get("maximum_lag_on_failover")
+                .and_then(|v| v.as_u64())
+                .unwrap_or(1_048_576),
+        )
     }
 
     async fn draft(&self, caller: &Caller, req: &OpRequest) -> (plan::Draft, Topology) {
@@ -101,7 +109,11 @@ impl OperationService {
     }
 
     fn entry(caller: &Caller, action: &str, result: AuditResult, target: &str) -> AuditEntry {
-        AuditEntry::new(action, result).user(&caller.name, caller.role.as_str()).ip(&caller.ip).session(&caller.sid).target(target)
+        AuditEntry::new(action, result)
+            .user(&caller.name, caller.role.as_str())
+            .ip(&caller.ip)
+            .session(&caller.sid)
+            .target(target)
     }
 
     async fn log(&self, e: AuditEntry) {
@@ -114,7 +126,9 @@ impl OperationService {
     pub async fn prepare(&self, caller: &Caller, req: OpRequest) -> Plan {
         let (d, _) = self.draft(caller, &req).await;
         let digest = hex::encode(Sha256::digest(
-            serde_json::json!([d.title, d.steps, d.shell, d.confirm_name, req]).to_string().as_bytes(),
+            serde_json::json!([d.title, d.steps, d.shell, d.confirm_name, req])
+                .to_string()
+                .as_bytes(),
         ));
         let needs_password = req.kind.needs_password();
         let expires_at_ms = crate::now_ms() + self.token_ttl_ms;
@@ -133,9 +147,19 @@ impl OperationService {
         } else {
             String::new()
         };
-        let failed: Vec<&str> = d.preconditions.iter().filter(|p| !p.ok).map(|p| p.text.as_str()).collect();
-        let mut e = Self::entry(caller, "op_prepare", if can_run { AuditResult::Ok } else { AuditResult::Refused }, &d.title)
-            .params(serde_json::json!({ "request": req }));
+        let failed: Vec<&str> = d
+            .preconditions
+            .iter()
+            .filter(|p| !p.ok)
+            .map(|p| p.text.as_str())
+            .collect();
+        let mut e = Self::entry(
+            caller,
+            "op_prepare",
+            if can_run { AuditResult::Ok } else { AuditResult::Refused },
+            &d.title,
+        )
+        .params(serde_json::json!({ "request": req }));
         if !can_run {
             e = e.error(&failed.join("; "));
         }
@@ -164,7 +188,8 @@ impl OperationService {
     ) -> Result<String, OpError> {
         let result = self.check_and_start(caller, token, typed_name, password).await;
         if let Err(e) = &result {
-            self.log(Self::entry(caller, "op_execute", AuditResult::Refused, "").error(&e.to_string())).await;
+            self.log(Self::entry(caller, "op_execute", AuditResult::Refused, "").error(&e.to_string()))
+                .await;
         }
         result
     }
@@ -178,7 +203,10 @@ impl OperationService {
     ) -> Result<String, OpError> {
         let b = self.tokens.peek(token, caller.user_id, &caller.sid, crate::now_ms())?;
         if typed_name != b.confirm_name {
-            return Err(OpError::WrongName { typed: typed_name.into(), expected: b.confirm_name });
+            return Err(OpError::WrongName {
+                typed: typed_name.into(),
+                expected: b.confirm_name,
+            });
         }
         if b.needs_password {
             let ok = self
@@ -192,13 +220,21 @@ impl OperationService {
         }
         // From here on the token is used up, whatever happens.
         let b = self.tokens.take(token).ok_or(TokenError::Unknown)?;
-        let guard = self.lock.try_acquire(&b.title, &caller.name).map_err(|h| OpError::Busy {
-            title: h.title,
-            user: h.user,
-            since: utc(h.since_ms),
-        })?;
+        let guard = self
+            .lock
+            .try_acquire(&b.title, &caller.name)
+            .map_err(|h| OpError::Busy {
+                title: h.title,
+                user: h.user,
+                since: utc(h.since_ms),
+            })?;
         let (d, before) = self.draft(caller, &b.request).await;
-        let failed: Vec<String> = d.preconditions.iter().filter(|p| !p.ok).map(|p| p.text.clone()).collect();
+        let failed: Vec<String> = d
+            .preconditions
+            .iter()
+            .filter(|p| !p.ok)
+            .map(|p| p.text.clone())
+            .collect();
         if !failed.is_empty() {
             return Err(OpError::Preconditions(failed.join("; ")));
         }
@@ -214,8 +250,11 @@ impl OperationService {
             let _guard = guard;
             let outcome = svc.run(&job, &b.request, &before).await;
             let after = svc.patroni.topology().await;
-            job.finish(outcome, serde_json::json!({ "before": topology_summary(&before), "after": topology_summary(&after) }))
-                .await;
+            job.finish(
+                outcome,
+                serde_json::json!({ "before": topology_summary(&before), "after": topology_summary(&after) }),
+            )
+            .await;
         });
         Ok(id)
     }
@@ -241,7 +280,8 @@ impl OperationService {
             Ok(_) => (AuditResult::Ok, String::new()),
             Err(e) => (AuditResult::Failed, e.to_string()),
         };
-        self.log(Self::entry(caller, "switchover_cancel", res, &self.cluster_name).error(&err)).await;
+        self.log(Self::entry(caller, "switchover_cancel", res, &self.cluster_name).error(&err))
+            .await;
         r
     }
 

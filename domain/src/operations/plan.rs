@@ -23,14 +23,21 @@ fn pass(ok: bool, text: impl Into<String>) -> Precondition {
 
 /// `patronictl` inside the first member, as the SOP runs it.
 fn patronictl(t: &Topology, args: &str) -> String {
-    let node = t.members.iter().find(|m| m.reachable).or(t.members.first()).map(|m| m.name.clone()).unwrap_or("pg-0".into());
+    let node = t
+        .members
+        .iter()
+        .find(|m| m.reachable)
+        .or(t.members.first())
+        .map(|m| m.name.clone())
+        .unwrap_or("pg-0".into());
     let n = node.rsplit('-').next().unwrap_or("0").to_string();
     format!("docker exec {node} patronictl -c /home/postgres/postgres{n}.yml {args}")
 }
 
 /// `YYYY-MM-DDTHH:MM` (UTC) → Patroni's ISO 8601 with zone; Err when malformed or past.
 pub fn patroni_time(at: &str, now_ms: i64) -> Result<String, String> {
-    let ms = model::time::parse_utc(at).ok_or_else(|| format!("{at:?} is not a date and time (YYYY-MM-DDTHH:MM, UTC)"))?;
+    let ms =
+        model::time::parse_utc(at).ok_or_else(|| format!("{at:?} is not a date and time (YYYY-MM-DDTHH:MM, UTC)"))?;
     if ms <= now_ms {
         return Err(format!("{at} UTC is in the past"));
     }
@@ -48,16 +55,22 @@ fn healthy_replica_checks(t: &Topology, name: &str, max_lag: Option<u64>, out: &
         out.push(pass(false, format!("{name} is not a member of {}", t.cluster)));
         return;
     };
-    out.push(pass(!m.role.is_leader(), if m.role.is_leader() {
-        format!("{name} is the leader already: choose a replica")
-    } else {
-        format!("{name} is a replica")
-    }));
-    out.push(pass(m.reachable, if m.reachable {
-        format!("{name} answers")
-    } else {
-        format!("{name} does not answer its REST API")
-    }));
+    out.push(pass(
+        !m.role.is_leader(),
+        if m.role.is_leader() {
+            format!("{name} is the leader already: choose a replica")
+        } else {
+            format!("{name} is a replica")
+        },
+    ));
+    out.push(pass(
+        m.reachable,
+        if m.reachable {
+            format!("{name} answers")
+        } else {
+            format!("{name} does not answer its REST API")
+        },
+    ));
     let streaming = m.state == "streaming" || (m.state == "running" && m.role.is_replica());
     out.push(pass(streaming, format!("{name} is {}", m.state)));
     match (m.lag_bytes, max_lag) {
@@ -97,15 +110,24 @@ pub fn draft(req: &OpRequest, t: &Topology, max_lag: Option<u64>, role: UserRole
     let (title, steps, shell, confirm) = match req.kind {
         OpKind::Switchover => {
             let l = leader.clone().unwrap_or_default();
-            pre.push(pass(leader.is_some(), match &leader {
-                Some(l) => format!("{l} leads and answers"),
-                None => "there is no healthy leader: use a failover".into(),
-            }));
+            pre.push(pass(
+                leader.is_some(),
+                match &leader {
+                    Some(l) => format!("{l} leads and answers"),
+                    None => "there is no healthy leader: use a failover".into(),
+                },
+            ));
             healthy_replica_checks(t, &m, max_lag, &mut pre);
             if let Some(s) = &t.scheduled_switchover {
-                pre.push(pass(false, format!("a switchover is already scheduled for {}: cancel it first", s.at)));
+                pre.push(pass(
+                    false,
+                    format!("a switchover is already scheduled for {}: cancel it first", s.at),
+                ));
             }
-            let sched = when_iso.as_ref().map(|w| format!(" --scheduled {w}")).unwrap_or_default();
+            let sched = when_iso
+                .as_ref()
+                .map(|w| format!(" --scheduled {w}"))
+                .unwrap_or_default();
             let steps = match &when_iso {
                 Some(w) => vec![
                     format!("ask Patroni to switch over from {l} to {m} at {w}"),
@@ -128,12 +150,16 @@ pub fn draft(req: &OpRequest, t: &Topology, max_lag: Option<u64>, role: UserRole
         OpKind::Failover => {
             match (&leader, role) {
                 (None, _) => pre.push(pass(true, "there is no healthy leader")),
-                (Some(l), UserRole::Admin) => {
-                    pre.push(pass(true, format!("{l} leads, but an admin may force a failover (data since the last replicated WAL is lost)")))
-                }
-                (Some(l), _) => {
-                    pre.push(pass(false, format!("{l} leads: use a switchover (only an admin may force a failover)")))
-                }
+                (Some(l), UserRole::Admin) => pre.push(pass(
+                    true,
+                    format!(
+                        "{l} leads, but an admin may force a failover (data since the last replicated WAL is lost)"
+                    ),
+                )),
+                (Some(l), _) => pre.push(pass(
+                    false,
+                    format!("{l} leads: use a switchover (only an admin may force a failover)"),
+                )),
             }
             healthy_replica_checks(t, &m, None, &mut pre);
             (
@@ -151,11 +177,14 @@ pub fn draft(req: &OpRequest, t: &Topology, max_lag: Option<u64>, role: UserRole
             member_reachable(&mut pre);
             if req.only_if_pending {
                 let pending = member(t, &m).map(|x| x.pending_restart).unwrap_or(false);
-                pre.push(pass(pending, if pending {
-                    format!("{m} has a pending restart")
-                } else {
-                    format!("{m} has no pending restart: nothing to do")
-                }));
+                pre.push(pass(
+                    pending,
+                    if pending {
+                        format!("{m} has a pending restart")
+                    } else {
+                        format!("{m} has no pending restart: nothing to do")
+                    },
+                ));
             }
             let mut args = format!("restart {cluster} {m}");
             if req.only_if_pending {
@@ -168,7 +197,10 @@ pub fn draft(req: &OpRequest, t: &Topology, max_lag: Option<u64>, role: UserRole
             (
                 format!("Restart {m}"),
                 vec![
-                    format!("ask Patroni on {m} to restart PostgreSQL{}", when_iso.as_ref().map(|w| format!(" at {w}")).unwrap_or_default()),
+                    format!(
+                        "ask Patroni on {m} to restart PostgreSQL{}",
+                        when_iso.as_ref().map(|w| format!(" at {w}")).unwrap_or_default()
+                    ),
                     format!("wait until {m} runs again"),
                 ],
                 patronictl(t, &args),
@@ -186,14 +218,19 @@ pub fn draft(req: &OpRequest, t: &Topology, max_lag: Option<u64>, role: UserRole
         }
         OpKind::ReinitializeMember => {
             match member(t, &m) {
-                Some(x) if x.role.is_leader() => pre.push(pass(false, format!("{m} is the leader: only a replica can be rebuilt"))),
+                Some(x) if x.role.is_leader() => {
+                    pre.push(pass(false, format!("{m} is the leader: only a replica can be rebuilt")))
+                }
                 Some(_) => pre.push(pass(true, format!("{m} is a replica"))),
                 None => pre.push(pass(false, format!("{m} is not a member of {cluster}"))),
             }
-            pre.push(pass(leader.is_some(), match &leader {
-                Some(l) => format!("{l} leads and answers (the copy comes from it)"),
-                None => "there is no healthy leader to copy from".into(),
-            }));
+            pre.push(pass(
+                leader.is_some(),
+                match &leader {
+                    Some(l) => format!("{l} leads and answers (the copy comes from it)"),
+                    None => "there is no healthy leader to copy from".into(),
+                },
+            ));
             (
                 format!("Reinitialize {m}"),
                 vec![
@@ -205,17 +242,21 @@ pub fn draft(req: &OpRequest, t: &Topology, max_lag: Option<u64>, role: UserRole
             )
         }
         OpKind::ReinitializeCluster => {
-            pre.push(pass(role == UserRole::Admin, if role == UserRole::Admin {
-                "you are an admin".to_string()
-            } else {
-                "only an admin may reinitialize the cluster".to_string()
-            }));
+            pre.push(pass(
+                role == UserRole::Admin,
+                if role == UserRole::Admin {
+                    "you are an admin".to_string()
+                } else {
+                    "only an admin may reinitialize the cluster".to_string()
+                },
+            ));
             let names: Vec<String> = t.members.iter().map(|x| x.name.clone()).collect();
             (
                 format!("Reinitialize the whole cluster {cluster}"),
                 vec![
                     "stop the replicas, then the leader, then etcd".into(),
-                    "remove the contents of ${DEFAULT_DATA_DIR}/pg/ and ${DEFAULT_DATA_DIR}/etcd/ (nothing else)".into(),
+                    "remove the contents of ${DEFAULT_DATA_DIR}/pg/ and ${DEFAULT_DATA_DIR}/etcd/ (nothing else)"
+                        .into(),
                     format!("start etcd, then {}", names.join(", ")),
                     "wait for a leader and streaming replicas, and report the new database system identifier".into(),
                     "ALL DATABASE DATA IS DESTROYED; the console's users, audit log and backups are kept".into(),
@@ -229,18 +270,28 @@ pub fn draft(req: &OpRequest, t: &Topology, max_lag: Option<u64>, role: UserRole
         }
         OpKind::Pause | OpKind::Resume => {
             let pause = req.kind == OpKind::Pause;
-            pre.push(pass(t.paused != pause, match (pause, t.paused) {
-                (true, true) => "automatic failover is paused already".to_string(),
-                (false, false) => "automatic failover is not paused".to_string(),
-                (true, false) => "automatic failover is on".to_string(),
-                (false, true) => "automatic failover is paused".to_string(),
-            }));
+            pre.push(pass(
+                t.paused != pause,
+                match (pause, t.paused) {
+                    (true, true) => "automatic failover is paused already".to_string(),
+                    (false, false) => "automatic failover is not paused".to_string(),
+                    (true, false) => "automatic failover is on".to_string(),
+                    (false, true) => "automatic failover is paused".to_string(),
+                },
+            ));
             pre.push(pass(t.members.iter().any(|x| x.reachable), "a member answers"));
             let verb = if pause { "pause" } else { "resume" };
             (
-                if pause { "Pause automatic failover".to_string() } else { "Resume automatic failover".to_string() },
+                if pause {
+                    "Pause automatic failover".to_string()
+                } else {
+                    "Resume automatic failover".to_string()
+                },
                 vec![
-                    format!("ask Patroni to {verb} automatic failover (maintenance mode {})", if pause { "on" } else { "off" }),
+                    format!(
+                        "ask Patroni to {verb} automatic failover (maintenance mode {})",
+                        if pause { "on" } else { "off" }
+                    ),
                     "wait until every member reports it".into(),
                 ],
                 patronictl(t, &format!("{verb} {cluster} --wait")),
@@ -248,5 +299,145 @@ pub fn draft(req: &OpRequest, t: &Topology, max_lag: Option<u64>, role: UserRole
             )
         }
     };
-    Draft { title, steps, preconditions: pre, shell, confirm_name: confirm }
+    Draft {
+        title,
+        steps,
+        preconditions: pre,
+        shell,
+        confirm_name: confirm,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::patroni::wire::{ClusterResponse, MemberStatus};
+    use crate::patroni::{merge_topology, Probe};
+    use std::collections::BTreeMap;
+
+    /// The healthy Patroni 4.1 cluster recorded by scripts/record-fixtures (pg-0 leads).
+    fn recorded() -> Topology {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/patroni-4.1");
+        let read = |f: &str| std::fs::read_to_string(format!("{dir}/{f}")).unwrap();
+        let c: ClusterResponse = serde_json::from_str(&read("cluster-healthy.json")).unwrap();
+        let leader: MemberStatus = serde_json::from_str(&read("patroni-leader.json")).unwrap();
+        let probes = vec![Probe {
+            name: "pg-0".into(),
+            api_url: "http://x".into(),
+            status: Ok(leader),
+            cluster: Some(c),
+        }];
+        merge_topology("postgresql-cluster", &probes, &BTreeMap::new(), 1)
+    }
+
+    fn req(kind: OpKind, member: &str) -> OpRequest {
+        OpRequest {
+            kind,
+            member: member.into(),
+            scheduled_at: None,
+            only_if_pending: false,
+        }
+    }
+
+    fn ok(d: &Draft) -> bool {
+        d.preconditions.iter().all(|p| p.ok)
+    }
+
+    #[test]
+    fn switchover_plans() {
+        let t = recorded();
+        let d = draft(
+            &req(OpKind::Switchover, "pg-1"),
+            &t,
+            Some(1_048_576),
+            UserRole::Operator,
+            0,
+        );
+        assert!(ok(&d), "{:?}", d.preconditions);
+        assert_eq!(d.confirm_name, "postgresql-cluster");
+        assert_eq!(
+            d.shell,
+            "docker exec pg-0 patronictl -c /home/postgres/postgres0.yml switchover --leader pg-0 --candidate pg-1 --force"
+        );
+        let d = draft(
+            &req(OpKind::Switchover, "pg-0"),
+            &t,
+            Some(1_048_576),
+            UserRole::Operator,
+            0,
+        );
+        assert!(d
+            .preconditions
+            .iter()
+            .any(|p| !p.ok && p.text == "pg-0 is the leader already: choose a replica"));
+        let d = draft(&req(OpKind::Switchover, "pg-7"), &t, None, UserRole::Operator, 0);
+        assert!(d
+            .preconditions
+            .iter()
+            .any(|p| !p.ok && p.text.contains("is not a member")));
+        let mut lagging = t.clone();
+        lagging.members[1].lag_bytes = Some(14 * 1024 * 1024);
+        let d = draft(
+            &req(OpKind::Switchover, "pg-1"),
+            &lagging,
+            Some(1_048_576),
+            UserRole::Operator,
+            0,
+        );
+        assert!(
+            d.preconditions.iter().any(|p| !p.ok
+                && p.text == "pg-1 lags 14.0 MB; maximum_lag_on_failover is 1.0 MB, so Patroni would refuse it"),
+            "{:?}",
+            d.preconditions
+        );
+        let mut past = req(OpKind::Switchover, "pg-1");
+        past.scheduled_at = Some("2000-01-01T00:00".into());
+        let d = draft(&past, &t, None, UserRole::Operator, 1_795_900_000_000);
+        assert!(d.preconditions.iter().any(|p| !p.ok && p.text.contains("in the past")));
+    }
+
+    #[test]
+    fn role_and_state_rules() {
+        let t = recorded();
+        let d = draft(&req(OpKind::Failover, "pg-1"), &t, None, UserRole::Operator, 0);
+        assert!(
+            !ok(&d),
+            "an operator may not force a failover while a leader is healthy"
+        );
+        let d = draft(&req(OpKind::Failover, "pg-1"), &t, None, UserRole::Admin, 0);
+        assert!(ok(&d), "{:?}", d.preconditions);
+        let d = draft(&req(OpKind::ReinitializeCluster, ""), &t, None, UserRole::Operator, 0);
+        assert!(d
+            .preconditions
+            .iter()
+            .any(|p| !p.ok && p.text.contains("only an admin")));
+        let d = draft(&req(OpKind::Resume, ""), &t, None, UserRole::Operator, 0);
+        assert!(!ok(&d), "not paused: nothing to resume");
+        let d = draft(&req(OpKind::ReinitializeMember, "pg-0"), &t, None, UserRole::Admin, 0);
+        assert!(d
+            .preconditions
+            .iter()
+            .any(|p| !p.ok && p.text.contains("is the leader")));
+        let mut r = req(OpKind::Restart, "pg-2");
+        r.only_if_pending = true;
+        let d = draft(&r, &t, None, UserRole::Operator, 0);
+        assert!(d
+            .preconditions
+            .iter()
+            .any(|p| !p.ok && p.text.contains("no pending restart")));
+        assert!(
+            d.shell.ends_with("restart postgresql-cluster pg-2 --pending --force"),
+            "{}",
+            d.shell
+        );
+    }
+
+    #[test]
+    fn patroni_times() {
+        assert_eq!(
+            patroni_time("2026-11-28T22:15", 0).unwrap(),
+            "2026-11-28T22:15:00+00:00"
+        );
+        assert!(patroni_time("tomorrow", 0).is_err());
+    }
 }

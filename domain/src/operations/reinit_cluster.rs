@@ -31,20 +31,35 @@ pub fn check_data_dir(s: &ReinitSettings) -> Vec<Precondition> {
     let mut out = Vec::new();
     let raw = s.data_dir.as_os_str();
     if raw.is_empty() || s.data_dir == Path::new("/") {
-        out.push(pass(false, format!("the configured data directory {:?} is empty or /: refusing", s.data_dir)));
+        out.push(pass(
+            false,
+            format!("the configured data directory {:?} is empty or /: refusing", s.data_dir),
+        ));
         return out;
     }
     let Ok(dir) = s.data_dir.canonicalize() else {
-        out.push(pass(false, format!("the data directory {} does not exist", s.data_dir.display())));
+        out.push(pass(
+            false,
+            format!("the data directory {} does not exist", s.data_dir.display()),
+        ));
         return out;
     };
     if dir == Path::new("/") || dir.components().count() < 3 {
-        out.push(pass(false, format!("{} is too close to / to be the stack's data directory: refusing", dir.display())));
+        out.push(pass(
+            false,
+            format!(
+                "{} is too close to / to be the stack's data directory: refusing",
+                dir.display()
+            ),
+        ));
         return out;
     }
     let pg = dir.join("pg");
     let etcd = dir.join("etcd");
-    out.push(pass(pg.is_dir() && etcd.is_dir(), format!("{} has pg/ and etcd/", dir.display())));
+    out.push(pass(
+        pg.is_dir() && etcd.is_dir(),
+        format!("{} has pg/ and etcd/", dir.display()),
+    ));
     let strays: Vec<String> = std::fs::read_dir(&pg)
         .map(|rd| {
             rd.filter_map(|e| e.ok())
@@ -61,13 +76,22 @@ pub fn check_data_dir(s: &ReinitSettings) -> Vec<Precondition> {
             format!("pg/ holds other things ({}): refusing", strays.join(", "))
         },
     ));
-    let console = s.console_data_dir.canonicalize().unwrap_or_else(|_| s.console_data_dir.clone());
+    let console = s
+        .console_data_dir
+        .canonicalize()
+        .unwrap_or_else(|_| s.console_data_dir.clone());
     let inside = console.starts_with(&pg) || console.starts_with(&etcd);
-    out.push(pass(!inside, if inside {
-        format!("the console's own data ({}) is inside what would be removed: refusing", console.display())
-    } else {
-        "the console's users, audit log and backups are elsewhere and are kept".to_string()
-    }));
+    out.push(pass(
+        !inside,
+        if inside {
+            format!(
+                "the console's own data ({}) is inside what would be removed: refusing",
+                console.display()
+            )
+        } else {
+            "the console's users, audit log and backups are elsewhere and are kept".to_string()
+        },
+    ));
     out
 }
 
@@ -89,14 +113,24 @@ fn empty_dir(dir: &Path) -> std::io::Result<Vec<String>> {
 
 fn healthy(t: &Topology, n: usize) -> bool {
     t.leader().is_some()
-        && t.members.iter().filter(|m| m.role.is_replica() && m.state == "streaming" && m.lag_bytes == Some(0)).count()
+        && t.members
+            .iter()
+            .filter(|m| m.role.is_replica() && m.state == "streaming" && m.lag_bytes == Some(0))
+            .count()
             == n.saturating_sub(1)
 }
 
 impl OperationService {
     pub(super) async fn run_reinit_cluster(&self, job: &JobHandle, before: &Topology) -> Result<String, String> {
-        let s = self.reinit.clone().ok_or("cluster reinitialization is not configured")?;
-        let failed: Vec<String> = check_data_dir(&s).into_iter().filter(|p| !p.ok).map(|p| p.text).collect();
+        let s = self
+            .reinit
+            .clone()
+            .ok_or("cluster reinitialization is not configured")?;
+        let failed: Vec<String> = check_data_dir(&s)
+            .into_iter()
+            .filter(|p| !p.ok)
+            .map(|p| p.text)
+            .collect();
         if !failed.is_empty() {
             return Err(failed.join("; "));
         }
@@ -105,17 +139,24 @@ impl OperationService {
         let leader = before.leader().map(|m| m.name.clone());
         let nodes: Vec<String> = self.patroni.members().iter().map(|m| m.name.clone()).collect();
         let replicas: Vec<String> = nodes.iter().filter(|n| Some(*n) != leader.as_ref()).cloned().collect();
-        let result = self.reinit_steps(job, &docker, &s, &nodes, &replicas, leader.as_deref()).await;
+        let result = self
+            .reinit_steps(job, &docker, &s, &nodes, &replicas, leader.as_deref())
+            .await;
         if let Err(e) = result {
             // Never leave the cluster stopped: start what exists again.
-            job.step("the reinitialization failed: starting etcd and the nodes again").await;
+            job.step("the reinitialization failed: starting etcd and the nodes again")
+                .await;
             let _ = docker.start(&s.etcd_container).await;
             for n in &nodes {
                 let _ = docker.start(n).await;
             }
             return Err(e);
         }
-        let new_id = self.patroni.system_identifier().await.unwrap_or_else(|| "unknown".into());
+        let new_id = self
+            .patroni
+            .system_identifier()
+            .await
+            .unwrap_or_else(|| "unknown".into());
         Ok(format!(
             "cluster reinitialized: database system identifier {new_id} (was {})",
             old_id.unwrap_or_else(|| "unknown".into())
@@ -144,7 +185,12 @@ impl OperationService {
 
         let dir = s.data_dir.canonicalize().map_err(|e| e.to_string())?;
         let (pg, etcd) = (dir.join("pg"), dir.join("etcd"));
-        job.step(format!("removing the contents of {} and {}", pg.display(), etcd.display())).await;
+        job.step(format!(
+            "removing the contents of {} and {}",
+            pg.display(),
+            etcd.display()
+        ))
+        .await;
         let removed = empty_dir(&pg).map_err(|e| format!("cannot empty {}: {e}", pg.display()))?;
         empty_dir(&etcd).map_err(|e| format!("cannot empty {}: {e}", etcd.display()))?;
         // The containers' bind mounts need their source directories.
@@ -179,7 +225,11 @@ mod tests {
     use super::*;
 
     fn settings(data: &Path, console: &Path) -> ReinitSettings {
-        ReinitSettings { data_dir: data.to_path_buf(), etcd_container: "etcd".into(), console_data_dir: console.to_path_buf() }
+        ReinitSettings {
+            data_dir: data.to_path_buf(),
+            etcd_container: "etcd".into(),
+            console_data_dir: console.to_path_buf(),
+        }
     }
 
     #[test]

@@ -16,7 +16,11 @@ pub struct ProbeTarget {
 
 impl std::fmt::Debug for ProbeTarget {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "ProbeTarget {{ {}@{}:{}/{} }}", self.user, self.host, self.port, self.dbname)
+        write!(
+            f,
+            "ProbeTarget {{ {}@{}:{}/{} }}",
+            self.user, self.host, self.port, self.dbname
+        )
     }
 }
 
@@ -38,7 +42,11 @@ pub async fn writable(t: &ProbeTarget) -> bool {
         let _ = task.await;
         row.map(|r| !r.get::<_, bool>(0))
     };
-    tokio::time::timeout(Duration::from_millis(900), attempt).await.ok().flatten().unwrap_or(false)
+    tokio::time::timeout(Duration::from_millis(900), attempt)
+        .await
+        .ok()
+        .flatten()
+        .unwrap_or(false)
 }
 
 /// A running probe; `stop` returns the longest stretch writes were refused.
@@ -102,9 +110,20 @@ mod tests {
     fn gap_is_the_longest_refused_stretch() {
         let t0 = Instant::now();
         let at = |ms| t0 + Duration::from_millis(ms);
-        let s = vec![(at(0), true), (at(100), false), (at(200), false), (at(300), true), (at(400), false), (at(450), true)];
+        let s = vec![
+            (at(0), true),
+            (at(100), false),
+            (at(200), false),
+            (at(300), true),
+            (at(400), false),
+            (at(450), true),
+        ];
         assert_eq!(longest_gap(&s), Duration::from_millis(200));
         assert_eq!(longest_gap(&[(at(0), true)]), Duration::ZERO);
-        assert_eq!(longest_gap(&[(at(0), false), (at(700), false)]), Duration::from_millis(700), "still refused at the end");
+        assert_eq!(
+            longest_gap(&[(at(0), false), (at(700), false)]),
+            Duration::from_millis(700),
+            "still refused at the end"
+        );
     }
 }

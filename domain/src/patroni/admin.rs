@@ -28,7 +28,11 @@ pub struct ApiCredentials {
 
 impl std::fmt::Debug for ApiCredentials {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "ApiCredentials {{ username: {:?}, password: <redacted> }}", self.username)
+        write!(
+            f,
+            "ApiCredentials {{ username: {:?}, password: <redacted> }}",
+            self.username
+        )
     }
 }
 
@@ -47,7 +51,11 @@ impl PatroniAdmin {
             .connect_timeout(Duration::from_secs(3))
             .build()
             .expect("reqwest client with timeouts builds");
-        Self { members, credentials, http }
+        Self {
+            members,
+            credentials,
+            http,
+        }
     }
 
     fn base(&self, member: &str) -> Result<&str, PatroniOpError> {
@@ -73,16 +81,19 @@ impl PatroniAdmin {
         if let Some(b) = body {
             req = req.json(&b);
         }
-        let resp = req
-            .send()
-            .await
-            .map_err(|e| PatroniOpError::Unreachable { member: member.to_string(), reason: describe(&e) })?;
+        let resp = req.send().await.map_err(|e| PatroniOpError::Unreachable {
+            member: member.to_string(),
+            reason: describe(&e),
+        })?;
         let status = resp.status();
         let text = resp.text().await.unwrap_or_default();
         if status.is_success() {
             Ok(text.trim().to_string())
         } else {
-            Err(PatroniOpError::Refused { status: status.as_u16(), body: text.trim().to_string() })
+            Err(PatroniOpError::Refused {
+                status: status.as_u16(),
+                body: text.trim().to_string(),
+            })
         }
     }
 
@@ -106,7 +117,13 @@ impl PatroniAdmin {
     }
 
     pub async fn failover(&self, via: &str, candidate: &str) -> Result<String, PatroniOpError> {
-        self.send(reqwest::Method::POST, via, "/failover", Some(json!({ "candidate": candidate }))).await
+        self.send(
+            reqwest::Method::POST,
+            via,
+            "/failover",
+            Some(json!({ "candidate": candidate })),
+        )
+        .await
     }
 
     pub async fn restart(
@@ -130,16 +147,26 @@ impl PatroniAdmin {
     }
 
     pub async fn reinitialize(&self, member: &str) -> Result<String, PatroniOpError> {
-        self.send(reqwest::Method::POST, member, "/reinitialize", Some(json!({ "force": true }))).await
+        self.send(
+            reqwest::Method::POST,
+            member,
+            "/reinitialize",
+            Some(json!({ "force": true })),
+        )
+        .await
     }
 
     pub async fn set_pause(&self, via: &str, pause: bool) -> Result<String, PatroniOpError> {
-        self.send(reqwest::Method::PATCH, via, "/config", Some(json!({ "pause": pause }))).await
+        self.send(reqwest::Method::PATCH, via, "/config", Some(json!({ "pause": pause })))
+            .await
     }
 
     /// The DCS configuration (`GET /config`), e.g. `maximum_lag_on_failover`.
     pub async fn dcs_config(&self, via: &str) -> Result<Value, PatroniOpError> {
         let text = self.send(reqwest::Method::GET, via, "/config", None).await?;
-        serde_json::from_str(&text).map_err(|e| PatroniOpError::Refused { status: 200, body: e.to_string() })
+        serde_json::from_str(&text).map_err(|e| PatroniOpError::Refused {
+            status: 200,
+            body: e.to_string(),
+        })
     }
 }

@@ -19,6 +19,7 @@ pub const API_RULES: &[(&str, Action)] = &[
     ("/api/op_cancel_switchover", Action::OperateCluster),
     ("/api/op_status", Action::ViewCluster),
     ("/api/op_recent", Action::ViewCluster),
+    ("/api/cluster_paused", Action::ViewCluster),
 ];
 
 /// Pages that need more than being logged in.

@@ -25,7 +25,9 @@ pub fn repo_root() -> PathBuf {
 }
 
 fn state_dir() -> PathBuf {
-    std::env::var("PGC_STATE_DIR").map(PathBuf::from).unwrap_or_else(|_| repo_root().join(".data"))
+    std::env::var("PGC_STATE_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| repo_root().join(".data"))
 }
 
 pub fn stack_secrets_path() -> PathBuf {
@@ -95,9 +97,20 @@ pub fn console_env(env: &HashMap<String, String>) -> Vec<(String, String)> {
         ),
         ("PGC_WRITE_ENDPOINT".into(), format!("{bind}:{}", env["WRITE_PORT"])),
         ("PGC_READ_ENDPOINT".into(), format!("{bind}:{}", env["READ_PORT"])),
-        ("PGC_SITE_ROOT".into(), repo_root().join("target/site").display().to_string()),
-        ("PGC_STACK_SECRETS_FILE".into(), stack_secrets_path().display().to_string()),
-        ("PGC_STACK_DATA_DIR".into(), env.get("DEFAULT_DATA_DIR").cloned().unwrap_or_else(|| state_dir().join("data").display().to_string())),
+        (
+            "PGC_SITE_ROOT".into(),
+            repo_root().join("target/site").display().to_string(),
+        ),
+        (
+            "PGC_STACK_SECRETS_FILE".into(),
+            stack_secrets_path().display().to_string(),
+        ),
+        (
+            "PGC_STACK_DATA_DIR".into(),
+            env.get("DEFAULT_DATA_DIR")
+                .cloned()
+                .unwrap_or_else(|| state_dir().join("data").display().to_string()),
+        ),
     ]
 }
 
