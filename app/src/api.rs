@@ -210,6 +210,7 @@ pub async fn op_prepare(
     member: String,
     scheduled_at: String,
     only_if_pending: bool,
+    #[server(default)] compression: String,
 ) -> Result<model::operations::Plan, ServerFnError> {
     let c = caller()?;
     let ctx = expect_context::<ServerContext>();
@@ -218,6 +219,7 @@ pub async fn op_prepare(
         member: member.trim().to_string(),
         scheduled_at: Some(scheduled_at).filter(|s| !s.trim().is_empty()),
         only_if_pending,
+        compression: Some(compression).filter(|c| !c.trim().is_empty()),
     };
     Ok(ctx.operations.prepare(&c, req).await)
 }
@@ -262,4 +264,87 @@ pub async fn op_cancel_switchover() -> Result<String, ServerFnError> {
 pub async fn cluster_paused() -> Result<bool, ServerFnError> {
     let ctx = use_context::<ServerContext>().ok_or_else(|| ServerFnError::new("server context missing"))?;
     Ok(ctx.overview.patroni.topology().await.paused)
+}
+
+/// The backup catalog, newest first.
+#[server(endpoint = "backups_list")]
+pub async fn backups_list() -> Result<Vec<model::backups::BackupRow>, ServerFnError> {
+    let ctx = expect_context::<ServerContext>();
+    let Some(b) = ctx.operations.backup.clone() else {
+        return Ok(Vec::new());
+    };
+    Ok(domain::backup::catalog(&b.backups_dir)
+        .into_iter()
+        .map(model_row)
+        .collect())
+}
+
+#[cfg(feature = "ssr")]
+fn model_row(m: domain::backup::Manifest) -> model::backups::BackupRow {
+    let n = m.member.rsplit('-').next().unwrap_or("0").to_string();
+    model::backups::BackupRow {
+        restore: format!(
+            "docker stop {member}\nmv ${{DEFAULT_DATA_DIR}}/pg/pg{n}-data ${{DEFAULT_DATA_DIR}}/pg/pg{n}-data.old\n\
+             tar -C ${{DEFAULT_DATA_DIR}}/pg -x{flag}f {file}\ndocker start {member}",
+            member = m.member,
+            flag = if m.archive_name().ends_with(".tar.gz") {
+                "z"
+            } else {
+                " --zstd -"
+            },
+            file = m.archive_name(),
+        ),
+        archive: m.archive_name(),
+        id: m.id,
+        status: m.status,
+        error: m.error,
+        member: m.member,
+        started_at_ms: m.started_at_ms,
+        started_by: m.started_by,
+        compression: format!("{:?}", m.compression).to_lowercase(),
+        data_bytes: m.data_bytes,
+        archive_bytes: m.archive_bytes,
+        duration_ms: m.phases_ms.iter().map(|(_, ms)| ms).sum(),
+        downtime_ms: m.replica_downtime_ms,
+        sha256: m.sha256,
+        system_identifier: m.system_identifier,
+        verified_ok: m.verified_ok,
+        verified_at_ms: m.verified_at_ms,
+    }
+}
+
+/// Re-read an archive and check its sha256 against the manifest.
+#[server(endpoint = "backup_verify")]
+pub async fn backup_verify(id: String) -> Result<model::backups::BackupRow, ServerFnError> {
+    let c = caller()?;
+    let ctx = expect_context::<ServerContext>();
+    let b = ctx
+        .operations
+        .backup
+        .clone()
+        .ok_or_else(|| ServerFnError::new("backups are not configured"))?;
+    let r = tokio::task::spawn_blocking(move || domain::backup::verify(&b.backups_dir, &id))
+        .await
+        .map_err(|e| ServerFnError::new(e.to_string()))?;
+    let (result, err) = match &r {
+        Ok(m) if m.verified_ok == Some(true) => (domain::audit::AuditResult::Ok, String::new()),
+        Ok(_) => (
+            domain::audit::AuditResult::Failed,
+            "sha256 mismatch: the archive is corrupted".to_string(),
+        ),
+        Err(e) => (domain::audit::AuditResult::Failed, e.clone()),
+    };
+    let target = r.as_ref().map(|m| m.archive_name()).unwrap_or_default();
+    let _ = ctx
+        .audit
+        .record(
+            domain::audit::AuditEntry::new("backup_verify", result)
+                .user(&c.name, c.role.as_str())
+                .ip(&c.ip)
+                .session(&c.sid)
+                .target(&target)
+                .error(&err),
+        )
+        .await;
+    r.map(model_row).map_err(ServerFnError::new)
 }

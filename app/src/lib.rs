@@ -50,6 +50,7 @@ pub fn App() -> impl IntoView {
                     <Route path=StaticSegment("login") view=pages::login::LoginPage/>
                     <Route path=StaticSegment("audit") view=pages::audit::AuditPageView/>
                     <Route path=StaticSegment("admin") view=pages::admin::AdminPage/>
+                    <Route path=StaticSegment("backups") view=pages::backups::BackupsPage/>
                 </Routes>
             </main>
         </Router>
@@ -89,6 +90,7 @@ fn TopBar() -> impl IntoView {
                 view! {
                     <nav>
                         <a href="/">"Overview"</a>
+                        <a href="/backups" data-testid="nav-backups">"Backups"</a>
                         {admin}
                     </nav>
                     <span class="who" data-testid="whoami" data-role=me.role.as_str()>

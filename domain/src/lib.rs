@@ -3,6 +3,7 @@
 
 pub mod audit;
 pub mod authz;
+pub mod backup;
 pub mod db;
 pub mod docker;
 pub mod haproxy;

@@ -2,6 +2,7 @@
 //! Plain serde types only: this crate compiles to wasm32.
 
 pub mod auth;
+pub mod backups;
 pub mod haproxy;
 pub mod operations;
 pub mod overview;

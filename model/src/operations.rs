@@ -15,6 +15,8 @@ pub enum OpKind {
     Resume,
     /// The SOP's section 5: destroy all data and bootstrap a new cluster (admin).
     ReinitializeCluster,
+    /// The SOP's section 4: a cold snapshot of a replica's data directory.
+    Backup,
 }
 
 impl OpKind {
@@ -28,6 +30,7 @@ impl OpKind {
             OpKind::Pause => "pause automatic failover",
             OpKind::Resume => "resume automatic failover",
             OpKind::ReinitializeCluster => "reinitialize the whole cluster",
+            OpKind::Backup => "replica backup",
         }
     }
 
@@ -59,6 +62,9 @@ pub struct OpRequest {
     pub scheduled_at: Option<String>,
     /// Restart only if a restart is pending.
     pub only_if_pending: bool,
+    /// Backup: `zstd` (default) or `gzip` (a .tar.gz the SOP's `tar -xzf` restores).
+    #[serde(default)]
+    pub compression: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -118,4 +124,17 @@ pub struct OpJob {
     pub outcome: Option<Result<String, String>>,
     /// Switchover/failover: the longest time writes were refused (ms).
     pub write_gap_ms: Option<u64>,
+    /// Backup: archiving progress.
+    #[serde(default)]
+    pub progress: Option<Progress>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Progress {
+    pub phase: String,
+    pub bytes_done: u64,
+    pub bytes_total: u64,
+    pub files: u64,
+    pub rate_bytes_per_s: u64,
+    pub eta_s: Option<u64>,
 }

@@ -106,6 +106,12 @@ settings! {
     stack_data_dir: PathBuf = PathBuf::from(".data/data"), env "PGC_STACK_DATA_DIR";
     /// Name of the stack's etcd container.
     etcd_container: String = "etcd".into(), env "PGC_ETCD_CONTAINER";
+    /// Where replica backups (archives + manifests) are written.
+    backups_dir: PathBuf = PathBuf::from(".data/backups"), env "PGC_BACKUPS_DIR";
+    /// Backups are refused while the replica lags more than this many bytes.
+    backup_max_lag_bytes: u64 = 16 * 1024 * 1024, env "PGC_BACKUP_MAX_LAG_BYTES";
+    /// Fault injection for tests only: keep the replica stopped this long during a backup (ms).
+    backup_test_delay_after_stop_ms: u64 = 0, env "PGC_BACKUP_TEST_DELAY_AFTER_STOP_MS";
     /// Upper bound of one Patroni operation call (a switchover waits for Patroni), in seconds.
     operation_timeout_secs: u64 = 90, env "PGC_OPERATION_TIMEOUT_SECS";
     /// How long a prepared operation's confirmation stays valid, in seconds.

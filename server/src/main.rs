@@ -2,6 +2,7 @@
 //! pg-console: operate a Patroni PostgreSQL cluster from the browser.
 
 mod auth;
+mod backups;
 mod cli;
 mod config;
 mod router;

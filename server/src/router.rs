@@ -9,6 +9,7 @@ use axum::{
     routing::{get, post},
     Router,
 };
+use domain::backup::BackupSettings;
 use domain::haproxy::HaproxyClient;
 use domain::operations::{reinit_cluster::ReinitSettings, write_probe::ProbeTarget, OperationService};
 use domain::overview::{EndpointSettings, OverviewService};
@@ -106,6 +107,12 @@ pub fn build_context(cfg: &Config, st: &AppState) -> Result<ServerContext, Serve
         lock: Default::default(),
         jobs: Default::default(),
         token_ttl_ms: (cfg.operation_token_ttl_secs * 1000) as i64,
+        backup: Some(BackupSettings {
+            backups_dir: cfg.backups_dir.clone(),
+            stack_data_dir: cfg.stack_data_dir.clone(),
+            max_lag_bytes: cfg.backup_max_lag_bytes,
+            test_delay_after_stop_ms: cfg.backup_test_delay_after_stop_ms,
+        }),
         reinit: Some(ReinitSettings {
             data_dir: cfg.stack_data_dir.clone(),
             etcd_container: cfg.etcd_container.clone(),
@@ -146,6 +153,7 @@ pub fn build_router(cfg: &Config, ctx: ServerContext, st: AppState, sessions: Sq
         .route("/login", post(login::login))
         .route("/logout", post(login::logout))
         .route("/audit/export.csv", get(crate::auth::audit_csv::export))
+        .route("/backups/download/{id}", get(crate::backups::download))
         .with_state(st.clone());
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
@@ -190,6 +198,27 @@ pub async fn run(cfg: Config) -> Result<(), ServeError> {
         Err(e) => tracing::error!("cannot count users: {e}"),
     }
     let ctx = build_context(&cfg, &st)?;
+    // A backup the previous run left mid-way: start its replica again, mark it failed.
+    if let Some(b) = ctx.operations.backup.clone() {
+        if !domain::backup::journal::pending(&b.backups_dir).is_empty() {
+            match domain::docker::DockerControl::connect().await {
+                Ok(docker) => {
+                    for line in domain::backup::recover_interrupted(&b, &docker).await {
+                        tracing::warn!("startup recovery: {line}");
+                        middleware::audit(
+                            &st,
+                            domain::audit::AuditEntry::new("backup_recovered", domain::audit::AuditResult::Ok)
+                                .user("console", "system")
+                                .ip("local")
+                                .params(serde_json::json!({ "what": line })),
+                        )
+                        .await;
+                    }
+                }
+                Err(e) => tracing::error!("startup recovery: {e}; start the replica by hand (docker start …)"),
+            }
+        }
+    }
     let router = build_router(&cfg, ctx, st, store);
     let listener = tokio::net::TcpListener::bind(cfg.listen)
         .await

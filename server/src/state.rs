@@ -20,6 +20,7 @@ pub struct AppState {
     pub ip_limiter: Arc<FailureLimiter>,
     pub public_origin: String,
     pub trusted_proxies: Arc<Vec<std::net::IpAddr>>,
+    pub backups_dir: Option<std::path::PathBuf>,
 }
 
 impl AppState {
@@ -41,6 +42,7 @@ impl AppState {
             ip_limiter: Arc::new(FailureLimiter::new(cfg.login_failures_per_ip, Duration::from_secs(600))),
             public_origin: cfg.public_origin(),
             trusted_proxies: Arc::new(cfg.trusted_proxies.iter().filter_map(|p| p.parse().ok()).collect()),
+            backups_dir: Some(cfg.backups_dir.clone()),
             pool,
         }
     }

@@ -18,6 +18,7 @@ pub fn request(kind: OpKind, member: &str) -> OpRequest {
         member: member.to_string(),
         scheduled_at: None,
         only_if_pending: false,
+        compression: None,
     }
 }
 
@@ -34,6 +35,7 @@ pub fn OperationPanel() -> impl IntoView {
     let execute = ServerAction::<OpExecute>::new();
     let when = RwSignal::new(String::new());
     let only_pending = RwSignal::new(false);
+    let compression = RwSignal::new("zstd".to_string());
     let typed = RwSignal::new(String::new());
     let password = RwSignal::new(String::new());
     let job_id: RwSignal<Option<String>> = RwSignal::new(None);
@@ -63,6 +65,7 @@ pub fn OperationPanel() -> impl IntoView {
                 member: req.member,
                 scheduled_at: when.get_untracked(),
                 only_if_pending: only_pending.get_untracked(),
+                compression: compression.get_untracked(),
             });
         }
     };
@@ -137,6 +140,14 @@ pub fn OperationPanel() -> impl IntoView {
                                     on:input=move |ev| when.set(event_target_value(&ev))/>
                             </label>
                         })}
+                        {(req.kind == OpKind::Backup).then(|| view! {
+                            <label class="muted">"compression "
+                                <select data-testid="op-compression" on:change=move |ev| compression.set(event_target_value(&ev))>
+                                    <option value="zstd">"zstd (multi-threaded, .tar.zst)"</option>
+                                    <option value="gzip">"gzip (.tar.gz, restores with plain tar -xzf)"</option>
+                                </select>
+                            </label>
+                        })}
                         {(req.kind == OpKind::Restart).then(|| view! {
                             <label class="muted"><input type="checkbox" prop:checked=move || only_pending.get()
                                 on:change=move |ev| only_pending.set(event_target_checked(&ev))/>" only if a restart is pending"</label>
@@ -205,6 +216,23 @@ pub fn JobView(id: String) -> impl IntoView {
                 view! {
                     <h3>{j.title.clone()}" · by "{j.user.clone()}</h3>
                     <ol class="steps">{steps}</ol>
+                    {j.progress.clone().filter(|_| j.outcome.is_none()).map(|p| {
+                        let pct = if p.bytes_total > 0 { p.bytes_done * 100 / p.bytes_total } else { 0 };
+                        view! {
+                            <div class="progress" data-testid="job-progress" data-pct=pct.to_string()>
+                                <div class="bar" style=format!("width: {pct}%")></div>
+                            </div>
+                            <p class="muted">{format!(
+                                "{} · {} of {} MB · {} files · {} MB/s{}",
+                                p.phase,
+                                p.bytes_done / 1_048_576,
+                                p.bytes_total / 1_048_576,
+                                p.files,
+                                p.rate_bytes_per_s / 1_048_576,
+                                p.eta_s.map(|e| format!(" · about {e} s left")).unwrap_or_default()
+                            )}</p>
+                        }
+                    })}
                     {j.write_gap_ms.map(|g| view! {
                         <p class="muted" data-testid="write-gap" data-ms=g.to_string()>
                             {format!("Writes were refused for {:.1} s.", g as f64 / 1000.0)}

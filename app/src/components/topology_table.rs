@@ -73,6 +73,7 @@ pub fn TopologyPanel(
                         view! {
                             <td class="actions">
                                 {m.role.is_replica().then(|| button(OpKind::Switchover, "Switchover here", "op-switchover"))}
+                                {m.role.is_replica().then(|| button(OpKind::Backup, "Back up", "op-backup"))}
                                 {button(OpKind::Restart, "Restart", "op-restart")}
                                 {button(OpKind::Reload, "Reload", "op-reload")}
                                 {m.role.is_replica().then(|| button(OpKind::ReinitializeMember, "Reinit", "op-reinit"))}

@@ -1,4 +1,5 @@
 pub mod admin;
 pub mod audit;
+pub mod backups;
 pub mod login;
 pub mod overview;

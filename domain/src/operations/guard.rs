@@ -134,6 +134,7 @@ mod tests {
                 member: "pg-1".into(),
                 scheduled_at: None,
                 only_if_pending: false,
+                compression: None,
             },
             plan_digest: "d".into(),
             confirm_name: "pg-1".into(),

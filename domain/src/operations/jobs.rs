@@ -61,6 +61,7 @@ impl Jobs {
             steps: Vec::new(),
             outcome: None,
             write_gap_ms: None,
+            progress: None,
         });
         while q.len() > KEEP {
             q.pop_front();
@@ -120,6 +121,16 @@ impl JobHandle {
                 .params(serde_json::json!({ "step": text })),
         )
         .await;
+    }
+
+    pub fn user(&self) -> String {
+        self.caller.name.clone()
+    }
+
+    /// A thread-safe way to publish progress from blocking work.
+    pub fn progress_sink(&self) -> impl Fn(model::operations::Progress) + Send + 'static {
+        let (jobs, id) = (self.jobs.clone(), self.id.clone());
+        move |p| jobs.update(&id, |j| j.progress = Some(p))
     }
 
     pub fn set_write_gap(&self, ms: u64) {

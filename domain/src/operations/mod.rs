@@ -59,6 +59,8 @@ pub struct OperationService {
     pub token_ttl_ms: i64,
     /// Whole-cluster reinitialization; None: not offered.
     pub reinit: Option<reinit_cluster::ReinitSettings>,
+    /// Replica backups; None: not offered.
+    pub backup: Option<crate::backup::BackupSettings>,
 }
 
 fn utc(ms: i64) -> String {
@@ -94,7 +96,10 @@ impl OperationService {
 
     async fn draft(&self, caller: &Caller, req: &OpRequest) -> (plan::Draft, Topology) {
         let t = self.patroni.topology().await;
-        let max_lag = self.max_lag(&t).await;
+        let max_lag = match (&req.kind, &self.backup) {
+            (OpKind::Backup, Some(b)) => Some(b.max_lag_bytes),
+            _ => self.max_lag(&t).await,
+        };
         let mut d = plan::draft(req, &t, max_lag, caller.role, crate::now_ms());
         if req.kind == OpKind::ReinitializeCluster {
             match &self.reinit {
@@ -287,8 +292,9 @@ impl OperationService {
 
     /// Is an operation of `kind` one a role may start at all? (The rule table
     /// decides per endpoint; this is for the UI's buttons.)
-    pub fn kinds() -> [OpKind; 8] {
+    pub fn kinds() -> [OpKind; 9] {
         [
+            OpKind::Backup,
             OpKind::ReinitializeCluster,
             OpKind::Switchover,
             OpKind::Failover,

@@ -241,6 +241,80 @@ pub fn draft(req: &OpRequest, t: &Topology, max_lag: Option<u64>, role: UserRole
                 m.clone(),
             )
         }
+        OpKind::Backup => {
+            match member(t, &m) {
+                None => pre.push(pass(false, format!("{m} is not a member of {cluster}"))),
+                Some(x) => {
+                    pre.push(pass(
+                        x.role.is_replica(),
+                        if x.role.is_replica() {
+                            format!("{m} is a replica")
+                        } else {
+                            format!("{m} is the leader: back up a replica, never the leader")
+                        },
+                    ));
+                    if x.role == model::Role::SyncStandby {
+                        pre.push(pass(
+                            false,
+                            format!("{m} is a synchronous standby: stopping it would block commits"),
+                        ));
+                    }
+                    pre.push(pass(
+                        x.reachable && x.state == "streaming",
+                        format!("{m} is {}", x.state),
+                    ));
+                    match (x.lag_bytes, max_lag) {
+                        (Some(l), Some(max)) if l > max => pre.push(pass(
+                            false,
+                            format!(
+                                "{m} lags {}; the bound for backups is {}: wait until it catches up",
+                                human_bytes(l),
+                                human_bytes(max)
+                            ),
+                        )),
+                        (Some(l), _) => pre.push(pass(true, format!("{m} lags {}", human_bytes(l)))),
+                        (None, _) => pre.push(pass(false, format!("{m}'s replication lag is unknown"))),
+                    }
+                }
+            }
+            pre.push(pass(
+                !t.paused,
+                if t.paused {
+                    "the cluster is paused: Patroni would not stop PostgreSQL cleanly; resume automatic failover first"
+                        .to_string()
+                } else {
+                    "automatic failover is on".to_string()
+                },
+            ));
+            let others = t
+                .members
+                .iter()
+                .filter(|x| x.name != m && x.role.is_replica() && x.reachable && x.state == "streaming")
+                .count();
+            pre.push(pass(
+                others > 0,
+                if others > 0 {
+                    format!("{others} other healthy replica(s) keep serving reads meanwhile")
+                } else {
+                    format!("{m} is the only healthy replica: stopping it leaves the leader alone")
+                },
+            ));
+            let comp = req.compression.clone().unwrap_or_else(|| "zstd".into());
+            let n = m.rsplit('-').next().unwrap_or("0");
+            (
+                format!("Backup of {m}"),
+                vec![
+                    format!("stop {m} (clean shutdown) and check its data directory is a clean cold copy"),
+                    format!("copy pg{n}-data at disk speed while {m} is stopped, then start {m} again"),
+                    format!("archive the copy ({comp}, sha256 while writing, fsync, rename) and write its manifest"),
+                    format!("wait until {m} streams again with lag 0"),
+                ],
+                format!(
+                    "docker stop {m} && tar -czvf pg{n}-backup.tar.gz ${{DEFAULT_DATA_DIR}}/pg/pg{n}-data && docker start {m}"
+                ),
+                m.clone(),
+            )
+        }
         OpKind::ReinitializeCluster => {
             pre.push(pass(
                 role == UserRole::Admin,
@@ -336,6 +410,7 @@ mod tests {
             member: member.into(),
             scheduled_at: None,
             only_if_pending: false,
+            compression: None,
         }
     }
 

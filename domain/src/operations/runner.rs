@@ -111,6 +111,7 @@ impl OperationService {
                 Ok(format!("{m} reinitialized and streaming, lag {lag} bytes ({r})"))
             }
             OpKind::ReinitializeCluster => self.run_reinit_cluster(job, before).await,
+            OpKind::Backup => self.run_backup(job, req, before).await,
             OpKind::Pause | OpKind::Resume => {
                 let pause = req.kind == OpKind::Pause;
                 let via = before

@@ -20,10 +20,17 @@ pub const API_RULES: &[(&str, Action)] = &[
     ("/api/op_status", Action::ViewCluster),
     ("/api/op_recent", Action::ViewCluster),
     ("/api/cluster_paused", Action::ViewCluster),
+    ("/api/backups_list", Action::ViewCluster),
+    ("/api/backup_verify", Action::OperateCluster),
 ];
 
 /// Pages that need more than being logged in.
-pub const PAGE_RULES: &[(&str, Action)] = &[("/audit", Action::ViewAudit), ("/admin", Action::ManageUsers)];
+pub const PAGE_RULES: &[(&str, Action)] = &[
+    ("/audit", Action::ViewAudit),
+    ("/admin", Action::ManageUsers),
+    // Archives hold all the data: operators and admins only.
+    ("/backups/download", Action::OperateCluster),
+];
 
 pub fn api_rule(path: &str) -> Option<Action> {
     API_RULES.iter().find(|(p, _)| *p == path).map(|(_, a)| *a)

@@ -138,6 +138,7 @@ pub async fn spawn_app_without_users(extra: &[(&str, &str)]) -> TestApp {
     let mut console_env = console_env(&env);
     console_env.push(("PGC_DATA_DIR".into(), data_dir.display().to_string()));
     console_env.push(("PGC_PUBLIC_URL".into(), base.clone()));
+    console_env.push(("PGC_BACKUPS_DIR".into(), data_dir.join("backups").display().to_string()));
     for (k, v) in extra {
         console_env.push((k.to_string(), v.to_string()));
     }
@@ -177,6 +178,12 @@ pub async fn spawn_app_without_users(extra: &[(&str, &str)]) -> TestApp {
 }
 
 impl TestApp {
+    /// Kill the console process (SIGKILL), as a crash would.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
     /// Run a CLI command of the same binary on the same database.
     pub fn cli(&self, args: &[&str], stdin: &str) -> Output {
         use std::io::Write;

@@ -1,0 +1,241 @@
+//! Replica snapshot backups (the SOP's section 4): archive, manifest, catalog,
+//! verification, and the journal that lets a restarted console bring a
+//! replica back when it died mid-backup.
+
+pub mod archive;
+pub mod pg_control;
+mod run;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use archive::{ArchiveInfo, Compression};
+pub use run::clean_partial;
+
+#[derive(Clone, Debug)]
+pub struct BackupSettings {
+    pub backups_dir: PathBuf,
+    /// `${DEFAULT_DATA_DIR}`: the replica's data is `pg/pgN-data` under it.
+    pub stack_data_dir: PathBuf,
+    /// Backups are refused while the replica lags more than this.
+    pub max_lag_bytes: u64,
+    /// Fault injection for tests: hold the replica stopped this long.
+    pub test_delay_after_stop_ms: u64,
+}
+
+/// Written beside each archive (`<archive>.manifest.json`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Manifest {
+    pub id: String,
+    /// `ok`, `failed`.
+    pub status: String,
+    pub error: String,
+    pub cluster: String,
+    pub member: String,
+    pub started_at_ms: i64,
+    pub started_by: String,
+    pub compression: Compression,
+    pub system_identifier: String,
+    pub timeline: u32,
+    pub checkpoint_lsn: String,
+    pub redo_lsn: String,
+    pub postgres_version: Option<String>,
+    pub patroni_version: Option<String>,
+    pub files: u64,
+    pub data_bytes: u64,
+    pub archive_bytes: u64,
+    pub sha256: String,
+    pub phases_ms: Vec<(String, u64)>,
+    pub replica_downtime_ms: u64,
+    /// Set by "verify": when, and whether the archive still matched.
+    pub verified_at_ms: Option<i64>,
+    pub verified_ok: Option<bool>,
+}
+
+impl Manifest {
+    pub fn new(id: &str, cluster: &str, member: &str, compression: Compression, by: &str) -> Self {
+        Manifest {
+            id: id.into(),
+            status: "running".into(),
+            error: String::new(),
+            cluster: cluster.into(),
+            member: member.into(),
+            started_at_ms: crate::now_ms(),
+            started_by: by.into(),
+            compression,
+            system_identifier: String::new(),
+            timeline: 0,
+            checkpoint_lsn: String::new(),
+            redo_lsn: String::new(),
+            postgres_version: None,
+            patroni_version: None,
+            files: 0,
+            data_bytes: 0,
+            archive_bytes: 0,
+            sha256: String::new(),
+            phases_ms: Vec::new(),
+            replica_downtime_ms: 0,
+            verified_at_ms: None,
+            verified_ok: None,
+        }
+    }
+
+    pub fn archive_name(&self) -> String {
+        let n = self.member.rsplit('-').next().unwrap_or("0");
+        format!(
+            "pg{n}-backup-{}-{}.{}",
+            self.started_at_ms,
+            self.id,
+            self.compression.extension()
+        )
+    }
+
+    fn manifest_path(&self, dir: &Path) -> PathBuf {
+        dir.join(format!("{}.manifest.json", self.archive_name()))
+    }
+
+    pub fn phase(&mut self, name: &str, d: Duration) {
+        self.phases_ms.push((name.into(), d.as_millis() as u64));
+    }
+
+    pub fn complete(&mut self, a: ArchiveInfo) {
+        self.status = "ok".into();
+        self.files = a.files;
+        self.data_bytes = a.data_bytes;
+        self.archive_bytes = a.archive_bytes;
+        self.sha256 = a.sha256;
+    }
+
+    /// Record the failure (no archive is listed for it) and clean up.
+    pub fn fail(&mut self, dir: &Path, reason: &str) {
+        self.status = "failed".into();
+        self.error = reason.into();
+        clean_partial(dir, &self.id);
+        let _ = self.save(dir);
+    }
+
+    pub fn save(&self, dir: &Path) -> std::io::Result<()> {
+        std::fs::create_dir_all(dir)?;
+        let tmp = self.manifest_path(dir).with_extension("tmp");
+        std::fs::write(&tmp, serde_json::to_vec_pretty(self).expect("manifest serialises"))?;
+        std::fs::rename(tmp, self.manifest_path(dir))
+    }
+}
+
+/// Every manifest in `dir`, newest first.
+pub fn catalog(dir: &Path) -> Vec<Manifest> {
+    let mut v: Vec<Manifest> = std::fs::read_dir(dir)
+        .map(|rd| {
+            rd.flatten()
+                .filter(|e| e.file_name().to_string_lossy().ends_with(".manifest.json"))
+                .filter_map(|e| serde_json::from_slice(&std::fs::read(e.path()).ok()?).ok())
+                .collect()
+        })
+        .unwrap_or_default();
+    v.sort_by(|a, b| b.started_at_ms.cmp(&a.started_at_ms));
+    v
+}
+
+pub fn find(dir: &Path, id: &str) -> Option<Manifest> {
+    catalog(dir).into_iter().find(|m| m.id == id)
+}
+
+/// Re-read the archive and compare its sha256; records the result.
+pub fn verify(dir: &Path, id: &str) -> Result<Manifest, String> {
+    let mut m = find(dir, id).ok_or_else(|| format!("no backup {id}"))?;
+    if m.status != "ok" {
+        return Err(format!("backup {id} {}: there is no archive to verify", m.status));
+    }
+    let sum = archive::sha256_file(&dir.join(m.archive_name())).map_err(|e| format!("cannot read the archive: {e}"))?;
+    m.verified_at_ms = Some(crate::now_ms());
+    m.verified_ok = Some(sum == m.sha256);
+    m.save(dir).map_err(|e| e.to_string())?;
+    Ok(m)
+}
+
+/// Free bytes on the file system holding `dir`.
+pub fn free_bytes(dir: &Path) -> Option<u64> {
+    std::fs::create_dir_all(dir).ok()?;
+    let c = std::ffi::CString::new(dir.as_os_str().as_encoded_bytes()).ok()?;
+    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+    // SAFETY: `c` is a valid NUL-terminated path and `st` a properly sized out-parameter.
+    let rc = unsafe { libc::statvfs(c.as_ptr(), &mut st) };
+    (rc == 0).then(|| st.f_bavail as u64 * st.f_frsize as u64)
+}
+
+/// "Replica stopped for a backup" records, written before `docker stop`.
+pub mod journal {
+    use std::path::{Path, PathBuf};
+
+    #[derive(serde::Serialize, serde::Deserialize, Debug, Clone)]
+    pub struct Entry {
+        pub id: String,
+        pub container: String,
+        pub at_ms: i64,
+    }
+
+    fn dir(backups: &Path) -> PathBuf {
+        backups.join(".journal")
+    }
+
+    pub fn write(backups: &Path, id: &str, container: &str) -> std::io::Result<()> {
+        std::fs::create_dir_all(dir(backups))?;
+        let e = Entry {
+            id: id.into(),
+            container: container.into(),
+            at_ms: crate::now_ms(),
+        };
+        let p = dir(backups).join(format!("{id}.json"));
+        std::fs::write(&p, serde_json::to_vec(&e).expect("journal serialises"))?;
+        std::fs::File::open(&p)?.sync_all()
+    }
+
+    pub fn remove(backups: &Path, id: &str) -> std::io::Result<()> {
+        std::fs::remove_file(dir(backups).join(format!("{id}.json")))
+    }
+
+    pub fn pending(backups: &Path) -> Vec<Entry> {
+        std::fs::read_dir(dir(backups))
+            .map(|rd| {
+                rd.flatten()
+                    .filter_map(|e| serde_json::from_slice(&std::fs::read(e.path()).ok()?).ok())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+}
+
+/// At startup: start every replica a dead console left stopped, mark those
+/// backups failed and remove their partial files. Returns what was done.
+pub async fn recover_interrupted(s: &BackupSettings, docker: &crate::docker::DockerControl) -> Vec<String> {
+    let mut done = Vec::new();
+    for e in journal::pending(&s.backups_dir) {
+        let started = docker.start(&e.container).await;
+        clean_partial(&s.backups_dir, &e.id);
+        let mut m = catalog(&s.backups_dir)
+            .into_iter()
+            .find(|m| m.id == e.id)
+            .unwrap_or_else(|| {
+                let mut m = Manifest::new(&e.id, "", &e.container, Compression::Zstd, "-");
+                m.started_at_ms = e.at_ms;
+                m
+            });
+        m.status = "failed".into();
+        m.error =
+            "the console stopped during the backup; the replica was started again at the console's next start".into();
+        let _ = m.save(&s.backups_dir);
+        match started {
+            Ok(()) => {
+                let _ = journal::remove(&s.backups_dir, &e.id);
+                done.push(format!(
+                    "started {} again and marked backup {} failed",
+                    e.container, e.id
+                ));
+            }
+            Err(err) => done.push(format!("could not start {} (backup {}): {err}", e.container, e.id)),
+        }
+    }
+    done
+}

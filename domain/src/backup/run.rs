@@ -1,0 +1,203 @@
+//! The backup as an operation: stop the replica, cold-copy its data
+//! directory, start it, archive the copy, write the manifest, wait for
+//! catch-up. Whatever fails, the replica is started again and temporary files
+//! are removed; a journal entry written before the stop lets a restarted
+//! console finish that job if the console itself died.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use model::operations::{OpRequest, Progress};
+use model::Topology;
+
+use super::archive::{copy_tree, measure, write_archive, Compression};
+use super::{journal, pg_control, BackupSettings, Manifest};
+use crate::docker::DockerControl;
+use crate::operations::{JobHandle, OperationService};
+
+fn data_dir_of(s: &BackupSettings, member: &str) -> (String, PathBuf) {
+    let n = member.rsplit('-').next().unwrap_or("0");
+    let top = format!("pg{n}-data");
+    (top.clone(), s.stack_data_dir.join("pg").join(top))
+}
+
+impl OperationService {
+    pub(crate) async fn run_backup(
+        &self,
+        job: &JobHandle,
+        req: &OpRequest,
+        before: &Topology,
+    ) -> Result<String, String> {
+        let s = self.backup.clone().ok_or("backups are not configured (backups_dir)")?;
+        let m = req.member.clone();
+        let compression = match req.compression.as_deref() {
+            Some("gzip") | Some("gz") => Compression::Gzip,
+            _ => Compression::Zstd,
+        };
+        let (top, src) = data_dir_of(&s, &m);
+        let (files, bytes) = measure(&src).map_err(|e| format!("cannot read {}: {e}", src.display()))?;
+        let free = super::free_bytes(&s.backups_dir).unwrap_or(u64::MAX);
+        if free < bytes.saturating_mul(2) {
+            return Err(format!(
+                "not enough free space in {}: {} MB free, about {} MB needed (copy + archive)",
+                s.backups_dir.display(),
+                free / 1_048_576,
+                bytes * 2 / 1_048_576
+            ));
+        }
+        job.step(format!("{m}'s data directory: {files} files, {} MB", bytes / 1_048_576))
+            .await;
+        let docker = DockerControl::connect().await.map_err(|e| e.to_string())?;
+        let member = before.members.iter().find(|x| x.name == m).cloned();
+        let mut manifest = Manifest::new(&job.id, &self.cluster_name, &m, compression, &job.user());
+        manifest.patroni_version = member.as_ref().and_then(|x| x.patroni_version.clone());
+        manifest.postgres_version = member.as_ref().and_then(|x| x.server_version.clone());
+        let staging = s.backups_dir.join(".staging").join(&job.id);
+
+        journal::write(&s.backups_dir, &job.id, &m).map_err(|e| format!("cannot write the backup journal: {e}"))?;
+        let stopped_at = Instant::now();
+        let copy = async {
+            job.step(format!("stopping {m} (clean shutdown, up to 120 s)")).await;
+            docker.stop(&m, 120).await.map_err(|e| e.to_string())?;
+            let t0 = stopped_at.elapsed();
+            manifest.phase("stop", t0);
+            if s.test_delay_after_stop_ms > 0 {
+                tokio::time::sleep(Duration::from_millis(s.test_delay_after_stop_ms)).await;
+            }
+            let control = pg_control::read(&src).map_err(|e| format!("cannot read pg_control: {e}"))?;
+            if !control.is_clean_shutdown() || src.join("postmaster.pid").exists() {
+                return Err(format!(
+                    "{m} did not shut down cleanly (pg_control says {}): no backup",
+                    control.state_name()
+                ));
+            }
+            job.step(format!(
+                "copying {top} while {m} is stopped (pg_control: {})",
+                control.state_name()
+            ))
+            .await;
+            let c0 = Instant::now();
+            let (src2, dst2) = (src.clone(), staging.join(&top));
+            tokio::task::spawn_blocking(move || copy_tree(&src2, &dst2))
+                .await
+                .map_err(|e| e.to_string())?
+                .map_err(|e| format!("copy failed: {e}"))?;
+            manifest.phase("copy", c0.elapsed());
+            Ok::<_, String>(control)
+        }
+        .await;
+        // Whatever happened, the replica runs again.
+        job.step(format!("starting {m}")).await;
+        let started = docker.start(&m).await;
+        let downtime = stopped_at.elapsed();
+        if started.is_ok() {
+            let _ = journal::remove(&s.backups_dir, &job.id);
+        }
+        manifest.replica_downtime_ms = downtime.as_millis() as u64;
+        let control = match (copy, started) {
+            (Ok(c), Ok(())) => c,
+            (copy, started) => {
+                let _ = std::fs::remove_dir_all(&staging);
+                let reason = copy.err().or(started.err().map(|e| e.to_string())).unwrap_or_default();
+                manifest.fail(&s.backups_dir, &reason);
+                return Err(reason);
+            }
+        };
+        manifest.system_identifier = control.system_identifier.to_string();
+        manifest.timeline = control.timeline;
+        manifest.checkpoint_lsn = model::topology::format_lsn(control.checkpoint_lsn);
+        manifest.redo_lsn = model::topology::format_lsn(control.redo_lsn);
+
+        job.step(format!(
+            "archiving {top} ({:?}); {m} was down {:.1} s",
+            compression,
+            downtime.as_secs_f64()
+        ))
+        .await;
+        let dest = s.backups_dir.join(manifest.archive_name());
+        let a0 = Instant::now();
+        let archived = {
+            let (st, dst, top2, jobs) = (staging.join(&top), dest.clone(), top.clone(), job.progress_sink());
+            tokio::task::spawn_blocking(move || {
+                let start = Instant::now();
+                let mut last = Instant::now() - Duration::from_secs(1);
+                write_archive(&st, &top2, &dst, compression, |done, f| {
+                    if last.elapsed() >= Duration::from_millis(200) || done == bytes {
+                        last = Instant::now();
+                        let rate = (done as f64 / start.elapsed().as_secs_f64().max(0.001)) as u64;
+                        let eta = (rate > 0).then(|| bytes.saturating_sub(done) / rate);
+                        jobs(Progress {
+                            phase: "archiving".into(),
+                            bytes_done: done,
+                            bytes_total: bytes,
+                            files: f,
+                            rate_bytes_per_s: rate,
+                            eta_s: eta,
+                        });
+                    }
+                })
+            })
+            .await
+            .map_err(|e| e.to_string())
+            .and_then(|r| r.map_err(|e| format!("archiving failed: {e}")))
+        };
+        let _ = std::fs::remove_dir_all(&staging);
+        let info = match archived {
+            Ok(i) => i,
+            Err(e) => {
+                manifest.fail(&s.backups_dir, &e);
+                return Err(e);
+            }
+        };
+        manifest.phase("archive", a0.elapsed());
+        manifest.complete(info);
+        manifest
+            .save(&s.backups_dir)
+            .map_err(|e| format!("cannot write the manifest: {e}"))?;
+
+        job.step(format!("waiting until {m} streams again with lag 0")).await;
+        let w0 = Instant::now();
+        let caught_up = loop {
+            let t = self.patroni.topology().await;
+            if t.members
+                .iter()
+                .any(|x| x.name == m && x.reachable && x.state == "streaming" && x.lag_bytes == Some(0))
+            {
+                break true;
+            }
+            if w0.elapsed() > Duration::from_secs(300) {
+                break false;
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        };
+        manifest.phase("catch-up", w0.elapsed());
+        manifest
+            .save(&s.backups_dir)
+            .map_err(|e| format!("cannot write the manifest: {e}"))?;
+        let summary = format!(
+            "{} ({} MB, sha256 {}…); {m} was down {:.1} s",
+            manifest.archive_name(),
+            manifest.archive_bytes / 1_048_576,
+            &manifest.sha256[..12],
+            downtime.as_secs_f64()
+        );
+        if caught_up {
+            Ok(summary)
+        } else {
+            Err(format!("{summary}, but it has not caught up within 300 s"))
+        }
+    }
+}
+
+/// Remove leftovers of a backup that did not finish.
+pub fn clean_partial(backups_dir: &Path, id: &str) {
+    let _ = std::fs::remove_dir_all(backups_dir.join(".staging").join(id));
+    if let Ok(rd) = std::fs::read_dir(backups_dir) {
+        for e in rd.flatten() {
+            let n = e.file_name().to_string_lossy().to_string();
+            if n.contains(id) && n.ends_with(".partial") {
+                let _ = std::fs::remove_file(e.path());
+            }
+        }
+    }
+}

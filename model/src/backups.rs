@@ -1,0 +1,24 @@
+use serde::{Deserialize, Serialize};
+
+/// One backup in the catalog, as the Backups page shows it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct BackupRow {
+    pub id: String,
+    pub archive: String,
+    pub status: String,
+    pub error: String,
+    pub member: String,
+    pub started_at_ms: i64,
+    pub started_by: String,
+    pub compression: String,
+    pub data_bytes: u64,
+    pub archive_bytes: u64,
+    pub duration_ms: u64,
+    pub downtime_ms: u64,
+    pub sha256: String,
+    pub system_identifier: String,
+    pub verified_ok: Option<bool>,
+    pub verified_at_ms: Option<i64>,
+    /// The commands that put it back as the replica's data directory.
+    pub restore: String,
+}

@@ -1,0 +1,288 @@
+//! Replica backups through the console against the real stack.
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use model::operations::{OpJob, Plan};
+use reqwest::StatusCode;
+use support::*;
+
+async fn post(app: &TestApp, c: &reqwest::Client, path: &str, form: &[(&str, &str)]) -> (StatusCode, String) {
+    let r = c.post(format!("{}{path}", app.base)).form(form).send().await.unwrap();
+    (r.status(), r.text().await.unwrap())
+}
+
+async fn prepare_backup(app: &TestApp, member: &str, compression: &str) -> Plan {
+    let form = [
+        ("kind", "backup"),
+        ("member", member),
+        ("scheduled_at", ""),
+        ("only_if_pending", "false"),
+        ("compression", compression),
+    ];
+    let (s, t) = post(app, &app.http, "/api/op_prepare", &form).await;
+    assert_eq!(s, StatusCode::OK, "{t}");
+    serde_json::from_str(&t).unwrap()
+}
+
+async fn start(app: &TestApp, p: &Plan) -> String {
+    let (s, t) = post(
+        app,
+        &app.http,
+        "/api/op_execute",
+        &[("token", &p.token), ("typed_name", &p.confirm_name), ("password", "")],
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{t}");
+    serde_json::from_str(&t).unwrap()
+}
+
+async fn wait_job(app: &TestApp, id: &str) -> OpJob {
+    eventually(Duration::from_secs(300), "the backup to finish", || async {
+        let (_, t) = post(app, &app.http, "/api/op_status", &[("id", id)]).await;
+        serde_json::from_str::<Option<OpJob>>(&t)
+            .ok()?
+            .filter(|j| j.outcome.is_some())
+    })
+    .await
+}
+
+async fn catalog(app: &TestApp) -> Vec<model::backups::BackupRow> {
+    let (s, t) = post(app, &app.http, "/api/backups_list", &[]).await;
+    assert_eq!(s, StatusCode::OK, "{t}");
+    serde_json::from_str(&t).unwrap()
+}
+
+fn running(container: &str) -> bool {
+    let out = std::process::Command::new("docker")
+        .args(["inspect", "-f", "{{.State.Running}}", container])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).trim() == "true"
+}
+
+fn backups_dir(app: &TestApp) -> PathBuf {
+    app.data_dir.join("backups")
+}
+
+#[tokio::test]
+#[ignore = "needs the real stack: run scripts/test"]
+async fn backup_while_writing_then_the_gzip_archive_restores_with_plain_tar() {
+    let _g = lock_stack();
+    let app = spawn_app().await;
+    ensure_replica(&app, "pg-2").await;
+    let env = &app.env;
+    psql(
+        env,
+        &env["WRITE_PORT"],
+        "create table if not exists pgc_canary(at timestamptz default now()); insert into pgc_canary default values",
+    );
+    // Writes keep going through the write endpoint during the backup.
+    let pw = format!("PGPASSWORD={}", env["PG_SUPERUSER_PASSWORD"]);
+    let host = env["BIND_ADDR"].clone();
+    let port = env["WRITE_PORT"].clone();
+    docker(&[
+        "exec", "-e", &pw, "pg-0", "pgbench", "-i", "-s", "2", "-q", "-h", &host, "-p", &port, "-U", "postgres",
+        "postgres",
+    ]);
+    docker(&[
+        "exec", "-d", "-e", &pw, "pg-0", "pgbench", "-T", "25", "-c", "2", "-h", &host, "-p", &port, "-U", "postgres",
+        "postgres",
+    ]);
+
+    let plan = prepare_backup(&app, "pg-2", "gzip").await;
+    assert!(plan.can_run(), "{:?}", plan.preconditions);
+    assert!(plan.shell.contains("tar -czvf pg2-backup.tar.gz"));
+    let job = wait_job(&app, &start(&app, &plan).await).await;
+    assert!(matches!(job.outcome, Some(Ok(_))), "{job:?}");
+    assert!(running("pg-2"));
+    let ov = app.overview().await;
+    let pg2 = ov.topology.members.iter().find(|m| m.name == "pg-2").unwrap();
+    assert_eq!(
+        (pg2.state.as_str(), pg2.lag_bytes),
+        ("streaming", Some(0)),
+        "back streaming"
+    );
+
+    let rows = catalog(&app).await;
+    let b = rows.first().expect("listed");
+    assert_eq!((b.status.as_str(), b.member.as_str()), ("ok", "pg-2"));
+    assert!(b.archive.ends_with(".tar.gz") && b.downtime_ms > 0);
+    let sysid = psql(
+        env,
+        &env["WRITE_PORT"],
+        "select system_identifier from pg_control_system()",
+    );
+    assert_eq!(b.system_identifier, sysid);
+    let archive = backups_dir(&app).join(&b.archive);
+    assert_eq!(domain::backup::archive::sha256_file(&archive).unwrap(), b.sha256);
+
+    // The SOP's own restore: plain tar -xzf gives a pg2-data directory that was shut down cleanly.
+    let scratch = app.data_dir.join("restore");
+    std::fs::create_dir_all(&scratch).unwrap();
+    let out = std::process::Command::new("tar")
+        .arg("-xzf")
+        .arg(&archive)
+        .arg("-C")
+        .arg(&scratch)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let restored = scratch.join("pg2-data");
+    assert_eq!(
+        std::fs::read_to_string(restored.join("PG_VERSION")).unwrap().trim(),
+        "15"
+    );
+    let control = domain::backup::pg_control::read(&restored).unwrap();
+    assert!(control.is_clean_shutdown(), "{}", control.state_name());
+    assert_eq!(control.system_identifier.to_string(), sysid);
+    assert!(!restored.join("postmaster.pid").exists());
+
+    // Verify passes; one flipped byte fails it.
+    let (s, t) = post(&app, &app.http, "/api/backup_verify", &[("id", &b.id)]).await;
+    assert_eq!(s, StatusCode::OK, "{t}");
+    assert!(t.contains("\"verified_ok\":true"), "{t}");
+    let mut bytes = std::fs::read(&archive).unwrap();
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0x01;
+    std::fs::write(&archive, bytes).unwrap();
+    let (_, t) = post(&app, &app.http, "/api/backup_verify", &[("id", &b.id)]).await;
+    assert!(t.contains("\"verified_ok\":false"), "{t}");
+    // Downloads are streamed to operators, not viewers.
+    let r = app
+        .http
+        .get(format!("{}/backups/download/{}", app.base, b.id))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.bytes().await.unwrap().len() as u64, b.archive_bytes);
+    app.add_user("vic", "viewer", "a viewer with a long phrase");
+    let v = app.login("vic", "a viewer with a long phrase").await.unwrap();
+    assert_eq!(
+        v.get(format!("{}/backups/download/{}", app.base, b.id))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::FORBIDDEN
+    );
+}
+
+#[tokio::test]
+#[ignore = "needs the real stack: run scripts/test"]
+async fn refusals_stop_no_container() {
+    let _g = lock_stack();
+    let app = spawn_app().await;
+    ensure_replica(&app, "pg-2").await;
+    let leader = app.overview().await.topology.leader().unwrap().name.clone();
+    let p = prepare_backup(&app, &leader, "zstd").await;
+    assert!(
+        !p.can_run() && p.preconditions.iter().any(|x| x.text.contains("never the leader")),
+        "{:?}",
+        p.preconditions
+    );
+    app.add_user("val", "viewer", "a viewer with a long phrase");
+    let v = app.login("val", "a viewer with a long phrase").await.unwrap();
+    let (s, _) = post(
+        &app,
+        &v,
+        "/api/op_prepare",
+        &[
+            ("kind", "backup"),
+            ("member", "pg-2"),
+            ("scheduled_at", ""),
+            ("only_if_pending", "false"),
+        ],
+    )
+    .await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    // A paused cluster.
+    let (_, t) = post(
+        &app,
+        &app.http,
+        "/api/op_prepare",
+        &[
+            ("kind", "pause"),
+            ("member", ""),
+            ("scheduled_at", ""),
+            ("only_if_pending", "false"),
+        ],
+    )
+    .await;
+    let pause: Plan = serde_json::from_str(&t).unwrap();
+    let id = start(&app, &pause).await;
+    assert!(matches!(wait_job(&app, &id).await.outcome, Some(Ok(_))));
+    let p = prepare_backup(&app, "pg-2", "zstd").await;
+    let (_, t) = post(
+        &app,
+        &app.http,
+        "/api/op_prepare",
+        &[
+            ("kind", "resume"),
+            ("member", ""),
+            ("scheduled_at", ""),
+            ("only_if_pending", "false"),
+        ],
+    )
+    .await;
+    let resume: Plan = serde_json::from_str(&t).unwrap();
+    let id = start(&app, &resume).await;
+    assert!(matches!(wait_job(&app, &id).await.outcome, Some(Ok(_))));
+    assert!(
+        !p.can_run() && p.preconditions.iter().any(|x| x.text.contains("paused")),
+        "{:?}",
+        p.preconditions
+    );
+    for c in ["pg-0", "pg-1", "pg-2"] {
+        assert!(running(c), "{c} was stopped by a refused backup");
+    }
+}
+
+#[tokio::test]
+#[ignore = "needs the real stack: run scripts/test"]
+async fn a_console_killed_mid_backup_starts_the_replica_again_on_restart() {
+    let _g = lock_stack();
+    let shared = std::env::temp_dir().join(format!("pgc-backups-kill-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&shared);
+    let dir = shared.display().to_string();
+    let mut app = spawn_app_with(&[
+        ("PGC_BACKUPS_DIR", &dir),
+        ("PGC_BACKUP_TEST_DELAY_AFTER_STOP_MS", "20000"),
+    ])
+    .await;
+    ensure_replica(&app, "pg-2").await;
+    let plan = prepare_backup(&app, "pg-2", "zstd").await;
+    let _id = start(&app, &plan).await;
+    eventually(Duration::from_secs(60), "pg-2 stopped by the backup", || async {
+        (!running("pg-2")).then_some(())
+    })
+    .await;
+    app.kill();
+    assert!(!running("pg-2"), "the replica is down while the console is dead");
+    let next = spawn_app_with(&[("PGC_BACKUPS_DIR", &dir)]).await;
+    eventually(
+        Duration::from_secs(30),
+        "pg-2 started again by the restarted console",
+        || async { running("pg-2").then_some(()) },
+    )
+    .await;
+    let rows = catalog(&next).await;
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert_eq!(rows[0].status, "failed");
+    assert!(rows[0].error.contains("console stopped"), "{}", rows[0].error);
+    let leftovers: Vec<String> = std::fs::read_dir(&shared)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().to_string())
+        .filter(|n| n.ends_with(".partial") || n.ends_with(".tar.zst"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+    assert!(std::fs::read_dir(Path::new(&shared).join(".staging"))
+        .map(|mut d| d.next().is_none())
+        .unwrap_or(true));
+    ensure_replica(&next, "pg-2").await;
+    let _ = std::fs::remove_dir_all(&shared);
+}
