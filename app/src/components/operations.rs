@@ -216,7 +216,10 @@ pub fn JobView(id: String) -> impl IntoView {
                 view! {
                     <h3>{j.title.clone()}" · by "{j.user.clone()}</h3>
                     <ol class="steps">{steps}</ol>
-                    {j.progress.clone().filter(|_| j.outcome.is_none()).map(|p| {
+                    {j.progress.clone().filter(|p| j.outcome.is_none() && p.bytes_total == 0).map(|p| view! {
+                        <p class="muted" data-testid="job-phase">{p.phase}</p>
+                    })}
+                    {j.progress.clone().filter(|p| j.outcome.is_none() && p.bytes_total > 0).map(|p| {
                         let pct = if p.bytes_total > 0 { p.bytes_done * 100 / p.bytes_total } else { 0 };
                         view! {
                             <div class="progress" data-testid="job-progress" data-pct=pct.to_string()>

@@ -9,7 +9,14 @@ use crate::format::utc_time;
 #[component]
 pub fn BackupsPage() -> impl IntoView {
     let verify = ServerAction::<BackupVerify>::new();
-    let data = Resource::new(move || verify.version().get(), |_| backups_list());
+    let tick = RwSignal::new(0u64);
+    let data = Resource::new(move || (verify.version().get(), tick.get()), |_| backups_list());
+    // New backups (started from the Overview) appear as they finish.
+    Effect::new(move |_| {
+        if let Ok(h) = set_interval_with_handle(move || tick.update(|t| *t += 1), std::time::Duration::from_secs(2)) {
+            on_cleanup(move || h.clear());
+        }
+    });
     let body = move || {
         Suspend::new(async move {
             match data.await {

@@ -155,15 +155,29 @@ impl OperationService {
             .save(&s.backups_dir)
             .map_err(|e| format!("cannot write the manifest: {e}"))?;
 
-        job.step(format!("waiting until {m} streams again with lag 0")).await;
+        job.step(format!("waiting until {m} streams again with lag ~0 (at most 1 MiB)"))
+            .await;
         let w0 = Instant::now();
+        let publish = job.progress_sink();
         let caught_up = loop {
             let t = self.patroni.topology().await;
-            if t.members
+            let lag = t
+                .members
                 .iter()
-                .any(|x| x.name == m && x.reachable && x.state == "streaming" && x.lag_bytes == Some(0))
-            {
-                break true;
+                .find(|x| x.name == m && x.reachable && x.state == "streaming")
+                .and_then(|x| x.lag_bytes);
+            if let Some(l) = lag {
+                publish(Progress {
+                    phase: format!("catching up: lag {l} bytes"),
+                    bytes_done: 0,
+                    bytes_total: 0,
+                    files: 0,
+                    rate_bytes_per_s: 0,
+                    eta_s: None,
+                });
+                if l <= 1 << 20 {
+                    break true;
+                }
             }
             if w0.elapsed() > Duration::from_secs(300) {
                 break false;
