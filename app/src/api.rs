@@ -211,6 +211,7 @@ pub async fn op_prepare(
     scheduled_at: String,
     only_if_pending: bool,
     #[server(default)] compression: String,
+    #[server(default)] backup_first: bool,
 ) -> Result<model::operations::Plan, ServerFnError> {
     let c = caller()?;
     let ctx = expect_context::<ServerContext>();
@@ -220,6 +221,7 @@ pub async fn op_prepare(
         scheduled_at: Some(scheduled_at).filter(|s| !s.trim().is_empty()),
         only_if_pending,
         compression: Some(compression).filter(|c| !c.trim().is_empty()),
+        backup_first,
     };
     Ok(ctx.operations.prepare(&c, req).await)
 }
@@ -230,10 +232,18 @@ pub async fn op_execute(token: String, typed_name: String, password: String) -> 
     let c = caller()?;
     let ctx = expect_context::<ServerContext>();
     let pw = (!password.is_empty()).then_some(password.as_str());
-    ctx.operations
+    let id = ctx
+        .operations
         .execute(&c, &token, &typed_name, pw)
         .await
-        .map_err(|e| ServerFnError::new(e.to_string()))
+        .map_err(|e| ServerFnError::new(e.to_string()))?;
+    if pw.is_some() {
+        // Re-authenticated: a fresh session id, as at login.
+        if let Ok(session) = leptos_axum::extract::<tower_sessions::Session>().await {
+            let _ = session.cycle_id().await;
+        }
+    }
+    Ok(id)
 }
 
 /// A job's steps and outcome, as they happen.

@@ -65,6 +65,9 @@ pub struct OpRequest {
     /// Backup: `zstd` (default) or `gzip` (a .tar.gz the SOP's `tar -xzf` restores).
     #[serde(default)]
     pub compression: Option<String>,
+    /// Whole-cluster reinitialization: back up the healthiest replica first.
+    #[serde(default)]
+    pub backup_first: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -322,8 +322,18 @@ async fn reinitialize_the_whole_cluster_destroys_data_and_keeps_the_console() {
     let op = app.login("oscar", OPERATOR_PW).await.unwrap();
     let p = prepare(&app, &op, "reinitialize_cluster", "", "").await;
     assert!(!p.can_run() && p.preconditions.iter().any(|x| x.text.contains("only an admin")));
-    let p = prepare(&app, &app.http, "reinitialize_cluster", "", "").await;
+    let form = [
+        ("kind", "reinitialize_cluster"),
+        ("member", ""),
+        ("scheduled_at", ""),
+        ("only_if_pending", "false"),
+        ("backup_first", "true"),
+    ];
+    let (st, t) = post(&app, &app.http, "/api/op_prepare", &form).await;
+    assert_eq!(st, StatusCode::OK, "{t}");
+    let p: Plan = serde_json::from_str(&t).unwrap();
     assert!(p.can_run() && p.needs_password, "{:?}", p.preconditions);
+    assert!(p.steps[0].contains("back up"), "{:?}", p.steps);
     let e = execute(&app, &app.http, &p.token, &p.confirm_name, "")
         .await
         .unwrap_err();
@@ -352,7 +362,15 @@ async fn reinitialize_the_whole_cluster_destroys_data_and_keeps_the_console() {
         "select coalesce(to_regclass('pgc_reinit_marker')::text, 'gone')",
     );
     assert_eq!(marker, "gone");
-    // The console's own data is intact.
+    // The backup taken first is in the catalog; the console's own data is intact.
+    let (_, t) = post(&app, &app.http, "/api/backups_list", &[]).await;
+    let backups: Vec<model::backups::BackupRow> = serde_json::from_str(&t).unwrap();
+    assert!(
+        backups
+            .iter()
+            .any(|b| b.status == "ok" && b.system_identifier == old_sysid),
+        "{backups:?}"
+    );
     assert!(app.cli(&["audit", "verify"], "").status.success());
     app.login("oscar", OPERATOR_PW).await.expect("users survive");
     ensure_replica(&app, "pg-2").await;

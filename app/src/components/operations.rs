@@ -19,6 +19,7 @@ pub fn request(kind: OpKind, member: &str) -> OpRequest {
         scheduled_at: None,
         only_if_pending: false,
         compression: None,
+        backup_first: false,
     }
 }
 
@@ -36,6 +37,7 @@ pub fn OperationPanel() -> impl IntoView {
     let when = RwSignal::new(String::new());
     let only_pending = RwSignal::new(false);
     let compression = RwSignal::new("zstd".to_string());
+    let backup_first = RwSignal::new(false);
     let typed = RwSignal::new(String::new());
     let password = RwSignal::new(String::new());
     let job_id: RwSignal<Option<String>> = RwSignal::new(None);
@@ -66,6 +68,7 @@ pub fn OperationPanel() -> impl IntoView {
                 scheduled_at: when.get_untracked(),
                 only_if_pending: only_pending.get_untracked(),
                 compression: compression.get_untracked(),
+                backup_first: backup_first.get_untracked(),
             });
         }
     };
@@ -147,6 +150,10 @@ pub fn OperationPanel() -> impl IntoView {
                                     <option value="gzip">"gzip (.tar.gz, restores with plain tar -xzf)"</option>
                                 </select>
                             </label>
+                        })}
+                        {(req.kind == OpKind::ReinitializeCluster).then(|| view! {
+                            <label class="muted"><input type="checkbox" data-testid="op-backup-first" prop:checked=move || backup_first.get()
+                                on:change=move |ev| backup_first.set(event_target_checked(&ev))/>" back up the healthiest replica first"</label>
                         })}
                         {(req.kind == OpKind::Restart).then(|| view! {
                             <label class="muted"><input type="checkbox" prop:checked=move || only_pending.get()

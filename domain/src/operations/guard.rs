@@ -135,6 +135,7 @@ mod tests {
                 scheduled_at: None,
                 only_if_pending: false,
                 compression: None,
+                backup_first: false,
             },
             plan_digest: "d".into(),
             confirm_name: "pg-1".into(),

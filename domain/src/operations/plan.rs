@@ -46,6 +46,15 @@ pub fn patroni_time(at: &str, now_ms: i64) -> Result<String, String> {
     Ok(format!("{}+00:00", s.trim_end_matches('Z')))
 }
 
+/// The streaming replica with the least lag.
+pub fn best_replica(t: &Topology) -> Option<String> {
+    t.members
+        .iter()
+        .filter(|m| m.role.is_replica() && m.reachable && m.state == "streaming" && m.lag_bytes.is_some())
+        .min_by_key(|m| m.lag_bytes)
+        .map(|m| m.name.clone())
+}
+
 fn member<'a>(t: &'a Topology, name: &str) -> Option<&'a Member> {
     t.members.iter().find(|m| m.name == name)
 }
@@ -325,16 +334,33 @@ pub fn draft(req: &OpRequest, t: &Topology, max_lag: Option<u64>, role: UserRole
                 },
             ));
             let names: Vec<String> = t.members.iter().map(|x| x.name.clone()).collect();
+            let mut steps: Vec<String> = Vec::new();
+            if req.backup_first {
+                match best_replica(t) {
+                    Some(r) => {
+                        pre.push(pass(
+                            true,
+                            format!("{r} is the healthiest replica: it is backed up first"),
+                        ));
+                        steps.push(format!("back up {r} first (zstd); if that fails, nothing is destroyed"));
+                    }
+                    None => pre.push(pass(false, "no healthy replica to back up first".to_string())),
+                }
+            }
             (
                 format!("Reinitialize the whole cluster {cluster}"),
-                vec![
-                    "stop the replicas, then the leader, then etcd".into(),
-                    "remove the contents of ${DEFAULT_DATA_DIR}/pg/ and ${DEFAULT_DATA_DIR}/etcd/ (nothing else)"
-                        .into(),
-                    format!("start etcd, then {}", names.join(", ")),
-                    "wait for a leader and streaming replicas, and report the new database system identifier".into(),
-                    "ALL DATABASE DATA IS DESTROYED; the console's users, audit log and backups are kept".into(),
-                ],
+                steps
+                    .into_iter()
+                    .chain([
+                        "stop the replicas, then the leader, then etcd".into(),
+                        "remove the contents of ${DEFAULT_DATA_DIR}/pg/ and ${DEFAULT_DATA_DIR}/etcd/ (nothing else)"
+                            .into(),
+                        format!("start etcd, then {}", names.join(", ")),
+                        "wait for a leader and streaming replicas, and report the new database system identifier"
+                            .into(),
+                        "ALL DATABASE DATA IS DESTROYED; the console's users, audit log and backups are kept".into(),
+                    ])
+                    .collect(),
                 "docker compose -f infra/04-data/postgresql-cluster/docker-compose.yml down -v && \
                  sudo rm -rf ${DEFAULT_DATA_DIR}/pg/* ${DEFAULT_DATA_DIR}/etcd/* && \
                  docker compose -f infra/04-data/postgresql-cluster/docker-compose.yml up -d"
@@ -411,6 +437,7 @@ mod tests {
             scheduled_at: None,
             only_if_pending: false,
             compression: None,
+            backup_first: false,
         }
     }
 

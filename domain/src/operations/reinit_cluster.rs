@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use model::operations::Precondition;
+use model::operations::{OpRequest, Precondition};
 use model::Topology;
 
 use super::jobs::JobHandle;
@@ -121,7 +121,12 @@ fn healthy(t: &Topology, n: usize) -> bool {
 }
 
 impl OperationService {
-    pub(super) async fn run_reinit_cluster(&self, job: &JobHandle, before: &Topology) -> Result<String, String> {
+    pub(super) async fn run_reinit_cluster(
+        &self,
+        job: &JobHandle,
+        req: &OpRequest,
+        before: &Topology,
+    ) -> Result<String, String> {
         let s = self
             .reinit
             .clone()
@@ -133,6 +138,22 @@ impl OperationService {
             .collect();
         if !failed.is_empty() {
             return Err(failed.join("; "));
+        }
+        if req.backup_first {
+            let r = super::plan::best_replica(before)
+                .ok_or("no healthy replica to back up first: nothing was destroyed")?;
+            let backup = OpRequest {
+                kind: model::operations::OpKind::Backup,
+                member: r.clone(),
+                scheduled_at: None,
+                only_if_pending: false,
+                compression: Some("zstd".into()),
+                backup_first: false,
+            };
+            let summary = self.run_backup(job, &backup, before).await.map_err(|e| {
+                format!("the backup of {r} before reinitialization failed ({e}): nothing was destroyed")
+            })?;
+            job.step(format!("backed up first: {summary}")).await;
         }
         let docker = DockerControl::connect().await.map_err(|e| e.to_string())?;
         let old_id = self.patroni.system_identifier().await;

@@ -99,9 +99,9 @@ impl OperationService {
                 let r = self.admin.reinitialize(m).await.map_err(|e| e.to_string())?;
                 job.step(format!("waiting until {m} streams again")).await;
                 tokio::time::sleep(Duration::from_secs(2)).await;
-                let t = wait_for(self, Duration::from_secs(180), |t| streaming(t, m))
+                let t = wait_for(self, Duration::from_secs(600), |t| streaming(t, m))
                     .await
-                    .map_err(|_| format!("{m} did not stream again within 180 s"))?;
+                    .map_err(|_| format!("{m} did not stream again within 600 s"))?;
                 let lag = t
                     .members
                     .iter()
@@ -110,7 +110,7 @@ impl OperationService {
                     .unwrap_or(0);
                 Ok(format!("{m} reinitialized and streaming, lag {lag} bytes ({r})"))
             }
-            OpKind::ReinitializeCluster => self.run_reinit_cluster(job, before).await,
+            OpKind::ReinitializeCluster => self.run_reinit_cluster(job, req, before).await,
             OpKind::Backup => self.run_backup(job, req, before).await,
             OpKind::Pause | OpKind::Resume => {
                 let pause = req.kind == OpKind::Pause;

@@ -345,7 +345,7 @@ pub async fn ensure_replica(app: &TestApp, name: &str) {
                 .count()
                 == 2
     };
-    let ov = eventually(Duration::from_secs(90), "a healthy cluster", || async {
+    let ov = eventually(Duration::from_secs(300), "a healthy cluster", || async {
         let ov = app.overview().await;
         healthy(&ov).then_some(ov)
     })
