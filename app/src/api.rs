@@ -237,12 +237,6 @@ pub async fn op_execute(token: String, typed_name: String, password: String) -> 
         .execute(&c, &token, &typed_name, pw)
         .await
         .map_err(|e| ServerFnError::new(e.to_string()))?;
-    if pw.is_some() {
-        // Re-authenticated: a fresh session id, as at login.
-        if let Ok(session) = leptos_axum::extract::<tower_sessions::Session>().await {
-            let _ = session.cycle_id().await;
-        }
-    }
     Ok(id)
 }
 

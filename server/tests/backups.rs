@@ -5,14 +5,9 @@ mod support;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use model::operations::{OpJob, Plan};
+use model::operations::Plan;
 use reqwest::StatusCode;
 use support::*;
-
-async fn post(app: &TestApp, c: &reqwest::Client, path: &str, form: &[(&str, &str)]) -> (StatusCode, String) {
-    let r = c.post(format!("{}{path}", app.base)).form(form).send().await.unwrap();
-    (r.status(), r.text().await.unwrap())
-}
 
 async fn prepare_backup(app: &TestApp, member: &str, compression: &str) -> Plan {
     let form = [
@@ -37,16 +32,6 @@ async fn start(app: &TestApp, p: &Plan) -> String {
     .await;
     assert_eq!(s, StatusCode::OK, "{t}");
     serde_json::from_str(&t).unwrap()
-}
-
-async fn wait_job(app: &TestApp, id: &str) -> OpJob {
-    eventually(Duration::from_secs(300), "the backup to finish", || async {
-        let (_, t) = post(app, &app.http, "/api/op_status", &[("id", id)]).await;
-        serde_json::from_str::<Option<OpJob>>(&t)
-            .ok()?
-            .filter(|j| j.outcome.is_some())
-    })
-    .await
 }
 
 async fn catalog(app: &TestApp) -> Vec<model::backups::BackupRow> {
@@ -96,7 +81,7 @@ async fn backup_while_writing_then_the_gzip_archive_restores_with_plain_tar() {
     let plan = prepare_backup(&app, "pg-2", "gzip").await;
     assert!(plan.can_run(), "{:?}", plan.preconditions);
     assert!(plan.shell.contains("tar -czvf pg2-backup.tar.gz"));
-    let job = wait_job(&app, &start(&app, &plan).await).await;
+    let job = wait_job(&app, &app.http, &start(&app, &plan).await).await;
     assert!(matches!(job.outcome, Some(Ok(_))), "{job:?}");
     assert!(running("pg-2"));
     // Back streaming; pgbench keeps writing, so "caught up" means lag ~0 (at most 1 MiB).
@@ -215,7 +200,7 @@ async fn refusals_stop_no_container() {
     .await;
     let pause: Plan = serde_json::from_str(&t).unwrap();
     let id = start(&app, &pause).await;
-    assert!(matches!(wait_job(&app, &id).await.outcome, Some(Ok(_))));
+    assert!(matches!(wait_job(&app, &app.http, &id).await.outcome, Some(Ok(_))));
     let p = prepare_backup(&app, "pg-2", "zstd").await;
     let (_, t) = post(
         &app,
@@ -231,7 +216,7 @@ async fn refusals_stop_no_container() {
     .await;
     let resume: Plan = serde_json::from_str(&t).unwrap();
     let id = start(&app, &resume).await;
-    assert!(matches!(wait_job(&app, &id).await.outcome, Some(Ok(_))));
+    assert!(matches!(wait_job(&app, &app.http, &id).await.outcome, Some(Ok(_))));
     assert!(
         !p.can_run() && p.preconditions.iter().any(|x| x.text.contains("paused")),
         "{:?}",

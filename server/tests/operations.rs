@@ -6,17 +6,12 @@ mod support;
 
 use std::time::Duration;
 
-use model::operations::{OpJob, Plan};
+use model::operations::Plan;
 use reqwest::StatusCode;
 use serde_json::Value;
 use support::*;
 
 const OPERATOR_PW: &str = "operator with a long phrase";
-
-async fn post(app: &TestApp, c: &reqwest::Client, path: &str, form: &[(&str, &str)]) -> (StatusCode, String) {
-    let r = c.post(format!("{}{path}", app.base)).form(form).send().await.unwrap();
-    (r.status(), r.text().await.unwrap())
-}
 
 async fn prepare(app: &TestApp, c: &reqwest::Client, kind: &str, member: &str, at: &str) -> Plan {
     let (s, t) = post(
@@ -48,15 +43,6 @@ async fn execute(app: &TestApp, c: &reqwest::Client, token: &str, typed: &str, p
     } else {
         Err(t)
     }
-}
-
-async fn wait_job(app: &TestApp, c: &reqwest::Client, id: &str) -> OpJob {
-    eventually(Duration::from_secs(200), "the operation to finish", || async {
-        let (_, t) = post(app, c, "/api/op_status", &[("id", id)]).await;
-        let j: Option<OpJob> = serde_json::from_str(&t).ok()?;
-        j.filter(|j| j.outcome.is_some())
-    })
-    .await
 }
 
 fn replicas(ov: &model::Overview) -> Vec<String> {

@@ -115,37 +115,39 @@ impl PasswordHasher {
         }
     }
 
-    pub async fn hash(&self, password: &str) -> Result<String, HashError> {
+    /// Run `f` on the blocking pool, at most `max_concurrent` at once.
+    async fn limited<T: Send + 'static>(
+        &self,
+        f: impl FnOnce() -> Result<T, HashError> + Send + 'static,
+    ) -> Result<T, HashError> {
         let _permit = self
             .permits
             .acquire()
             .await
             .map_err(|e| HashError::Task(e.to_string()))?;
-        let pw = password.to_string();
-        tokio::task::spawn_blocking(move || hash_now(&pw))
+        tokio::task::spawn_blocking(f)
             .await
             .map_err(|e| HashError::Task(e.to_string()))?
+    }
+
+    pub async fn hash(&self, password: &str) -> Result<String, HashError> {
+        let pw = password.to_string();
+        self.limited(move || hash_now(&pw)).await
     }
 
     /// Verify `password` against `hash`. With `hash == None` (unknown user) a
     /// dummy hash is verified so both cases take the same time.
     pub async fn verify(&self, password: &str, hash: Option<&str>) -> Result<bool, HashError> {
-        let _permit = self
-            .permits
-            .acquire()
-            .await
-            .map_err(|e| HashError::Task(e.to_string()))?;
         let pw = password.to_string();
         let (hash, real) = match hash {
             Some(h) => (h.to_string(), true),
             None => (dummy_hash().to_string(), false),
         };
-        tokio::task::spawn_blocking(move || {
+        self.limited(move || {
             let parsed = PasswordHash::new(&hash).map_err(|e| HashError::Hash(e.to_string()))?;
             Ok(Argon2::default().verify_password(pw.as_bytes(), &parsed).is_ok() && real)
         })
         .await
-        .map_err(|e| HashError::Task(e.to_string()))?
     }
 }
 

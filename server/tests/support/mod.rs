@@ -389,3 +389,25 @@ impl Drop for Stopped {
         let _ = Command::new("docker").args(["start", &self.0]).output();
     }
 }
+
+/// POST a form as `c`; status and body.
+pub async fn post(
+    app: &TestApp,
+    c: &reqwest::Client,
+    path: &str,
+    form: &[(&str, &str)],
+) -> (reqwest::StatusCode, String) {
+    let r = c.post(format!("{}{path}", app.base)).form(form).send().await.unwrap();
+    (r.status(), r.text().await.unwrap())
+}
+
+/// Follow an operation job (`op_status`) until it has an outcome.
+pub async fn wait_job(app: &TestApp, c: &reqwest::Client, id: &str) -> model::operations::OpJob {
+    eventually(Duration::from_secs(600), "the operation to finish", || async {
+        let (_, t) = post(app, c, "/api/op_status", &[("id", id)]).await;
+        serde_json::from_str::<Option<model::operations::OpJob>>(&t)
+            .ok()?
+            .filter(|j| j.outcome.is_some())
+    })
+    .await
+}
