@@ -6,8 +6,6 @@ use std::sync::{Arc, Mutex};
 
 use model::operations::OpRequest;
 
-pub const TOKEN_TTL_MS: i64 = 5 * 60 * 1000;
-
 #[derive(Clone, Debug)]
 pub struct TokenBinding {
     pub user_id: i64,
@@ -113,10 +111,6 @@ impl OpLock {
         Ok(LockGuard {
             inner: self.inner.clone(),
         })
-    }
-
-    pub fn holder(&self) -> Option<Holder> {
-        self.inner.lock().expect("op lock poisoned").clone()
     }
 }
 

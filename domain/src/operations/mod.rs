@@ -11,7 +11,7 @@ pub mod reinit_cluster;
 mod runner;
 pub mod write_probe;
 
-pub use guard::{Holder, OpLock, TokenBinding, TokenError, TokenStore, TOKEN_TTL_MS};
+pub use guard::{Holder, OpLock, TokenBinding, TokenError, TokenStore};
 pub use jobs::{JobHandle, Jobs};
 
 use std::sync::Arc;
@@ -288,21 +288,5 @@ impl OperationService {
         self.log(Self::entry(caller, "switchover_cancel", res, &self.cluster_name).error(&err))
             .await;
         r
-    }
-
-    /// Is an operation of `kind` one a role may start at all? (The rule table
-    /// decides per endpoint; this is for the UI's buttons.)
-    pub fn kinds() -> [OpKind; 9] {
-        [
-            OpKind::Backup,
-            OpKind::ReinitializeCluster,
-            OpKind::Switchover,
-            OpKind::Failover,
-            OpKind::Restart,
-            OpKind::Reload,
-            OpKind::ReinitializeMember,
-            OpKind::Pause,
-            OpKind::Resume,
-        ]
     }
 }
