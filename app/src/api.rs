@@ -237,6 +237,19 @@ pub async fn op_execute(token: String, typed_name: String, password: String) -> 
         .execute(&c, &token, &typed_name, pw)
         .await
         .map_err(|e| ServerFnError::new(e.to_string()))?;
+    if pw.is_some() {
+        // Re-authenticated (the password was checked): a fresh session id,
+        // as at login, so a cookie captured before it is worthless.
+        // The job has started either way; a store error is logged, not fatal.
+        match leptos_axum::extract::<tower_sessions::Session>().await {
+            Ok(session) => {
+                if let Err(e) = session.cycle_id().await {
+                    leptos::logging::warn!("could not renew the session id after re-authentication: {e}");
+                }
+            }
+            Err(e) => leptos::logging::warn!("no session to renew after re-authentication: {e}"),
+        }
+    }
     Ok(id)
 }
 
@@ -314,41 +327,43 @@ fn model_row(m: domain::backup::Manifest) -> model::backups::BackupRow {
         system_identifier: m.system_identifier,
         verified_ok: m.verified_ok,
         verified_at_ms: m.verified_at_ms,
+        copied_running_bytes: m.copied_while_running.1,
+        copied_stopped_bytes: m.copied_while_stopped.1,
+        restore_test: m.restore_test.map(|r| model::backups::RestoreTest {
+            at_ms: r.at_ms,
+            ok: r.ok,
+            error: r.error,
+            system_identifier: r.system_identifier,
+            databases: r.databases,
+            tables: r.tables,
+            rows: r.rows,
+            table_rows: r.table_rows,
+            duration_ms: r.duration_ms,
+        }),
     }
 }
 
-/// Re-read an archive and check its sha256 against the manifest.
+/// Re-read an archive and check its sha256, then restore it into an
+/// isolated PostgreSQL and read every table (audited).
 #[server(endpoint = "backup_verify")]
 pub async fn backup_verify(id: String) -> Result<model::backups::BackupRow, ServerFnError> {
     let c = caller()?;
     let ctx = expect_context::<ServerContext>();
-    let b = ctx
-        .operations
-        .backup
-        .clone()
-        .ok_or_else(|| ServerFnError::new("backups are not configured"))?;
-    let r = tokio::task::spawn_blocking(move || domain::backup::verify(&b.backups_dir, &id))
+    ctx.operations
+        .verify_backup(&c, id.trim())
         .await
-        .map_err(|e| ServerFnError::new(e.to_string()))?;
-    let (result, err) = match &r {
-        Ok(m) if m.verified_ok == Some(true) => (domain::audit::AuditResult::Ok, String::new()),
-        Ok(_) => (
-            domain::audit::AuditResult::Failed,
-            "sha256 mismatch: the archive is corrupted".to_string(),
-        ),
-        Err(e) => (domain::audit::AuditResult::Failed, e.clone()),
-    };
-    let target = r.as_ref().map(|m| m.archive_name()).unwrap_or_default();
-    let _ = ctx
-        .audit
-        .record(
-            domain::audit::AuditEntry::new("backup_verify", result)
-                .user(&c.name, c.role.as_str())
-                .ip(&c.ip)
-                .session(&c.sid)
-                .target(&target)
-                .error(&err),
-        )
-        .await;
-    r.map(model_row).map_err(ServerFnError::new)
+        .map(model_row)
+        .map_err(ServerFnError::new)
+}
+
+/// Delete a backup (admins; type its id to confirm; audited).
+#[server(endpoint = "backup_delete")]
+pub async fn backup_delete(id: String, typed_id: String) -> Result<String, ServerFnError> {
+    let c = caller()?;
+    let ctx = expect_context::<ServerContext>();
+    ctx.operations
+        .delete_backup(&c, id.trim(), &typed_id)
+        .await
+        .map(|m| format!("deleted {}", m.archive_name()))
+        .map_err(ServerFnError::new)
 }

@@ -1,6 +1,10 @@
 //! Docker control (bollard): stop, start and inspect the stack's containers.
 
-use bollard::query_parameters::{InspectContainerOptions, StartContainerOptions, StopContainerOptionsBuilder};
+use bollard::models::{ContainerCreateBody, HostConfig};
+use bollard::query_parameters::{
+    CreateContainerOptionsBuilder, InspectContainerOptions, LogsOptionsBuilder, RemoveContainerOptionsBuilder,
+    StartContainerOptions, StopContainerOptionsBuilder,
+};
 use bollard::Docker;
 
 #[derive(Debug, thiserror::Error)]
@@ -74,5 +78,96 @@ impl DockerControl {
                 reason: e.to_string(),
             })?;
         Ok(info.state.and_then(|s| s.running).unwrap_or(false))
+    }
+
+    /// The image (id) a container runs.
+    pub async fn image_of(&self, container: &str) -> Result<String, DockerError> {
+        let info = self
+            .docker
+            .inspect_container(container, None::<InspectContainerOptions>)
+            .await
+            .map_err(|e| DockerError::Call {
+                action: "inspect",
+                container: container.into(),
+                reason: e.to_string(),
+            })?;
+        info.image.ok_or_else(|| DockerError::Call {
+            action: "inspect",
+            container: container.into(),
+            reason: "no image reported".into(),
+        })
+    }
+
+    /// Create and start a throwaway container on the host network (the
+    /// console only ever listens and connects on loopback) with `bind`
+    /// (`host:container`) mounted; replaces a leftover of the same name.
+    pub async fn run_scratch(
+        &self,
+        name: &str,
+        image: &str,
+        bind: &str,
+        entrypoint: Vec<String>,
+    ) -> Result<(), DockerError> {
+        let _ = self.remove(name).await;
+        let err = |action: &'static str| {
+            let name = name.to_string();
+            move |e: bollard::errors::Error| DockerError::Call {
+                action,
+                container: name,
+                reason: e.to_string(),
+            }
+        };
+        let body = ContainerCreateBody {
+            image: Some(image.into()),
+            entrypoint: Some(entrypoint),
+            cmd: Some(Vec::new()),
+            user: Some("root".into()),
+            labels: Some([("pg-console.scratch".to_string(), "true".to_string())].into()),
+            host_config: Some(HostConfig {
+                network_mode: Some("host".into()),
+                binds: Some(vec![bind.into()]),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let opts = CreateContainerOptionsBuilder::new().name(name).build();
+        self.docker
+            .create_container(Some(opts), body)
+            .await
+            .map_err(err("create"))?;
+        self.docker
+            .start_container(name, None::<StartContainerOptions>)
+            .await
+            .map_err(err("start"))
+    }
+
+    /// Force-remove a container (gone already is fine).
+    pub async fn remove(&self, name: &str) -> Result<(), DockerError> {
+        let opts = RemoveContainerOptionsBuilder::new().force(true).v(true).build();
+        match self.docker.remove_container(name, Some(opts)).await {
+            Ok(()) => Ok(()),
+            Err(bollard::errors::Error::DockerResponseServerError { status_code: 404, .. }) => Ok(()),
+            Err(e) => Err(DockerError::Call {
+                action: "remove",
+                container: name.into(),
+                reason: e.to_string(),
+            }),
+        }
+    }
+
+    /// The last `lines` lines of a container's output (for error messages).
+    pub async fn tail_logs(&self, name: &str, lines: usize) -> String {
+        use futures::StreamExt;
+        let opts = LogsOptionsBuilder::new()
+            .stdout(true)
+            .stderr(true)
+            .tail(&lines.to_string())
+            .build();
+        let mut out = String::new();
+        let mut s = self.docker.logs(name, Some(opts));
+        while let Some(Ok(chunk)) = s.next().await {
+            out.push_str(&chunk.to_string());
+        }
+        out
     }
 }

@@ -21,4 +21,24 @@ pub struct BackupRow {
     pub verified_at_ms: Option<i64>,
     /// The commands that put it back as the replica's data directory.
     pub restore: String,
+    /// Bytes copied while the replica ran / again while it was stopped.
+    pub copied_running_bytes: u64,
+    pub copied_stopped_bytes: u64,
+    /// The last test restore, if any.
+    pub restore_test: Option<RestoreTest>,
+}
+
+/// An isolated PostgreSQL started on an extracted copy: what it found.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RestoreTest {
+    pub at_ms: i64,
+    pub ok: bool,
+    pub error: String,
+    pub system_identifier: String,
+    pub databases: u64,
+    pub tables: u64,
+    pub rows: u64,
+    /// `database.schema.table` and its row count.
+    pub table_rows: Vec<(String, u64)>,
+    pub duration_ms: u64,
 }

@@ -110,6 +110,13 @@ settings! {
     backups_dir: PathBuf = PathBuf::from(".data/backups"), env "PGC_BACKUPS_DIR";
     /// Backups are refused while the replica lags more than this many bytes.
     backup_max_lag_bytes: u64 = 16 * 1024 * 1024, env "PGC_BACKUP_MAX_LAG_BYTES";
+    /// Loopback port of the throwaway PostgreSQL a backup's test restore starts (never the cluster's).
+    backup_restore_test_port: u16 = 15439, env "PGC_BACKUP_RESTORE_TEST_PORT";
+    /// Retention: keep the newest N backups (0: no count limit). With keep_days too, a backup is
+    /// kept when either rule keeps it. Applied after each successful backup, audited.
+    backup_keep_last: u32 = 0, env "PGC_BACKUP_KEEP_LAST";
+    /// Retention: keep backups younger than this many days (0: no age limit).
+    backup_keep_days: u32 = 0, env "PGC_BACKUP_KEEP_DAYS";
     /// Fault injection for tests only: keep the replica stopped this long during a backup (ms).
     backup_test_delay_after_stop_ms: u64 = 0, env "PGC_BACKUP_TEST_DELAY_AFTER_STOP_MS";
     /// Upper bound of one Patroni operation call (a switchover waits for Patroni), in seconds.

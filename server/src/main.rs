@@ -5,6 +5,7 @@ mod auth;
 mod backups;
 mod cli;
 mod config;
+mod jobs_ws;
 mod router;
 mod secrets;
 mod state;

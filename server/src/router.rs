@@ -112,6 +112,11 @@ pub fn build_context(cfg: &Config, st: &AppState) -> Result<ServerContext, Serve
             stack_data_dir: cfg.stack_data_dir.clone(),
             max_lag_bytes: cfg.backup_max_lag_bytes,
             test_delay_after_stop_ms: cfg.backup_test_delay_after_stop_ms,
+            restore_test_port: cfg.backup_restore_test_port,
+            retention: domain::backup::retention::Retention {
+                keep_last: cfg.backup_keep_last,
+                keep_days: cfg.backup_keep_days,
+            },
         }),
         reinit: Some(ReinitSettings {
             data_dir: cfg.stack_data_dir.clone(),
@@ -155,9 +160,16 @@ pub fn build_router(cfg: &Config, ctx: ServerContext, st: AppState, sessions: Sq
         .route("/audit/export.csv", get(crate::auth::audit_csv::export))
         .route("/backups/download/{id}", get(crate::backups::download))
         .with_state(st.clone());
+    let ws_routes = Router::new()
+        .route(crate::jobs_ws::JOB_ROUTE, get(crate::jobs_ws::job))
+        .with_state(Arc::new(crate::jobs_ws::WsState {
+            jobs: ctx.operations.jobs.clone(),
+            sessions: st.sessions.clone(),
+        }));
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .merge(auth_routes)
+        .merge(ws_routes)
         .leptos_routes_with_context(
             &options,
             routes,

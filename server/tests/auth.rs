@@ -57,17 +57,33 @@ async fn every_server_function_has_a_rule_and_it_is_enforced_for_every_role() {
         (UserRole::Operator, app.login("op", OPERATOR_PW).await.unwrap()),
         (UserRole::Viewer, app.login("viewer", VIEWER_PW).await.unwrap()),
     ];
+    assert!(
+        routes.iter().any(|(p, _)| p.starts_with("/ws/")),
+        "websockets are listed too: {listing}"
+    );
     let anonymous = app.client();
+    let call = |client: reqwest::Client, path: String| {
+        let app = &app;
+        async move {
+            if path.starts_with("/ws/") {
+                ws_upgrade(app, &client, &path.replace("{id}", "no-such-job")).await
+            } else {
+                app.call(&client, &path, body_for(&path)).await
+            }
+        }
+    };
     for (path, action) in &routes {
         assert_eq!(
-            app.call(&anonymous, path, body_for(path)).await,
+            call(anonymous.clone(), path.clone()).await,
             StatusCode::UNAUTHORIZED,
             "{path} unauthenticated"
         );
         for (role, client) in &clients {
-            let got = app.call(client, path, body_for(path)).await;
+            let got = call(client.clone(), path.clone()).await;
             // Allowed: authorization passes (the body may still fail validation, changing nothing).
-            if may(*role, *action) {
+            if may(*role, *action) && path.starts_with("/ws/") {
+                assert_eq!(got, StatusCode::SWITCHING_PROTOCOLS, "{path} as {}", role.as_str());
+            } else if may(*role, *action) {
                 assert!(
                     got != StatusCode::FORBIDDEN && got != StatusCode::UNAUTHORIZED,
                     "{path} ({}) as {}: {got}",
@@ -93,6 +109,20 @@ async fn every_server_function_has_a_rule_and_it_is_enforced_for_every_role() {
     // Refusals are audited.
     let rows = audit_rows(&app, "action=authorization_refused").await;
     assert!(rows.contains("viewer"), "{rows}");
+}
+
+/// A same-origin websocket handshake; 101 when it is accepted.
+async fn ws_upgrade(app: &TestApp, client: &reqwest::Client, path: &str) -> StatusCode {
+    client
+        .get(format!("{}{path}", app.base))
+        .header("connection", "Upgrade")
+        .header("upgrade", "websocket")
+        .header("sec-websocket-version", "13")
+        .header("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ==")
+        .send()
+        .await
+        .unwrap()
+        .status()
 }
 
 async fn audit_rows(app: &TestApp, filter: &str) -> String {

@@ -45,6 +45,40 @@ async fn execute(app: &TestApp, c: &reqwest::Client, token: &str, typed: &str, p
     }
 }
 
+/// Log in as admin without a cookie store; the session cookie (`name=value`).
+async fn login_cookie(app: &TestApp) -> String {
+    let r = cookie_client(app, "")
+        .post(format!("{}/login", app.base))
+        .form(&[("username", "admin"), ("password", ADMIN_PASSWORD), ("next", "/")])
+        .send()
+        .await
+        .unwrap();
+    cookie_of(&r).expect("login sets the session cookie")
+}
+
+/// A same-origin client that sends exactly this cookie and keeps no jar.
+fn cookie_client(app: &TestApp, cookie: &str) -> reqwest::Client {
+    let mut h = reqwest::header::HeaderMap::new();
+    h.insert("origin", app.base.parse().unwrap());
+    if !cookie.is_empty() {
+        h.insert("cookie", cookie.parse().unwrap());
+    }
+    reqwest::Client::builder()
+        .default_headers(h)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+fn cookie_of(r: &reqwest::Response) -> Option<String> {
+    r.headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.contains("pgc_session="))
+        .map(|v| v.split(';').next().unwrap().to_string())
+}
+
 fn replicas(ov: &model::Overview) -> Vec<String> {
     ov.topology
         .members
@@ -270,16 +304,33 @@ async fn reinitialize_a_member_needs_the_password_and_rebuilds_it() {
     let _g = lock_stack();
     let app = spawn_app().await;
     ensure_replica(&app, "pg-2").await;
-    let p = prepare(&app, &app.http, "reinitialize_member", "pg-2", "").await;
+    // A session whose cookie the test can see and replay.
+    let old_cookie = login_cookie(&app).await;
+    let c_old = cookie_client(&app, &old_cookie);
+    let p = prepare(&app, &c_old, "reinitialize_member", "pg-2", "").await;
     assert!(p.can_run() && p.needs_password, "{:?}", p.preconditions);
-    let e = execute(&app, &app.http, &p.token, "pg-2", "not my password")
+    let e = execute(&app, &c_old, &p.token, "pg-2", "not my password")
         .await
         .unwrap_err();
     assert!(e.contains("password is wrong"), "{e}");
-    let id = execute(&app, &app.http, &p.token, "pg-2", ADMIN_PASSWORD)
+    // Re-authentication renews the session id: the cookie held before the
+    // password was entered stops working, the renewed one works.
+    let r = c_old
+        .post(format!("{}/api/op_execute", app.base))
+        .form(&[("token", p.token.as_str()), ("typed_name", "pg-2"), ("password", ADMIN_PASSWORD)])
+        .send()
         .await
         .unwrap();
-    let job = wait_job(&app, &app.http, &id).await;
+    let renewed = cookie_of(&r);
+    let (s, t) = (r.status(), r.text().await.unwrap());
+    assert_eq!(s, StatusCode::OK, "{t}");
+    let id: String = serde_json::from_str(&t).unwrap();
+    let new_cookie = renewed.expect("a renewed session cookie after re-authentication");
+    assert_ne!(old_cookie, new_cookie);
+    let c_new = cookie_client(&app, &new_cookie);
+    assert_eq!(app.call(&c_old, "/api/op_recent", "").await, StatusCode::UNAUTHORIZED);
+    assert_eq!(app.call(&c_new, "/api/op_recent", "").await, StatusCode::OK);
+    let job = wait_job(&app, &c_new, &id).await;
     assert!(matches!(job.outcome, Some(Ok(_))), "{job:?}");
     ensure_replica(&app, "pg-2").await;
 }

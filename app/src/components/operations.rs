@@ -179,34 +179,66 @@ pub fn OperationPanel() -> impl IntoView {
     view! { {body} }
 }
 
-/// A job's steps, refreshed every 400 ms until it has an outcome.
+/// A job's steps and progress, pushed by the server over a websocket
+/// (`/ws/jobs/{id}`); if the socket cannot be used, polled every 500 ms.
 #[component]
 pub fn JobView(id: String) -> impl IntoView {
-    let tick = RwSignal::new(0u64);
     let job: RwSignal<Option<OpJob>> = RwSignal::new(None);
     let done = RwSignal::new(false);
+    let polling = RwSignal::new(false);
+    let live_error: RwSignal<Option<String>> = RwSignal::new(None);
+    #[cfg(feature = "hydrate")]
+    {
+        let id = id.clone();
+        Effect::new(move |prev: Option<()>| {
+            if prev.is_none() {
+                follow_over_websocket(&id, job, polling, live_error);
+            }
+        });
+    }
+    let tick = RwSignal::new(0u64);
     Effect::new(move |_| {
+        if !polling.get() {
+            return;
+        }
         if let Ok(h) = set_interval_with_handle(
             move || {
                 if !done.get_untracked() {
                     tick.update(|t| *t += 1)
                 }
             },
-            Duration::from_millis(400),
+            Duration::from_millis(500),
         ) {
             on_cleanup(move || h.clear());
         }
     });
     let id2 = id.clone();
-    let status = Resource::new(move || tick.get(), move |_| op_status(id2.clone()));
+    let status = Resource::new(
+        move || (polling.get(), tick.get()),
+        move |(poll, _)| {
+            let id = id2.clone();
+            async move {
+                if poll {
+                    op_status(id).await
+                } else {
+                    Ok(None)
+                }
+            }
+        },
+    );
     Effect::new(move |_| {
         if let Some(Ok(Some(j))) = status.get() {
-            done.set(j.outcome.is_some());
             job.set(Some(j));
         }
     });
+    Effect::new(move |_| {
+        if let Some(j) = job.get() {
+            done.set(j.outcome.is_some());
+        }
+    });
     view! {
-        <div class="job" data-testid="job" data-job=id>
+        <div class="job" data-testid="job" data-job=id data-live=move || if polling.get() { "polling" } else { "websocket" }>
+            {move || live_error.get().map(|e| view! { <p class="banner error">{e}</p> })}
             {move || job.get().map(|j| {
                 let steps = j.steps.iter().map(|s| {
                     let (icon, cls) = match s.state {
@@ -252,5 +284,86 @@ pub fn JobView(id: String) -> impl IntoView {
                 }
             })}
         </div>
+    }
+}
+
+/// Open `/ws/jobs/{id}` on this page's origin; every message is the job's
+/// whole state (or `{"error": …}`). A socket that fails or closes before the
+/// job finished switches the view to polling.
+#[cfg(feature = "hydrate")]
+fn follow_over_websocket(
+    id: &str,
+    job: RwSignal<Option<OpJob>>,
+    polling: RwSignal<bool>,
+    live_error: RwSignal<Option<String>>,
+) {
+    use wasm_bindgen::{closure::Closure, JsCast};
+    let Some(loc) = web_sys::window().map(|w| w.location()) else {
+        polling.set(true);
+        return;
+    };
+    let scheme = if loc.protocol().ok().as_deref() == Some("https:") { "wss" } else { "ws" };
+    let url = format!("{scheme}://{}/ws/jobs/{id}", loc.host().unwrap_or_default());
+    let Ok(ws) = web_sys::WebSocket::new(&url) else {
+        polling.set(true);
+        return;
+    };
+    let on_message = Closure::<dyn FnMut(web_sys::MessageEvent)>::new(move |ev: web_sys::MessageEvent| {
+        let Some(text) = ev.data().as_string() else { return };
+        if let Ok(j) = serde_json::from_str::<OpJob>(&text) {
+            job.try_set(Some(j));
+        } else if let Ok(v) = serde_json::from_str::<serde_json::Value>(&text) {
+            if let Some(e) = v.get("error").and_then(|e| e.as_str()) {
+                live_error.try_set(Some(e.to_string()));
+            }
+        }
+    });
+    ws.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
+    on_message.forget();
+    let on_close = Closure::<dyn FnMut(web_sys::CloseEvent)>::new(move |_ev: web_sys::CloseEvent| {
+        let finished = job.try_get_untracked().flatten().is_some_and(|j| j.outcome.is_some());
+        if !finished && live_error.try_get_untracked().flatten().is_none() {
+            polling.try_set(true);
+        }
+    });
+    ws.set_onclose(Some(on_close.as_ref().unchecked_ref()));
+    on_close.forget();
+    let ws = send_wrapper::SendWrapper::new(ws);
+    on_cleanup(move || {
+        ws.set_onclose(None);
+        let _ = ws.close();
+    });
+}
+
+/// Operations still running (any user's, started from any tab), each
+/// followed live. Checked every 2 s; a finished one drops off the list.
+#[component]
+pub fn LiveJobs() -> impl IntoView {
+    let tick = RwSignal::new(0u64);
+    Effect::new(move |_| {
+        if let Ok(h) = set_interval_with_handle(move || tick.update(|t| *t += 1), Duration::from_secs(2)) {
+            on_cleanup(move || h.clear());
+        }
+    });
+    let recent = Resource::new(move || tick.get(), |_| crate::api::op_recent());
+    let running = move || {
+        recent
+            .get()
+            .and_then(Result::ok)
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|j| j.outcome.is_none())
+            .map(|j| j.id)
+            .collect::<Vec<_>>()
+    };
+    view! {
+        <Show when=move || !running().is_empty()>
+            <section class="panel" data-testid="live-jobs">
+                <h2>"Running now"</h2>
+                <For each=running key=|id| id.clone() let:id>
+                    <JobView id/>
+                </For>
+            </section>
+        </Show>
     }
 }

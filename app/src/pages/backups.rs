@@ -1,79 +1,144 @@
-//! The backup catalog: download, verify, restore instructions. New backups
-//! start from the Overview ("Back up" on a replica) with live progress.
+//! The backup catalog: running backups (live), download, verify (sha256 +
+//! test restore), delete (admins, typed id), restore instructions. New
+//! backups start from the Overview ("Back up" on a replica).
 
 use leptos::prelude::*;
+use model::backups::BackupRow;
 
-use crate::api::{backups_list, BackupVerify};
+use crate::api::{backups_list, whoami, BackupDelete, BackupVerify};
+use crate::components::operations::LiveJobs;
 use crate::format::utc_time;
+
+fn mb(b: u64) -> String {
+    format!("{:.1} MB", b as f64 / 1_048_576.0)
+}
 
 #[component]
 pub fn BackupsPage() -> impl IntoView {
     let verify = ServerAction::<BackupVerify>::new();
+    let delete = ServerAction::<BackupDelete>::new();
+    let me = Resource::new(|| (), |_| whoami());
     let tick = RwSignal::new(0u64);
-    let data = Resource::new(move || (verify.version().get(), tick.get()), |_| backups_list());
+    let data = Resource::new(
+        move || (verify.version().get(), delete.version().get(), tick.get()),
+        |_| backups_list(),
+    );
     // New backups (started from the Overview) appear as they finish.
     Effect::new(move |_| {
         if let Ok(h) = set_interval_with_handle(move || tick.update(|t| *t += 1), std::time::Duration::from_secs(2)) {
             on_cleanup(move || h.clear());
         }
     });
+    let row = move |b: BackupRow, can_operate: bool, can_delete: bool| {
+        let ok = b.status == "ok";
+        let verified = match (b.verified_ok, &b.restore_test) {
+            (Some(false), _) => "CORRUPTED (sha256 mismatch)".to_string(),
+            (Some(true), Some(r)) if r.ok => format!(
+                "verified ✓ restored: {} tables, {} rows",
+                r.tables, r.rows
+            ),
+            (Some(true), Some(r)) => format!("sha256 ✓, test restore FAILED: {}", r.error),
+            (Some(true), None) => "sha256 ✓".to_string(),
+            (None, _) => "not verified".to_string(),
+        };
+        let restored_ok = b.restore_test.as_ref().map(|r| r.ok.to_string()).unwrap_or_default();
+        let tables = b.restore_test.clone().map(|r| {
+            let lines = r
+                .table_rows
+                .iter()
+                .map(|(t, n)| format!("{t}: {n} rows"))
+                .collect::<Vec<_>>()
+                .join("\n");
+            view! {
+                <details><summary>"What the test restore read"</summary>
+                    <pre data-testid="restore-tables">{format!(
+                        "system identifier {} · {} databases · {:.1} s ({} UTC)\n{lines}",
+                        r.system_identifier, r.databases, r.duration_ms as f64 / 1000.0, utc_time(r.at_ms)
+                    )}</pre>
+                </details>
+            }
+        });
+        let (id, id2, id3) = (b.id.clone(), b.id.clone(), b.id.clone());
+        view! {
+            <tr data-testid="backup-row" data-id=b.id.clone() data-status=b.status.clone()
+                data-verified=b.verified_ok.map(|v| v.to_string()).unwrap_or_default() data-restored=restored_ok>
+                <td>{utc_time(b.started_at_ms)}<br/><code class="muted">{b.id.clone()}</code></td>
+                <td>{b.member.clone()}</td>
+                <td>{b.status.clone()}{(!b.error.is_empty()).then(|| format!(": {}", b.error))}</td>
+                <td class="num">{mb(b.archive_bytes)}<br/><span class="muted">{format!("of {}", mb(b.data_bytes))}</span></td>
+                <td>{b.compression.clone()}</td>
+                <td class="num">{format!("{:.1} s", b.duration_ms as f64 / 1000.0)}</td>
+                <td class="num" title=format!("copied while stopped: {}", mb(b.copied_stopped_bytes))>
+                    {format!("{:.1} s", b.downtime_ms as f64 / 1000.0)}
+                </td>
+                <td data-testid="verified">{verified}{tables}</td>
+                <td>
+                    {(ok && can_operate).then(|| view! {
+                        <a href=format!("/backups/download/{}", b.id) download>"Download"</a>" "
+                        <ActionForm action=verify attr:class="inline">
+                            <input type="hidden" name="id" value=id/>
+                            <button type="submit" data-testid="verify-backup" disabled=move || verify.pending().get()>
+                                "Verify + test restore"
+                            </button>
+                        </ActionForm>
+                    })}
+                    {ok.then(|| view! { <details><summary>"Restore"</summary><pre>{b.restore.clone()}</pre></details> })}
+                    {can_delete.then(|| view! {
+                        <details data-testid="delete-backup"><summary>"Delete"</summary>
+                            <ActionForm action=delete>
+                                <input type="hidden" name="id" value=id2/>
+                                <label>"Type "<code>{id3}</code>" to delete "
+                                    <input name="typed_id" data-testid="delete-typed" autocomplete="off"/></label>
+                                <button type="submit" class="danger" data-testid="delete-submit">"Delete"</button>
+                            </ActionForm>
+                        </details>
+                    })}
+                </td>
+            </tr>
+        }
+    };
     let body = move || {
         Suspend::new(async move {
+            let me = me.await.ok();
+            let (can_operate, can_delete) = me.map(|m| (m.can_operate, m.can_admin)).unwrap_or((false, false));
             match data.await {
-                Err(e) => view! { <p class="banner error">{format!("Cannot read the backups: {e}")}</p> }.into_any(),
+                Err(e) => view! { <tr><td colspan="9" class="banner error">{format!("Cannot read the backups: {e}")}</td></tr> }.into_any(),
                 Ok(rows) if rows.is_empty() => view! {
-                    <p class="notice">"No backups yet: use “Back up” on a replica in the Overview."</p>
+                    <tr><td colspan="9" class="notice">"No backups yet: use “Back up” on a replica in the Overview."</td></tr>
                 }
                 .into_any(),
                 Ok(rows) => rows
                     .into_iter()
-                    .map(|b| {
-                        let ok = b.status == "ok";
-                        let verified = match b.verified_ok {
-                            Some(true) => "verified ✓".to_string(),
-                            Some(false) => "CORRUPTED (sha256 mismatch)".to_string(),
-                            None => "not verified".to_string(),
-                        };
-                        let id = b.id.clone();
-                        view! {
-                            <tr data-testid="backup-row" data-id=b.id.clone() data-status=b.status.clone()
-                                data-verified=b.verified_ok.map(|v| v.to_string()).unwrap_or_default()>
-                                <td>{utc_time(b.started_at_ms)}</td>
-                                <td>{b.member.clone()}</td>
-                                <td>{b.status.clone()}{(!b.error.is_empty()).then(|| format!(": {}", b.error))}</td>
-                                <td class="num">{format!("{:.1} MB", b.archive_bytes as f64 / 1_048_576.0)}</td>
-                                <td>{b.compression.clone()}</td>
-                                <td class="num">{format!("{:.1} s", b.duration_ms as f64 / 1000.0)}</td>
-                                <td class="num">{format!("{:.1} s", b.downtime_ms as f64 / 1000.0)}</td>
-                                <td>{verified}</td>
-                                <td>
-                                    {ok.then(|| view! {
-                                        <a href=format!("/backups/download/{}", b.id) download>"Download"</a>" "
-                                        <ActionForm action=verify attr:class="inline">
-                                            <input type="hidden" name="id" value=id/>
-                                            <button type="submit" data-testid="verify-backup">"Verify"</button>
-                                        </ActionForm>
-                                        <details><summary>"Restore"</summary><pre>{b.restore.clone()}</pre></details>
-                                    })}
-                                </td>
-                            </tr>
-                        }
-                    })
+                    .map(|b| row(b, can_operate, can_delete))
                     .collect_view()
                     .into_any(),
             }
         })
     };
+    let action_error = move || {
+        let e = match (verify.value().get(), delete.value().get()) {
+            (Some(Err(e)), _) | (_, Some(Err(e))) => Some(e.to_string()),
+            _ => None,
+        }?;
+        Some(view! { <p class="banner error" data-testid="backup-action-error">{e.trim_start_matches("error running server function: ").to_string()}</p> })
+    };
     view! {
-        <section class="page panel">
-            <h2>"Backups"</h2>
-            <table class="backups">
-                <thead><tr>
-                    <th>"Started (UTC)"</th><th>"Member"</th><th>"Status"</th><th>"Size"</th><th>"Compression"</th>
-                    <th>"Duration"</th><th>"Replica down"</th><th>"Verified"</th><th></th>
-                </tr></thead>
-                <tbody><Transition fallback=|| ()>{body}</Transition></tbody>
-            </table>
+        <section class="page">
+            <LiveJobs/>
+            <div class="panel">
+                <h2>"Backups"</h2>
+                {action_error}
+                {move || verify.pending().get().then(|| view! {
+                    <p class="notice" data-testid="verify-running">"Checking the sha256, then restoring into an isolated PostgreSQL and reading every table…"</p>
+                })}
+                <table class="backups">
+                    <thead><tr>
+                        <th>"Started (UTC)"</th><th>"Member"</th><th>"Status"</th><th>"Size"</th><th>"Compression"</th>
+                        <th>"Duration"</th><th>"Replica down"</th><th>"Verified"</th><th></th>
+                    </tr></thead>
+                    <tbody><Transition fallback=|| ()>{body}</Transition></tbody>
+                </table>
+            </div>
         </section>
     }
 }

@@ -7,7 +7,7 @@ use leptos::prelude::*;
 use model::Overview;
 
 use crate::api::{get_overview, whoami, OpCancelSwitchover};
-use crate::components::operations::{request, OpLauncher, OperationPanel};
+use crate::components::operations::{request, LiveJobs, OpLauncher, OperationPanel};
 use crate::components::{
     endpoints::EndpointsPanel, haproxy_table::HaproxyPanel, history_table::HistoryPanel, topology_table::TopologyPanel,
 };
@@ -22,7 +22,8 @@ const REFRESH: Duration = Duration::from_millis(1000);
 pub fn OverviewPage() -> impl IntoView {
     let overview = Resource::new(|| (), |_| get_overview());
     let me = Resource::new(|| (), |_| whoami());
-    provide_context(OpLauncher(RwSignal::new(None)));
+    let launcher = RwSignal::new(None);
+    provide_context(OpLauncher(launcher));
     // Keep showing the last good data while the console itself is unreachable.
     let last_good: RwSignal<Option<Overview>> = RwSignal::new(None);
     let last_error: RwSignal<Option<String>> = RwSignal::new(None);
@@ -61,6 +62,8 @@ pub fn OverviewPage() -> impl IntoView {
     view! {
         <section class="page overview">
             <OperationPanel/>
+            // After a reload, or in another user's tab: what is running now.
+            {move || launcher.with(Option::is_none).then(|| view! { <LiveJobs/> })}
             <Transition fallback=|| view! { <p class="notice">"Loading the cluster's state…"</p> }>
                 {body}
             </Transition>

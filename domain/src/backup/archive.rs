@@ -40,11 +40,17 @@ pub fn measure(root: &Path) -> io::Result<(u64, u64)> {
 }
 
 /// Every path under `root` (not `root` itself), parents before children.
-fn walk(root: &Path) -> io::Result<Vec<PathBuf>> {
+/// A subdirectory that vanishes while walking (a running server's temp
+/// files) is skipped.
+pub(super) fn walk(root: &Path) -> io::Result<Vec<PathBuf>> {
     let mut out = Vec::new();
     let mut stack = vec![root.to_path_buf()];
     while let Some(dir) = stack.pop() {
-        let mut entries: Vec<_> = std::fs::read_dir(&dir)?.collect::<Result<_, _>>()?;
+        let listing = match std::fs::read_dir(&dir) {
+            Err(e) if e.kind() == io::ErrorKind::NotFound && dir != root => continue,
+            r => r?,
+        };
+        let mut entries: Vec<_> = listing.collect::<Result<_, _>>()?;
         entries.sort_by_key(|e| e.file_name());
         for e in entries {
             let p = e.path();

@@ -3,8 +3,12 @@
 //! replica back when it died mid-backup.
 
 pub mod archive;
+pub mod copy;
 pub mod pg_control;
+pub mod restore_test;
+pub mod retention;
 mod run;
+mod service;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -23,6 +27,9 @@ pub struct BackupSettings {
     pub max_lag_bytes: u64,
     /// Fault injection for tests: hold the replica stopped this long.
     pub test_delay_after_stop_ms: u64,
+    /// Loopback port of the scratch PostgreSQL used by test restores.
+    pub restore_test_port: u16,
+    pub retention: retention::Retention,
 }
 
 /// Written beside each archive (`<archive>.manifest.json`).
@@ -52,6 +59,15 @@ pub struct Manifest {
     /// Set by "verify": when, and whether the archive still matched.
     pub verified_at_ms: Option<i64>,
     pub verified_ok: Option<bool>,
+    /// The last test restore (extract, start an isolated PostgreSQL, read every table).
+    #[serde(default)]
+    pub restore_test: Option<restore_test::RestoreCheck>,
+    /// How the copy was made: files and bytes copied while the replica ran,
+    /// and again (changed since) while it was stopped.
+    #[serde(default)]
+    pub copied_while_running: (u64, u64),
+    #[serde(default)]
+    pub copied_while_stopped: (u64, u64),
 }
 
 impl Manifest {
@@ -79,6 +95,9 @@ impl Manifest {
             replica_downtime_ms: 0,
             verified_at_ms: None,
             verified_ok: None,
+            restore_test: None,
+            copied_while_running: (0, 0),
+            copied_while_stopped: (0, 0),
         }
     }
 

@@ -10,8 +10,9 @@ use std::time::{Duration, Instant};
 use model::operations::{OpRequest, Progress};
 use model::Topology;
 
-use super::archive::{copy_tree, measure, write_archive, Compression};
-use super::{journal, pg_control, BackupSettings, Manifest};
+use super::archive::{measure, write_archive, Compression};
+use super::{copy, journal, pg_control, retention, BackupSettings, Manifest};
+use crate::audit::AuditResult;
 use crate::docker::DockerControl;
 use crate::operations::{JobHandle, OperationService};
 
@@ -54,7 +55,54 @@ impl OperationService {
         manifest.postgres_version = member.as_ref().and_then(|x| x.server_version.clone());
         let staging = s.backups_dir.join(".staging").join(&job.id);
 
-        journal::write(&s.backups_dir, &job.id, &m).map_err(|e| format!("cannot write the backup journal: {e}"))?;
+        // While the replica runs: a restartpoint (so its shutdown has little
+        // to flush), then a full copy; only what changes after it is copied
+        // again while the replica is stopped.
+        if let Some(note) = self.restartpoint(member.as_ref()).await {
+            job.step(note).await;
+        }
+        job.step(format!("copying {top} while {m} runs (what changes is copied again while it is stopped)"))
+            .await;
+        let p0 = Instant::now();
+        let first = {
+            let (src2, dst2, publish) = (src.clone(), staging.join(&top), job.progress_sink());
+            tokio::task::spawn_blocking(move || {
+                let mut last = Instant::now() - Duration::from_secs(1);
+                copy::copy_running(&src2, &dst2, |done, f| {
+                    if last.elapsed() >= Duration::from_millis(200) {
+                        last = Instant::now();
+                        let rate = (done as f64 / p0.elapsed().as_secs_f64().max(0.001)) as u64;
+                        publish(Progress {
+                            phase: "copying while the replica runs".into(),
+                            bytes_done: done.min(bytes),
+                            bytes_total: bytes,
+                            files: f,
+                            rate_bytes_per_s: rate,
+                            eta_s: (rate > 0).then(|| bytes.saturating_sub(done) / rate),
+                        });
+                    }
+                })
+            })
+            .await
+            .map_err(|e| e.to_string())
+            .and_then(|r| r.map_err(|e| format!("copy failed: {e}")))
+        };
+        let (snapshot, first) = match first {
+            Ok(x) => x,
+            Err(e) => {
+                let _ = std::fs::remove_dir_all(&staging);
+                manifest.fail(&s.backups_dir, &e);
+                return Err(e);
+            }
+        };
+        manifest.phase("copy while running", p0.elapsed());
+        manifest.copied_while_running = (first.files, first.bytes);
+
+        if let Err(e) = journal::write(&s.backups_dir, &job.id, &m) {
+            let e = format!("cannot write the backup journal, {m} was not stopped: {e}");
+            manifest.fail(&s.backups_dir, &e);
+            return Err(e);
+        }
         let stopped_at = Instant::now();
         let copy = async {
             job.step(format!("stopping {m} (clean shutdown, up to 120 s)")).await;
@@ -72,17 +120,18 @@ impl OperationService {
                 ));
             }
             job.step(format!(
-                "copying {top} while {m} is stopped (pg_control: {})",
+                "copying what changed in {top} while {m} is stopped (pg_control: {})",
                 control.state_name()
             ))
             .await;
             let c0 = Instant::now();
             let (src2, dst2) = (src.clone(), staging.join(&top));
-            tokio::task::spawn_blocking(move || copy_tree(&src2, &dst2))
+            let delta = tokio::task::spawn_blocking(move || copy::copy_changed(&src2, &dst2, &snapshot))
                 .await
                 .map_err(|e| e.to_string())?
                 .map_err(|e| format!("copy failed: {e}"))?;
-            manifest.phase("copy", c0.elapsed());
+            manifest.phase("copy changes while stopped", c0.elapsed());
+            manifest.copied_while_stopped = (delta.files, delta.bytes);
             Ok::<_, String>(control)
         }
         .await;
@@ -195,11 +244,71 @@ impl OperationService {
             &manifest.sha256[..12],
             downtime.as_secs_f64()
         );
+        if !s.retention.is_off() {
+            job.step(format!("retention: {}", s.retention.describe())).await;
+            let (dir, r, keep) = (s.backups_dir.clone(), s.retention, job.id.clone());
+            let gone = tokio::task::spawn_blocking(move || retention::apply(&dir, r, crate::now_ms(), &keep))
+                .await
+                .unwrap_or_default();
+            for g in gone {
+                let e = match g {
+                    Ok(old) => job
+                        .entry("backup_retention_delete", AuditResult::Ok)
+                        .target(&old.archive_name())
+                        .params(serde_json::json!({ "rule": s.retention.describe(), "started_at_ms": old.started_at_ms })),
+                    Err(err) => job
+                        .entry("backup_retention_delete", AuditResult::Failed)
+                        .error(&err),
+                };
+                self.log(e).await;
+            }
+        }
         if caught_up {
             Ok(summary)
         } else {
             Err(format!("{summary}, but it has not caught up within 300 s"))
         }
+    }
+}
+
+impl OperationService {
+    /// Best effort: a CHECKPOINT on the leader (a checkpoint record to
+    /// replay), then one on the replica, which makes it a restartpoint, so
+    /// the replica's shutdown has little left to write. A note for the job.
+    async fn restartpoint(&self, replica: Option<&model::Member>) -> Option<String> {
+        let probe = self.probe.clone()?;
+        let replica = replica?;
+        let run = |host: String, port: u16| {
+            let probe = probe.clone();
+            async move {
+                let mut cfg = tokio_postgres::Config::new();
+                cfg.host(&host)
+                    .port(port)
+                    .user(&probe.user)
+                    .password(&probe.password)
+                    .dbname(&probe.dbname)
+                    .connect_timeout(Duration::from_secs(3))
+                    .application_name("pg-console-backup");
+                let (client, conn) = cfg.connect(tokio_postgres::NoTls).await.map_err(|e| e.to_string())?;
+                tokio::spawn(conn);
+                client.batch_execute("CHECKPOINT").await.map_err(|e| e.to_string())
+            }
+        };
+        let both = async {
+            run(probe.host.clone(), probe.port).await?;
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            run(replica.host.clone(), replica.port.unwrap_or(5432)).await
+        };
+        let t0 = Instant::now();
+        Some(match tokio::time::timeout(Duration::from_secs(60), both).await {
+            Ok(Ok(())) => format!(
+                "restartpoint on {} (CHECKPOINT) in {:.1} s, so its shutdown is short",
+                replica.name,
+                t0.elapsed().as_secs_f64()
+            ),
+            Ok(Err(e)) => format!("no restartpoint on {} ({e}); its shutdown may take longer", replica.name),
+            Err(_) => format!("no restartpoint on {} within 60 s; going on", replica.name),
+        })
     }
 }
 

@@ -11,12 +11,32 @@ use crate::authz::Caller;
 
 const KEEP: usize = 50;
 
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct Jobs {
     inner: Arc<Mutex<VecDeque<OpJob>>>,
+    /// Bumped on every change, so followers (websockets) wake without polling.
+    changed: Arc<tokio::sync::watch::Sender<u64>>,
+}
+
+impl Default for Jobs {
+    fn default() -> Self {
+        Jobs {
+            inner: Arc::default(),
+            changed: Arc::new(tokio::sync::watch::channel(0).0),
+        }
+    }
 }
 
 impl Jobs {
+    /// Wakes on every change of any job.
+    pub fn subscribe(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.changed.subscribe()
+    }
+
+    fn bump(&self) {
+        self.changed.send_modify(|v| *v = v.wrapping_add(1));
+    }
+
     pub fn get(&self, id: &str) -> Option<OpJob> {
         self.inner
             .lock()
@@ -47,6 +67,7 @@ impl Jobs {
         {
             f(j);
         }
+        self.bump();
     }
 
     pub fn start(&self, title: &str, caller: &Caller, audit: Arc<AuditLog>) -> JobHandle {
@@ -66,6 +87,8 @@ impl Jobs {
         while q.len() > KEEP {
             q.pop_front();
         }
+        drop(q);
+        self.bump();
         JobHandle {
             id,
             jobs: self.clone(),

@@ -113,7 +113,7 @@ impl OperationService {
         (d, t)
     }
 
-    fn entry(caller: &Caller, action: &str, result: AuditResult, target: &str) -> AuditEntry {
+    pub(crate) fn entry(caller: &Caller, action: &str, result: AuditResult, target: &str) -> AuditEntry {
         AuditEntry::new(action, result)
             .user(&caller.name, caller.role.as_str())
             .ip(&caller.ip)
@@ -121,7 +121,7 @@ impl OperationService {
             .target(target)
     }
 
-    async fn log(&self, e: AuditEntry) {
+    pub(crate) async fn log(&self, e: AuditEntry) {
         if let Err(err) = self.audit.record(e).await {
             tracing::error!("cannot write the audit log: {err}");
         }

@@ -65,7 +65,8 @@ pub async fn authenticate(State(st): State<AppState>, session: Session, mut req:
         }
         return next.run(req).await;
     }
-    let is_api = path.starts_with("/api/");
+    let is_ws = path.starts_with("/ws/");
+    let is_api = is_ws || path.starts_with("/api/");
     let Some(caller) = caller else {
         return if is_api {
             json_error(
@@ -77,7 +78,9 @@ pub async fn authenticate(State(st): State<AppState>, session: Session, mut req:
             Redirect::to(&format!("/login?next={}", urlencode(next_path))).into_response()
         };
     };
-    let rule = if is_api {
+    let rule = if is_ws {
+        rules::ws_rule(&path).ok_or(())
+    } else if is_api {
         rules::api_rule(&path).ok_or(())
     } else {
         Ok(rules::page_rule(&path).unwrap_or(Action::ViewSelf))

@@ -1,4 +1,4 @@
-//! The one table mapping every server function (and, later, websocket) to the
+//! The one table mapping every server function and websocket to the
 //! action it performs. A path missing here is refused with 403 at run time,
 //! and `pg-console routes` (used by the tests) lists it as unruled.
 
@@ -22,7 +22,26 @@ pub const API_RULES: &[(&str, Action)] = &[
     ("/api/cluster_paused", Action::ViewCluster),
     ("/api/backups_list", Action::ViewCluster),
     ("/api/backup_verify", Action::OperateCluster),
+    ("/api/backup_delete", Action::DeleteBackup),
 ];
+
+/// Websocket routes (as registered, `{param}` segments included).
+pub const WS_RULES: &[(&str, Action)] = &[(crate::jobs_ws::JOB_ROUTE, Action::ViewCluster)];
+
+/// The rule of a concrete websocket path (`/ws/jobs/abc` matches `/ws/jobs/{id}`).
+pub fn ws_rule(path: &str) -> Option<Action> {
+    let segs: Vec<&str> = path.split('/').collect();
+    WS_RULES
+        .iter()
+        .find(|(route, _)| {
+            let r: Vec<&str> = route.split('/').collect();
+            r.len() == segs.len()
+                && r.iter()
+                    .zip(&segs)
+                    .all(|(a, b)| (a.starts_with('{') && !b.is_empty()) || a == b)
+        })
+        .map(|(_, a)| *a)
+}
 
 /// Pages that need more than being logged in.
 pub const PAGE_RULES: &[(&str, Action)] = &[
@@ -43,11 +62,12 @@ pub fn page_rule(path: &str) -> Option<Action> {
         .map(|(_, a)| *a)
 }
 
-/// Every registered server-function path with its rule (None: unruled).
+/// Every registered server-function path and websocket route with its rule (None: unruled).
 pub fn server_fn_routes() -> Vec<(String, Option<Action>)> {
     let mut v: Vec<(String, Option<Action>)> = leptos::server_fn::axum::server_fn_paths()
         .map(|(path, _method)| (path.to_string(), api_rule(path)))
         .collect();
+    v.extend(WS_RULES.iter().map(|(p, a)| (p.to_string(), Some(*a))));
     v.sort_by(|a, b| a.0.cmp(&b.0));
     v.dedup_by(|a, b| a.0 == b.0);
     v

@@ -61,6 +61,9 @@ config = {
             "host all all ::/0 scram-sha-256",
         ],
         "parameters": {"unix_socket_directories": "/var/run/postgresql"},
+        # A rebuilt member starts copying at once instead of waiting for a
+        # spread checkpoint on the leader (minutes under write load).
+        "basebackup": [{"checkpoint": "fast"}],
     },
     "tags": {"nofailover": False, "noloadbalance": False, "clonefrom": False, "nosync": False},
 }
