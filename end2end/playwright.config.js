@@ -29,6 +29,8 @@ module.exports = defineConfig({
     url: `http://127.0.0.1:${port}/healthz`,
     reuseExistingServer: false,
     timeout: 30_000,
-    env: { ...process.env, PGC_LISTEN: `127.0.0.1:${port}`, PGC_PUBLIC_URL: `http://127.0.0.1:${port}`, PGC_LOG: 'warn' },
+    env: { ...process.env, PGC_LISTEN: `127.0.0.1:${port}`, PGC_PUBLIC_URL: `http://127.0.0.1:${port}`, PGC_LOG: 'warn',
+      // Holds a backed-up replica stopped 5 s longer, so a reload mid-backup is reliably mid-way.
+      PGC_BACKUP_TEST_DELAY_AFTER_STOP_MS: '5000' },
   },
 });

@@ -2,7 +2,7 @@
 
 use bollard::models::{ContainerCreateBody, HostConfig};
 use bollard::query_parameters::{
-    CreateContainerOptionsBuilder, InspectContainerOptions, LogsOptionsBuilder, RemoveContainerOptionsBuilder,
+    CreateContainerOptionsBuilder, InspectContainerOptions, KillContainerOptionsBuilder, LogsOptionsBuilder, RemoveContainerOptionsBuilder,
     StartContainerOptions, StopContainerOptionsBuilder,
 };
 use bollard::Docker;
@@ -78,6 +78,20 @@ impl DockerControl {
                 reason: e.to_string(),
             })?;
         Ok(info.state.and_then(|s| s.running).unwrap_or(false))
+    }
+
+    /// SIGKILL the container's main process (gone or stopped already is fine).
+    pub async fn kill(&self, container: &str) -> Result<(), DockerError> {
+        let opts = KillContainerOptionsBuilder::new().signal("SIGKILL").build();
+        match self.docker.kill_container(container, Some(opts)).await {
+            Ok(()) => Ok(()),
+            Err(bollard::errors::Error::DockerResponseServerError { status_code: 404 | 409, .. }) => Ok(()),
+            Err(e) => Err(DockerError::Call {
+                action: "kill",
+                container: container.into(),
+                reason: e.to_string(),
+            }),
+        }
     }
 
     /// The image (id) a container runs.

@@ -1,9 +1,38 @@
-// A replica backup from the Overview, its live steps, then the catalog and verification.
+// A replica backup from the Overview on a few hundred MB of real data: its
+// progress pushed over the websocket (the bar advances), a reload mid-way
+// still shows the live job, then the catalog, verification with a test
+// restore, and deletion.
 const { test, expect } = require('@playwright/test');
+const { execFileSync } = require('child_process');
+const fs = require('fs');
 const path = require('path');
 const { login } = require('./login');
 
-test('back up a replica, watch it, find it in the catalog and verify it', async ({ page }) => {
+function secret(name) {
+  const file = process.env.PGC_STACK_SECRETS_FILE;
+  const line = fs.readFileSync(file, 'utf8').split('\n').find((l) => l.startsWith(`${name}=`));
+  return line.slice(name.length + 1).trim();
+}
+
+// Patroni's own view (loopback REST API): every replica streaming with lag <= 1 MiB.
+async function replicasCaughtUp() {
+  const api = `http://${process.env.BIND_ADDR}:${process.env.PG0_API_PORT}/cluster`;
+  const c = await (await fetch(api)).json();
+  const replicas = c.members.filter((m) => m.role !== 'leader' && m.role !== 'master' && m.role !== 'primary');
+  return replicas.length === 2 && replicas.every((m) => ['streaming', 'running'].includes(m.state) && (m.lag || 0) <= 1048576);
+}
+
+test('back up a replica, watch the bar, reload, verify with a test restore, delete', async ({ page }) => {
+  test.setTimeout(420_000);
+  // ~300 MB of pgbench data through the write endpoint.
+  execFileSync('docker', ['exec', '-e', `PGPASSWORD=${secret('PG_SUPERUSER_PASSWORD')}`, 'pg-0', 'pgbench', '-i', '-s', '20', '-q',
+    '-h', process.env.BIND_ADDR, '-p', process.env.WRITE_PORT, '-U', 'postgres', 'postgres'], { stdio: 'ignore' });
+  await expect.poll(replicasCaughtUp, { timeout: 120_000, intervals: [1000] }).toBe(true);
+
+  const frames = [];
+  page.on('websocket', (ws) => {
+    if (ws.url().includes('/ws/jobs/')) ws.on('framereceived', (f) => frames.push(f.payload));
+  });
   await login(page, 'admin');
   await expect(page.locator('[data-testid=member-row][data-state=streaming]')).toHaveCount(2, { timeout: 90_000 });
   const replica = await page.locator('[data-testid=member-row][data-state=streaming]').first().getAttribute('data-member');
@@ -13,16 +42,46 @@ test('back up a replica, watch it, find it in the catalog and verify it', async 
   await expect(page.locator('[data-testid=precondition][data-ok=false]')).toHaveCount(0);
   await page.fill('[data-testid=confirm-name]', replica);
   await page.click('[data-testid=execute]');
-  // The phases appear as they happen.
-  await expect(page.locator('[data-testid=job-step]', { hasText: 'stopping' })).toBeVisible();
-  // Reloading mid-way does not lose the job: it lives on the server.
+
+  // The bar advances: sample it until the replica is being stopped.
+  const job = page.locator('[data-testid=op-panel] [data-testid=job]');
+  await expect(job).toHaveAttribute('data-live', 'websocket');
+  const seen = [];
+  const stopping = job.locator('[data-testid=job-step]', { hasText: 'stopping' });
+  for (let i = 0; i < 1200 && !(await stopping.count()); i++) {
+    const pct = await job.locator('[data-testid=job-progress]').getAttribute('data-pct', { timeout: 50 }).catch(() => null);
+    if (pct !== null && seen[seen.length - 1] !== Number(pct)) seen.push(Number(pct));
+  }
+  expect(seen.length, `progress values seen: ${seen}`).toBeGreaterThanOrEqual(2);
+  expect(seen.some((p) => p > 0 && p < 100), `progress values seen: ${seen}`).toBe(true);
+  expect([...seen].sort((a, b) => a - b)).toEqual(seen);
+  expect(frames.length).toBeGreaterThanOrEqual(seen.length);
+
+  // Reloading mid-way does not lose the job: it lives on the server and is
+  // followed again (the e2e console holds the replica stopped a few seconds).
   await page.reload();
-  await expect(page.locator('[data-testid=whoami]')).toBeVisible();
+  const live = page.locator('[data-testid=live-jobs] [data-testid=job]');
+  await expect(live).toBeVisible();
+  await expect(live).toHaveAttribute('data-live', 'websocket');
+  await expect(live.locator('[data-testid=job-step]', { hasText: 'stopping' })).toBeVisible();
+  await page.screenshot({ path: path.resolve(__dirname, '../../docs/backup-progress.png') });
+
   await page.click('[data-testid=nav-backups]');
-  await expect(page.locator('[data-testid=backup-row][data-status=ok]').first()).toBeVisible({ timeout: 120_000 });
-  await page.locator('[data-testid=verify-backup]').first().click();
-  await expect(page.locator('[data-testid=backup-row]').first()).toHaveAttribute('data-verified', 'true');
+  const row = page.locator('[data-testid=backup-row][data-status=ok]').first();
+  await expect(row).toBeVisible({ timeout: 180_000 });
+  await row.locator('[data-testid=verify-backup]').click();
+  await expect(row).toHaveAttribute('data-restored', 'true', { timeout: 180_000 });
+  await expect(row).toHaveAttribute('data-verified', 'true');
+  await expect(row.locator('[data-testid=verified]')).toContainText('restored');
   await page.screenshot({ path: path.resolve(__dirname, '../../docs/backups.png'), fullPage: true });
+
+  // Delete it: the typed id is required.
+  const id = await row.getAttribute('data-id');
+  await row.locator('[data-testid=delete-backup] summary').click();
+  await row.locator('[data-testid=delete-typed]').fill(id);
+  await row.locator('[data-testid=delete-submit]').click();
+  await expect(page.locator(`[data-testid=backup-row][data-id="${id}"]`)).toHaveCount(0);
+
   // The replica is back.
   await page.click('text=Overview');
   await expect(page.locator(`[data-testid=member-row][data-member=${replica}]`)).toHaveAttribute('data-state', 'streaming', { timeout: 90_000 });

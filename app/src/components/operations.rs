@@ -345,7 +345,11 @@ pub fn LiveJobs() -> impl IntoView {
             on_cleanup(move || h.clear());
         }
     });
-    let recent = Resource::new(move || tick.get(), |_| crate::api::op_recent());
+    // Client-side only: nothing to show before hydration.
+    let recent = LocalResource::new(move || {
+        tick.track();
+        crate::api::op_recent()
+    });
     let running = move || {
         recent
             .get()

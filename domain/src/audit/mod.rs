@@ -256,7 +256,10 @@ impl AuditLog {
     /// Append an entry; returns its id.
     pub async fn record(&self, e: AuditEntry) -> Result<i64, sqlx::Error> {
         let _w = self.writer.lock().await;
-        let mut tx = self.pool.begin().await?;
+        // IMMEDIATE: take the write lock before reading the previous hash. A
+        // deferred read-then-write transaction fails at once ("database is
+        // locked", no busy wait) when another connection wrote in between.
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         let prev: Option<String> = sqlx::query_scalar("SELECT hash FROM audit ORDER BY id DESC LIMIT 1")
             .fetch_optional(&mut *tx)
             .await?;

@@ -135,7 +135,7 @@ pub fn write_archive(
         let (files, bytes);
         let hashing = match compression {
             Compression::Zstd => {
-                let mut enc = zstd::stream::write::Encoder::new(hashing, 3)?;
+                let mut enc = zstd::stream::write::Encoder::new(hashing, 1)?;
                 let workers = std::thread::available_parallelism()
                     .map(|n| n.get() as u32)
                     .unwrap_or(2);

@@ -106,33 +106,55 @@ impl OperationService {
         let stopped_at = Instant::now();
         let copy = async {
             job.step(format!("stopping {m} (clean shutdown, up to 120 s)")).await;
-            docker.stop(&m, 120).await.map_err(|e| e.to_string())?;
-            let t0 = stopped_at.elapsed();
-            manifest.phase("stop", t0);
-            if s.test_delay_after_stop_ms > 0 {
-                tokio::time::sleep(Duration::from_millis(s.test_delay_after_stop_ms)).await;
+            // PostgreSQL is down (and its data directory final) as soon as the
+            // postmaster has removed its pid file after a clean shutdown; the
+            // container's Patroni takes a little longer to exit. The changed
+            // files are copied meanwhile; the container is started only once
+            // it has stopped completely.
+            let stopping = {
+                let (docker, m) = (docker.clone(), m.clone());
+                tokio::spawn(async move { docker.stop(&m, 120).await })
+            };
+            while !stopping.is_finished() && !pg_is_down(&src) {
+                tokio::time::sleep(Duration::from_millis(20)).await;
             }
-            let control = pg_control::read(&src).map_err(|e| format!("cannot read pg_control: {e}"))?;
-            if !control.is_clean_shutdown() || src.join("postmaster.pid").exists() {
-                return Err(format!(
-                    "{m} did not shut down cleanly (pg_control says {}): no backup",
-                    control.state_name()
-                ));
-            }
-            job.step(format!(
-                "copying what changed in {top} while {m} is stopped (pg_control: {})",
-                control.state_name()
-            ))
-            .await;
+            manifest.phase("stop", stopped_at.elapsed());
+            let control = if stopping.is_finished() {
+                None
+            } else {
+                Some(pg_control::read(&src).map_err(|e| format!("cannot read pg_control: {e}"))?)
+            };
+            job.step(format!("copying what changed in {top} while {m} is down")).await;
             let c0 = Instant::now();
             let (src2, dst2) = (src.clone(), staging.join(&top));
             let delta = tokio::task::spawn_blocking(move || copy::copy_changed(&src2, &dst2, &snapshot))
                 .await
-                .map_err(|e| e.to_string())?
-                .map_err(|e| format!("copy failed: {e}"))?;
-            manifest.phase("copy changes while stopped", c0.elapsed());
+                .map_err(|e| e.to_string())?;
+            // PostgreSQL shut down cleanly and what changed is copied; the
+            // container's Patroni is only tidying up its own exit (about 2 s
+            // of Python teardown). It already stopped PostgreSQL and will not
+            // start it again, so end it now rather than wait.
+            if !stopping.is_finished() && pg_is_down(&src) {
+                docker.kill(&m).await.map_err(|e| e.to_string())?;
+            }
+            stopping.await.map_err(|e| e.to_string())?.map_err(|e| e.to_string())?;
+            let delta = delta.map_err(|e| format!("copy failed: {e}"))?;
+            manifest.phase("copy changes while down", c0.elapsed());
             manifest.copied_while_stopped = (delta.files, delta.bytes);
-            Ok::<_, String>(control)
+            // The copy is only good if PostgreSQL had shut down cleanly
+            // before it started, and nothing started it again since.
+            let after = pg_control::read(&src).map_err(|e| format!("cannot read pg_control: {e}"))?;
+            let control = control.unwrap_or(after.clone());
+            if !control.is_clean_shutdown() || !after.is_clean_shutdown() || after != control || !pg_is_down(&src) {
+                return Err(format!(
+                    "{m} did not shut down cleanly (pg_control says {}): no backup",
+                    after.state_name()
+                ));
+            }
+            if s.test_delay_after_stop_ms > 0 {
+                tokio::time::sleep(Duration::from_millis(s.test_delay_after_stop_ms)).await;
+            }
+            Ok::<_, String>(after)
         }
         .await;
         // Whatever happened, the replica runs again.
@@ -310,6 +332,12 @@ impl OperationService {
             Err(_) => format!("no restartpoint on {} within 60 s; going on", replica.name),
         })
     }
+}
+
+/// No postmaster.pid and pg_control says shut down (in recovery): the data
+/// directory is a consistent cold copy source.
+fn pg_is_down(data: &Path) -> bool {
+    !data.join("postmaster.pid").exists() && pg_control::read(data).is_ok_and(|c| c.is_clean_shutdown())
 }
 
 /// Remove leftovers of a backup that did not finish.

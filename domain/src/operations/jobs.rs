@@ -133,6 +133,8 @@ impl JobHandle {
             for s in j.steps.iter_mut().filter(|s| s.state == StepState::Running) {
                 s.state = StepState::Done;
             }
+            // A bar belongs to the step that published it.
+            j.progress = None;
             j.steps.push(JobStep {
                 at_ms: now,
                 text: text.clone(),
