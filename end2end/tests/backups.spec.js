@@ -43,28 +43,36 @@ test('back up a replica, watch the bar, reload, verify with a test restore, dele
   await page.fill('[data-testid=confirm-name]', replica);
   await page.click('[data-testid=execute]');
 
-  // The bar advances: sample it until the replica is being stopped.
+  // The bar advances: sample it while the copy runs (until the replica is
+  // being stopped), then again on the reloaded page while the archive is
+  // written; each phase's values only grow.
+  const sample = async (job, until) => {
+    const seen = [];
+    for (let i = 0; i < 3000 && !(await until.count()); i++) {
+      const pct = await job.locator('[data-testid=job-progress]').getAttribute('data-pct', { timeout: 30 }).catch(() => null);
+      if (pct !== null && seen[seen.length - 1] !== Number(pct)) seen.push(Number(pct));
+    }
+    expect([...seen].sort((a, b) => a - b), `progress values: ${seen}`).toEqual(seen);
+    return seen;
+  };
   const job = page.locator('[data-testid=op-panel] [data-testid=job]');
   await expect(job).toHaveAttribute('data-live', 'websocket');
-  const seen = [];
-  const stopping = job.locator('[data-testid=job-step]', { hasText: 'stopping' });
-  for (let i = 0; i < 1200 && !(await stopping.count()); i++) {
-    const pct = await job.locator('[data-testid=job-progress]').getAttribute('data-pct', { timeout: 50 }).catch(() => null);
-    if (pct !== null && seen[seen.length - 1] !== Number(pct)) seen.push(Number(pct));
-  }
-  expect(seen.length, `progress values seen: ${seen}`).toBeGreaterThanOrEqual(2);
-  expect(seen.some((p) => p > 0 && p < 100), `progress values seen: ${seen}`).toBe(true);
-  expect([...seen].sort((a, b) => a - b)).toEqual(seen);
-  expect(frames.length).toBeGreaterThanOrEqual(seen.length);
+  const copying = await sample(job, job.locator('[data-testid=job-step]', { hasText: 'stopping' }));
 
   // Reloading mid-way does not lose the job: it lives on the server and is
-  // followed again (the e2e console holds the replica stopped a few seconds).
+  // followed again (the e2e console holds the replica stopped 5 s longer).
   await page.reload();
   const live = page.locator('[data-testid=live-jobs] [data-testid=job]');
   await expect(live).toBeVisible();
   await expect(live).toHaveAttribute('data-live', 'websocket');
   await expect(live.locator('[data-testid=job-step]', { hasText: 'stopping' })).toBeVisible();
   await page.screenshot({ path: path.resolve(__dirname, '../../docs/backup-progress.png') });
+  const archiving = await sample(live, live.locator('[data-testid=job-step]', { hasText: 'waiting until' }));
+  console.log(`progress samples: copy [${copying}], archive [${archiving}], websocket frames ${frames.length}`);
+  const seen = copying.concat(archiving);
+  expect(seen.length, `copy ${copying}, archive ${archiving}`).toBeGreaterThanOrEqual(3);
+  expect(seen.some((p) => p > 0 && p < 100), `copy ${copying}, archive ${archiving}`).toBe(true);
+  expect(frames.length).toBeGreaterThanOrEqual(seen.length);
 
   await page.click('[data-testid=nav-backups]');
   const row = page.locator('[data-testid=backup-row][data-status=ok]').first();

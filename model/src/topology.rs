@@ -74,7 +74,16 @@ pub struct Member {
     pub patroni_version: Option<String>,
 }
 
+/// A replica is "caught up" when it streams with at most this much lag
+/// (writes may keep going, so exactly 0 cannot be waited for).
+pub const CAUGHT_UP_LAG_BYTES: u64 = 1 << 20;
+
 impl Member {
+    /// Streaming, reachable, and lagging at most `CAUGHT_UP_LAG_BYTES`.
+    pub fn caught_up(&self) -> bool {
+        self.reachable && self.state == "streaming" && self.lag_bytes.is_some_and(|l| l <= CAUGHT_UP_LAG_BYTES)
+    }
+
     pub fn host_port(&self) -> String {
         match self.port {
             Some(p) => format!("{}:{}", self.host, p),

@@ -410,48 +410,37 @@ async fn audit_tampering_is_detected_by_the_cli_and_the_audit_page() {
     assert_eq!(page["chain_status"], "broken at #2");
 }
 
-async fn call_text(app: &TestApp, client: &reqwest::Client, path: &str, body: &str) -> (StatusCode, String) {
-    let r = client
-        .post(format!("{}{path}", app.base))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(body.to_string())
-        .send()
-        .await
-        .unwrap();
-    (r.status(), r.text().await.unwrap())
-}
-
 #[tokio::test]
 async fn admins_manage_users_from_the_admin_page_functions() {
     let app = spawn_app().await;
-    let (s, t) = call_text(
+    let (s, t) = post(
         &app,
         &app.http,
         "/api/admin_add_user",
-        "name=gina&role=operator&password=a+long+enough+phrase",
+        &[("name", "gina"), ("role", "operator"), ("password", "a long enough phrase")],
     )
     .await;
     assert_eq!(s, StatusCode::OK, "{t}");
     let gina = app.login("gina", "a long enough phrase").await.unwrap();
     assert_eq!(app.call(&gina, "/api/whoami", "").await, StatusCode::OK);
     // Bad input: a clear error and no change.
-    let (s, t) = call_text(
+    let (s, t) = post(
         &app,
         &app.http,
         "/api/admin_add_user",
-        "name=hank&role=viewer&password=password1234",
+        &[("name", "hank"), ("role", "viewer"), ("password", "password1234")],
     )
     .await;
     assert_eq!(s, StatusCode::INTERNAL_SERVER_ERROR);
     assert!(t.contains("common"), "{t}");
-    let (_, t) = call_text(&app, &app.http, "/api/admin_users", "").await;
+    let (_, t) = post(&app, &app.http, "/api/admin_users", &[]).await;
     assert!(!t.contains("hank"));
     // Role change ends gina's session.
-    let (s, _) = call_text(&app, &app.http, "/api/admin_set_role", "name=gina&role=viewer").await;
+    let (s, _) = post(&app, &app.http, "/api/admin_set_role", &[("name", "gina"), ("role", "viewer")]).await;
     assert_eq!(s, StatusCode::OK);
     assert_eq!(app.call(&gina, "/api/whoami", "").await, StatusCode::UNAUTHORIZED);
     // The last admin cannot be disabled or demoted.
-    let (s, t) = call_text(&app, &app.http, "/api/admin_set_disabled", "name=admin&disabled=true").await;
+    let (s, t) = post(&app, &app.http, "/api/admin_set_disabled", &[("name", "admin"), ("disabled", "true")]).await;
     assert_eq!(s, StatusCode::INTERNAL_SERVER_ERROR);
     assert!(t.contains("at least one active admin"), "{t}");
     assert_eq!(
@@ -461,7 +450,7 @@ async fn admins_manage_users_from_the_admin_page_functions() {
     );
     // Revoke a session by its listed prefix.
     let gina = app.login("gina", "a long enough phrase").await.unwrap();
-    let (_, t) = call_text(&app, &app.http, "/api/admin_users", "").await;
+    let (_, t) = post(&app, &app.http, "/api/admin_users", &[]).await;
     let v: serde_json::Value = serde_json::from_str(&t).unwrap();
     let prefix = v["sessions"]
         .as_array()
@@ -472,12 +461,7 @@ async fn admins_manage_users_from_the_admin_page_functions() {
         .as_str()
         .unwrap()
         .to_string();
-    let (s, _) = call_text(
-        &app,
-        &app.http,
-        "/api/admin_revoke_session",
-        &format!("id_prefix={prefix}"),
-    )
+    let (s, _) = post(&app, &app.http, "/api/admin_revoke_session", &[("id_prefix", &prefix)])
     .await;
     assert_eq!(s, StatusCode::OK);
     assert_eq!(app.call(&gina, "/api/whoami", "").await, StatusCode::UNAUTHORIZED);

@@ -114,11 +114,14 @@ pub struct ArchiveInfo {
 }
 
 /// Archive `src` as `top/…` into `dest` via `dest.partial`; `progress(bytes, files)`.
+/// `remove_before_sync`: a directory (the staging copy) to delete once it has been
+/// read, before the archive is fsynced.
 pub fn write_archive(
     src: &Path,
     top: &str,
     dest: &Path,
     compression: Compression,
+    remove_before_sync: Option<&Path>,
     mut progress: impl FnMut(u64, u64),
 ) -> io::Result<ArchiveInfo> {
     let tmp = dest.with_extension(format!(
@@ -161,6 +164,11 @@ pub fn write_archive(
         }
     };
     hashing.flush()?;
+    if let Some(dir) = remove_before_sync {
+        // The staging copy's dirty pages would otherwise be written back
+        // for nothing, and the fsync below would wait for them (ext4).
+        let _ = std::fs::remove_dir_all(dir);
+    }
     let sha256 = hex::encode(hashing.hash.clone().finalize());
     let archive_bytes = hashing.written;
     let file = hashing.inner.into_inner().map_err(|e| e.into_error())?;
@@ -252,7 +260,7 @@ mod tests {
         for c in [Compression::Zstd, Compression::Gzip] {
             let dest = root.join(format!("b.{}", c.extension()));
             let mut calls = 0;
-            let info = write_archive(&staging, "pg1-data", &dest, c, |_, _| calls += 1).unwrap();
+            let info = write_archive(&staging, "pg1-data", &dest, c, None, |_, _| calls += 1).unwrap();
             assert_eq!((info.files, info.data_bytes, calls), (2, 100_003, 2));
             assert_eq!(sha256_file(&dest).unwrap(), info.sha256);
             assert!(!dest

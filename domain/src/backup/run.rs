@@ -53,7 +53,7 @@ impl OperationService {
         let mut manifest = Manifest::new(&job.id, &self.cluster_name, &m, compression, &job.user());
         manifest.patroni_version = member.as_ref().and_then(|x| x.patroni_version.clone());
         manifest.postgres_version = member.as_ref().and_then(|x| x.server_version.clone());
-        let staging = s.backups_dir.join(".staging").join(&job.id);
+        let staging = staging_root(&s.backups_dir, bytes).join(&job.id);
 
         // While the replica runs: a restartpoint (so its shutdown has little
         // to flush), then a full copy; only what changes after it is copied
@@ -189,10 +189,11 @@ impl OperationService {
         let a0 = Instant::now();
         let archived = {
             let (st, dst, top2, jobs) = (staging.join(&top), dest.clone(), top.clone(), job.progress_sink());
+            let staging2 = staging.clone();
             tokio::task::spawn_blocking(move || {
                 let start = Instant::now();
                 let mut last = Instant::now() - Duration::from_secs(1);
-                write_archive(&st, &top2, &dst, compression, |done, f| {
+                write_archive(&st, &top2, &dst, compression, Some(&staging2), |done, f| {
                     if last.elapsed() >= Duration::from_millis(200) || done == bytes {
                         last = Instant::now();
                         let rate = (done as f64 / start.elapsed().as_secs_f64().max(0.001)) as u64;
@@ -232,21 +233,17 @@ impl OperationService {
         let publish = job.progress_sink();
         let caught_up = loop {
             let t = self.patroni.topology().await;
-            let lag = t
-                .members
-                .iter()
-                .find(|x| x.name == m && x.reachable && x.state == "streaming")
-                .and_then(|x| x.lag_bytes);
-            if let Some(l) = lag {
+            let member = t.members.iter().find(|x| x.name == m && x.reachable && x.state == "streaming");
+            if let Some(x) = member {
                 publish(Progress {
-                    phase: format!("catching up: lag {l} bytes"),
+                    phase: format!("catching up: lag {} bytes", x.lag_bytes.map_or("?".into(), |l| l.to_string())),
                     bytes_done: 0,
                     bytes_total: 0,
                     files: 0,
                     rate_bytes_per_s: 0,
                     eta_s: None,
                 });
-                if l <= 1 << 20 {
+                if x.caught_up() {
                     break true;
                 }
             }
@@ -340,9 +337,42 @@ fn pg_is_down(data: &Path) -> bool {
     !data.join("postmaster.pid").exists() && pg_control::read(data).is_ok_and(|c| c.is_clean_shutdown())
 }
 
+/// In memory (tmpfs) when it fits comfortably.
+const SHM_STAGING: &str = "/dev/shm/pg-console-staging";
+
+/// Where the copy of the data directory is staged. A copy on disk leaves
+/// gigabytes of dirty pages that the disk writes back while the archive is
+/// written, and the archive's fsync waits behind them (seconds, for a copy
+/// deleted right after); so the copy goes to tmpfs when it holds twice the
+/// data and the data is under a quarter of the available memory, else to
+/// `backups_dir/.staging`.
+fn staging_root(backups_dir: &Path, data_bytes: u64) -> PathBuf {
+    let shm = Path::new(SHM_STAGING);
+    let fits = super::free_bytes(shm).is_some_and(|f| f / 2 > data_bytes)
+        && mem_available_bytes().is_some_and(|m| m / 4 > data_bytes);
+    if fits {
+        shm.to_path_buf()
+    } else {
+        backups_dir.join(".staging")
+    }
+}
+
+fn mem_available_bytes() -> Option<u64> {
+    let info = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let kb: u64 = info
+        .lines()
+        .find(|l| l.starts_with("MemAvailable:"))?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()?;
+    Some(kb * 1024)
+}
+
 /// Remove leftovers of a backup that did not finish.
 pub fn clean_partial(backups_dir: &Path, id: &str) {
     let _ = std::fs::remove_dir_all(backups_dir.join(".staging").join(id));
+    let _ = std::fs::remove_dir_all(Path::new(SHM_STAGING).join(id));
     if let Ok(rd) = std::fs::read_dir(backups_dir) {
         for e in rd.flatten() {
             let n = e.file_name().to_string_lossy().to_string();

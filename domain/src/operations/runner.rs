@@ -34,9 +34,7 @@ fn leader_is(t: &Topology, name: &str) -> bool {
 }
 
 fn streaming(t: &Topology, name: &str) -> bool {
-    t.members
-        .iter()
-        .any(|m| m.name == name && m.reachable && m.state == "streaming" && m.lag_bytes.is_some())
+    t.members.iter().any(|m| m.name == name && m.caught_up())
 }
 
 impl OperationService {
@@ -97,7 +95,7 @@ impl OperationService {
                 ))
                 .await;
                 let r = self.admin.reinitialize(m).await.map_err(|e| e.to_string())?;
-                job.step(format!("waiting until {m} streams again")).await;
+                job.step(format!("waiting until {m} streams again with lag ~0 (at most 1 MiB)")).await;
                 tokio::time::sleep(Duration::from_secs(2)).await;
                 let t = wait_for(self, Duration::from_secs(600), |t| streaming(t, m))
                     .await
