@@ -280,7 +280,12 @@ pub async fn op_cancel_switchover() -> Result<String, ServerFnError> {
 #[server(endpoint = "cluster_paused")]
 pub async fn cluster_paused() -> Result<bool, ServerFnError> {
     let ctx = use_context::<ServerContext>().ok_or_else(|| ServerFnError::new("server context missing"))?;
-    Ok(ctx.overview.patroni.topology().await.paused)
+    Ok(ctx
+        .overview
+        .patroni
+        .topology_at_most(std::time::Duration::from_secs(2))
+        .await
+        .paused)
 }
 
 /// The backup catalog, newest first.

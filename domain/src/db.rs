@@ -56,6 +56,7 @@ CREATE TABLE IF NOT EXISTS audit (
     hash           TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS audit_at ON audit(at_ms);
+CREATE INDEX IF NOT EXISTS audit_action ON audit(action, id);
 CREATE TRIGGER IF NOT EXISTS audit_no_update BEFORE UPDATE ON audit
 BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
 CREATE TRIGGER IF NOT EXISTS audit_no_delete BEFORE DELETE ON audit

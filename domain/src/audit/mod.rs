@@ -340,13 +340,16 @@ impl AuditLog {
 
     /// The console's finished operations, newest first (for the history).
     pub async fn recent_operations(&self, limit: i64) -> Result<Vec<model::OperationRecord>, sqlx::Error> {
-        let f = AuditFilter {
-            action: Some("op_result".into()),
-            ..Default::default()
-        };
-        let (rows, _) = self.query(&f, limit, 0).await?;
+        // Asked on every Overview refresh: an index walk of `limit` rows, no count.
+        let rows: Vec<Row> = sqlx::query_as(&format!(
+            "SELECT {COLS} FROM audit WHERE action = 'op_result' ORDER BY id DESC LIMIT ?"
+        ))
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
         Ok(rows
             .into_iter()
+            .map(record)
             .map(|r| {
                 let params: Value = serde_json::from_str(&r.params).unwrap_or(Value::Null);
                 let summary = params

@@ -31,6 +31,9 @@ pub struct PatroniClient {
     http: reqwest::Client,
     /// When each currently unreachable member was first seen unreachable.
     unreachable_since: Mutex<BTreeMap<String, i64>>,
+    /// The last merged topology and when it was taken (for callers that can
+    /// live with a slightly older answer instead of six more requests).
+    last: Mutex<Option<(std::time::Instant, Topology)>>,
 }
 
 impl PatroniClient {
@@ -47,6 +50,7 @@ impl PatroniClient {
             members,
             http,
             unreachable_since: Mutex::new(BTreeMap::new()),
+            last: Mutex::new(None),
         })
     }
 
@@ -92,7 +96,20 @@ impl PatroniClient {
             }
             map.clone()
         };
-        merge_topology(&self.cluster_name, &probes, &since, now)
+        let t = merge_topology(&self.cluster_name, &probes, &since, now);
+        *self.last.lock().expect("last topology poisoned") = Some((std::time::Instant::now(), t.clone()));
+        t
+    }
+
+    /// The last topology if it is at most `max_age` old, else a fresh one.
+    /// (Every open Overview refreshes it each second, so the top bar's pause
+    /// badge usually costs no request.)
+    pub async fn topology_at_most(&self, max_age: Duration) -> Topology {
+        let cached = self.last.lock().expect("last topology poisoned").clone();
+        match cached {
+            Some((at, t)) if at.elapsed() <= max_age => t,
+            _ => self.topology().await,
+        }
     }
 
     /// The database system identifier, from the leader (or any member).
