@@ -212,6 +212,7 @@ pub async fn op_prepare(
     only_if_pending: bool,
     #[server(default)] compression: String,
     #[server(default)] backup_first: bool,
+    #[server(default)] allow_only_replica: bool,
 ) -> Result<model::operations::Plan, ServerFnError> {
     let c = caller()?;
     let ctx = expect_context::<ServerContext>();
@@ -222,6 +223,7 @@ pub async fn op_prepare(
         only_if_pending,
         compression: Some(compression).filter(|c| !c.trim().is_empty()),
         backup_first,
+        allow_only_replica,
     };
     Ok(ctx.operations.prepare(&c, req).await)
 }

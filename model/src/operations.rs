@@ -68,6 +68,10 @@ pub struct OpRequest {
     /// Whole-cluster reinitialization: back up the healthiest replica first.
     #[serde(default)]
     pub backup_first: bool,
+    /// Backup: go ahead although the target is the only healthy replica
+    /// (the operator confirmed that the leader then serves alone).
+    #[serde(default)]
+    pub allow_only_replica: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -184,7 +184,7 @@ async fn cross_origin_requests_and_websocket_upgrades_are_refused() {
     assert_eq!(r.status(), StatusCode::FORBIDDEN);
     // A cross-origin websocket upgrade.
     let r = plain
-        .get(format!("{}/ws/anything", app.base))
+        .get(format!("{}/ws/jobs/anything", app.base))
         .header("connection", "Upgrade")
         .header("upgrade", "websocket")
         .header("sec-websocket-version", "13")
@@ -417,7 +417,11 @@ async fn admins_manage_users_from_the_admin_page_functions() {
         &app,
         &app.http,
         "/api/admin_add_user",
-        &[("name", "gina"), ("role", "operator"), ("password", "a long enough phrase")],
+        &[
+            ("name", "gina"),
+            ("role", "operator"),
+            ("password", "a long enough phrase"),
+        ],
     )
     .await;
     assert_eq!(s, StatusCode::OK, "{t}");
@@ -436,11 +440,23 @@ async fn admins_manage_users_from_the_admin_page_functions() {
     let (_, t) = post(&app, &app.http, "/api/admin_users", &[]).await;
     assert!(!t.contains("hank"));
     // Role change ends gina's session.
-    let (s, _) = post(&app, &app.http, "/api/admin_set_role", &[("name", "gina"), ("role", "viewer")]).await;
+    let (s, _) = post(
+        &app,
+        &app.http,
+        "/api/admin_set_role",
+        &[("name", "gina"), ("role", "viewer")],
+    )
+    .await;
     assert_eq!(s, StatusCode::OK);
     assert_eq!(app.call(&gina, "/api/whoami", "").await, StatusCode::UNAUTHORIZED);
     // The last admin cannot be disabled or demoted.
-    let (s, t) = post(&app, &app.http, "/api/admin_set_disabled", &[("name", "admin"), ("disabled", "true")]).await;
+    let (s, t) = post(
+        &app,
+        &app.http,
+        "/api/admin_set_disabled",
+        &[("name", "admin"), ("disabled", "true")],
+    )
+    .await;
     assert_eq!(s, StatusCode::INTERNAL_SERVER_ERROR);
     assert!(t.contains("at least one active admin"), "{t}");
     assert_eq!(
@@ -461,8 +477,7 @@ async fn admins_manage_users_from_the_admin_page_functions() {
         .as_str()
         .unwrap()
         .to_string();
-    let (s, _) = post(&app, &app.http, "/api/admin_revoke_session", &[("id_prefix", &prefix)])
-    .await;
+    let (s, _) = post(&app, &app.http, "/api/admin_revoke_session", &[("id_prefix", &prefix)]).await;
     assert_eq!(s, StatusCode::OK);
     assert_eq!(app.call(&gina, "/api/whoami", "").await, StatusCode::UNAUTHORIZED);
     let rows = audit_rows(&app, "user=admin").await;

@@ -82,10 +82,14 @@ async fn backup_while_writing_then_the_gzip_archive_restores_with_plain_tar() {
 
     // Under write load the lag may exceed the bound for a moment (then the
     // plan is refused, as it should be): try again as a user would.
-    let plan = eventually(Duration::from_secs(60), "a backup plan that can run under load", || async {
-        let p = prepare_backup(&app, "pg-2", "gzip").await;
-        p.can_run().then_some(p)
-    })
+    let plan = eventually(
+        Duration::from_secs(60),
+        "a backup plan that can run under load",
+        || async {
+            let p = prepare_backup(&app, "pg-2", "gzip").await;
+            p.can_run().then_some(p)
+        },
+    )
     .await;
     assert!(plan.shell.contains("tar -czvf pg2-backup.tar.gz"));
     let job = wait_job(&app, &app.http, &start(&app, &plan).await).await;
@@ -193,11 +197,23 @@ async fn backup_while_writing_then_the_gzip_archive_restores_with_plain_tar() {
     let o = app.login("olga", "an operator with a long phrase").await.unwrap();
     let (s, _) = post(&app, &o, "/api/backup_delete", &[("id", &b.id), ("typed_id", &b.id)]).await;
     assert_eq!(s, StatusCode::FORBIDDEN);
-    let (s, t) = post(&app, &app.http, "/api/backup_delete", &[("id", &b.id), ("typed_id", "pg-2")]).await;
+    let (s, t) = post(
+        &app,
+        &app.http,
+        "/api/backup_delete",
+        &[("id", &b.id), ("typed_id", "pg-2")],
+    )
+    .await;
     assert_ne!(s, StatusCode::OK);
     assert!(t.contains("type the backup's id"), "{t}");
     assert!(archive.exists());
-    let (s, t) = post(&app, &app.http, "/api/backup_delete", &[("id", &b.id), ("typed_id", &b.id)]).await;
+    let (s, t) = post(
+        &app,
+        &app.http,
+        "/api/backup_delete",
+        &[("id", &b.id), ("typed_id", &b.id)],
+    )
+    .await;
     assert_eq!(s, StatusCode::OK, "{t}");
     assert!(!archive.exists());
     assert!(catalog(&app).await.iter().all(|r| r.id != b.id));
@@ -210,7 +226,11 @@ async fn backup_while_writing_then_the_gzip_archive_restores_with_plain_tar() {
         .text()
         .await
         .unwrap();
-    assert_eq!(audit.lines().filter(|l| l.contains(r#","refused","#)).count(), 1, "{audit}");
+    assert_eq!(
+        audit.lines().filter(|l| l.contains(r#","refused","#)).count(),
+        1,
+        "{audit}"
+    );
     assert_eq!(audit.lines().filter(|l| l.contains(r#","ok","#)).count(), 1, "{audit}");
 }
 

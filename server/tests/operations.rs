@@ -317,7 +317,11 @@ async fn reinitialize_a_member_needs_the_password_and_rebuilds_it() {
     // password was entered stops working, the renewed one works.
     let r = c_old
         .post(format!("{}/api/op_execute", app.base))
-        .form(&[("token", p.token.as_str()), ("typed_name", "pg-2"), ("password", ADMIN_PASSWORD)])
+        .form(&[
+            ("token", p.token.as_str()),
+            ("typed_name", "pg-2"),
+            ("password", ADMIN_PASSWORD),
+        ])
         .send()
         .await
         .unwrap();

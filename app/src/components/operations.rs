@@ -20,6 +20,7 @@ pub fn request(kind: OpKind, member: &str) -> OpRequest {
         only_if_pending: false,
         compression: None,
         backup_first: false,
+        allow_only_replica: false,
     }
 }
 
@@ -38,6 +39,7 @@ pub fn OperationPanel() -> impl IntoView {
     let only_pending = RwSignal::new(false);
     let compression = RwSignal::new("zstd".to_string());
     let backup_first = RwSignal::new(false);
+    let allow_only_replica = RwSignal::new(false);
     let typed = RwSignal::new(String::new());
     let password = RwSignal::new(String::new());
     let job_id: RwSignal<Option<String>> = RwSignal::new(None);
@@ -69,6 +71,7 @@ pub fn OperationPanel() -> impl IntoView {
                 only_if_pending: only_pending.get_untracked(),
                 compression: compression.get_untracked(),
                 backup_first: backup_first.get_untracked(),
+                allow_only_replica: allow_only_replica.get_untracked(),
             });
         }
     };
@@ -150,6 +153,10 @@ pub fn OperationPanel() -> impl IntoView {
                                     <option value="gzip">"gzip (.tar.gz, restores with plain tar -xzf)"</option>
                                 </select>
                             </label>
+                        })}
+                        {(req.kind == OpKind::Backup).then(|| view! {
+                            <label class="muted"><input type="checkbox" data-testid="op-allow-only-replica" prop:checked=move || allow_only_replica.get()
+                                on:change=move |ev| allow_only_replica.set(event_target_checked(&ev))/>" even if it is the only healthy replica"</label>
                         })}
                         {(req.kind == OpKind::ReinitializeCluster).then(|| view! {
                             <label class="muted"><input type="checkbox" data-testid="op-backup-first" prop:checked=move || backup_first.get()
@@ -302,7 +309,11 @@ fn follow_over_websocket(
         polling.set(true);
         return;
     };
-    let scheme = if loc.protocol().ok().as_deref() == Some("https:") { "wss" } else { "ws" };
+    let scheme = if loc.protocol().ok().as_deref() == Some("https:") {
+        "wss"
+    } else {
+        "ws"
+    };
     let url = format!("{scheme}://{}/ws/jobs/{id}", loc.host().unwrap_or_default());
     let Ok(ws) = web_sys::WebSocket::new(&url) else {
         polling.set(true);

@@ -33,10 +33,7 @@ pub fn BackupsPage() -> impl IntoView {
         let ok = b.status == "ok";
         let verified = match (b.verified_ok, &b.restore_test) {
             (Some(false), _) => "CORRUPTED (sha256 mismatch)".to_string(),
-            (Some(true), Some(r)) if r.ok => format!(
-                "verified ✓ restored: {} tables, {} rows",
-                r.tables, r.rows
-            ),
+            (Some(true), Some(r)) if r.ok => format!("verified ✓ restored: {} tables, {} rows", r.tables, r.rows),
             (Some(true), Some(r)) => format!("sha256 ✓, test restore FAILED: {}", r.error),
             (Some(true), None) => "sha256 ✓".to_string(),
             (None, _) => "not verified".to_string(),
@@ -120,7 +117,9 @@ pub fn BackupsPage() -> impl IntoView {
             (Some(Err(e)), _) | (_, Some(Err(e))) => Some(e.to_string()),
             _ => None,
         }?;
-        Some(view! { <p class="banner error" data-testid="backup-action-error">{e.trim_start_matches("error running server function: ").to_string()}</p> })
+        Some(
+            view! { <p class="banner error" data-testid="backup-action-error">{e.trim_start_matches("error running server function: ").to_string()}</p> },
+        )
     };
     view! {
         <section class="page">

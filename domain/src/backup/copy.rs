@@ -103,7 +103,9 @@ pub fn copy_running(src: &Path, dst: &Path, mut progress: impl FnMut(u64, u64)) 
     for p in walk(src)? {
         let rel = p.strip_prefix(src).expect("walk stays under src").to_path_buf();
         // A file PostgreSQL removes mid-walk (WAL recycling, temp files) is fine: pass two settles it.
-        let Ok(md) = std::fs::symlink_metadata(&p) else { continue };
+        let Ok(md) = std::fs::symlink_metadata(&p) else {
+            continue;
+        };
         let copied_at = SystemTime::now();
         match copy_entry(&p, &dst.join(&rel), &md) {
             Ok(n) if md.is_file() => {
@@ -139,9 +141,7 @@ pub fn copy_changed(src: &Path, dst: &Path, snap: &Snapshot) -> io::Result<Copie
         let to = dst.join(&rel);
         let unchanged = md.is_file()
             && snap.files.get(&rel).is_some_and(|s| {
-                s.len == md.len()
-                    && md.modified().ok() == Some(s.mtime)
-                    && s.mtime + HOT < s.copied_at
+                s.len == md.len() && md.modified().ok() == Some(s.mtime) && s.mtime + HOT < s.copied_at
             });
         let same_kind = to
             .symlink_metadata()
@@ -238,7 +238,10 @@ mod tests {
         // Everything here is "hot" (just written), so every file is copied again;
         // an old, untouched file is not.
         let old = SystemTime::now() - Duration::from_secs(60);
-        let f = std::fs::File::options().write(true).open(src.join("base/1/cold")).unwrap();
+        let f = std::fs::File::options()
+            .write(true)
+            .open(src.join("base/1/cold"))
+            .unwrap();
         f.set_modified(old).unwrap();
         drop(f);
         let (snap, _) = copy_running(&src, &dst, |_, _| {}).unwrap();

@@ -62,7 +62,8 @@ pub async fn verify_and_restore(
     }
     m = find(&s.backups_dir, id).unwrap_or(m);
     m.restore_test = Some(check);
-    m.save(&s.backups_dir).map_err(|e| format!("cannot write the manifest: {e}"))?;
+    m.save(&s.backups_dir)
+        .map_err(|e| format!("cannot write the manifest: {e}"))?;
     Ok(m)
 }
 
@@ -214,7 +215,9 @@ async fn connect_when_ready(docker: &DockerControl, port: u16, db: &str) -> Resu
         match connect(port, db).await {
             Ok(c) => return Ok(c),
             Err(e) if t0.elapsed() > Duration::from_secs(120) => {
-                return Err(format!("the restored copy did not accept connections within 120 s: {e}"))
+                return Err(format!(
+                    "the restored copy did not accept connections within 120 s: {e}"
+                ))
             }
             Err(_) => {}
         }

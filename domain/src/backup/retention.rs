@@ -93,11 +93,20 @@ mod tests {
         let cat: Vec<Manifest> = (0..6).map(|d| m(&format!("b{d}"), d, now)).collect();
         let off = Retention::default();
         assert!(off.expired(&cat, now, "").is_empty());
-        let last2 = Retention { keep_last: 2, keep_days: 0 };
+        let last2 = Retention {
+            keep_last: 2,
+            keep_days: 0,
+        };
         assert_eq!(last2.expired(&cat, now, ""), ["b2", "b3", "b4", "b5"]);
-        let days3 = Retention { keep_last: 0, keep_days: 3 };
+        let days3 = Retention {
+            keep_last: 0,
+            keep_days: 3,
+        };
         assert_eq!(days3.expired(&cat, now, ""), ["b3", "b4", "b5"]);
-        let both = Retention { keep_last: 4, keep_days: 1 };
+        let both = Retention {
+            keep_last: 4,
+            keep_days: 1,
+        };
         assert_eq!(both.expired(&cat, now, ""), ["b4", "b5"]);
         assert_eq!(last2.expired(&cat, now, "b5"), ["b2", "b3", "b4"]);
         let mut running = cat.clone();
@@ -114,7 +123,15 @@ mod tests {
             mm.save(&dir).unwrap();
             std::fs::write(dir.join(mm.archive_name()), b"archive").unwrap();
         }
-        let gone = apply(&dir, Retention { keep_last: 1, keep_days: 0 }, now, "");
+        let gone = apply(
+            &dir,
+            Retention {
+                keep_last: 1,
+                keep_days: 0,
+            },
+            now,
+            "",
+        );
         assert_eq!(gone.len(), 1);
         assert_eq!(gone[0].as_ref().unwrap().id, "old");
         let left: Vec<String> = std::fs::read_dir(&dir)

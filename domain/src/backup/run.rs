@@ -61,8 +61,10 @@ impl OperationService {
         if let Some(note) = self.restartpoint(member.as_ref()).await {
             job.step(note).await;
         }
-        job.step(format!("copying {top} while {m} runs (what changes is copied again while it is stopped)"))
-            .await;
+        job.step(format!(
+            "copying {top} while {m} runs (what changes is copied again while it is stopped)"
+        ))
+        .await;
         let p0 = Instant::now();
         let first = {
             let (src2, dst2, publish) = (src.clone(), staging.join(&top), job.progress_sink());
@@ -124,7 +126,8 @@ impl OperationService {
             } else {
                 Some(pg_control::read(&src).map_err(|e| format!("cannot read pg_control: {e}"))?)
             };
-            job.step(format!("copying what changed in {top} while {m} is down")).await;
+            job.step(format!("copying what changed in {top} while {m} is down"))
+                .await;
             let c0 = Instant::now();
             let (src2, dst2) = (src.clone(), staging.join(&top));
             let delta = tokio::task::spawn_blocking(move || copy::copy_changed(&src2, &dst2, &snapshot))
@@ -233,10 +236,16 @@ impl OperationService {
         let publish = job.progress_sink();
         let caught_up = loop {
             let t = self.patroni.topology().await;
-            let member = t.members.iter().find(|x| x.name == m && x.reachable && x.state == "streaming");
+            let member = t
+                .members
+                .iter()
+                .find(|x| x.name == m && x.reachable && x.state == "streaming");
             if let Some(x) = member {
                 publish(Progress {
-                    phase: format!("catching up: lag {} bytes", x.lag_bytes.map_or("?".into(), |l| l.to_string())),
+                    phase: format!(
+                        "catching up: lag {} bytes",
+                        x.lag_bytes.map_or("?".into(), |l| l.to_string())
+                    ),
                     bytes_done: 0,
                     bytes_total: 0,
                     files: 0,
@@ -274,10 +283,10 @@ impl OperationService {
                     Ok(old) => job
                         .entry("backup_retention_delete", AuditResult::Ok)
                         .target(&old.archive_name())
-                        .params(serde_json::json!({ "rule": s.retention.describe(), "started_at_ms": old.started_at_ms })),
-                    Err(err) => job
-                        .entry("backup_retention_delete", AuditResult::Failed)
-                        .error(&err),
+                        .params(
+                            serde_json::json!({ "rule": s.retention.describe(), "started_at_ms": old.started_at_ms }),
+                        ),
+                    Err(err) => job.entry("backup_retention_delete", AuditResult::Failed).error(&err),
                 };
                 self.log(e).await;
             }
@@ -325,7 +334,10 @@ impl OperationService {
                 replica.name,
                 t0.elapsed().as_secs_f64()
             ),
-            Ok(Err(e)) => format!("no restartpoint on {} ({e}); its shutdown may take longer", replica.name),
+            Ok(Err(e)) => format!(
+                "no restartpoint on {} ({e}); its shutdown may take longer",
+                replica.name
+            ),
             Err(_) => format!("no restartpoint on {} within 60 s; going on", replica.name),
         })
     }

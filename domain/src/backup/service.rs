@@ -57,10 +57,15 @@ impl OperationService {
     pub async fn delete_backup(&self, caller: &Caller, id: &str, typed: &str) -> Result<Manifest, String> {
         let r = async {
             if !may(caller.role, Action::DeleteBackup) {
-                return Err(format!("refused: your role ({}) may not delete backups", caller.role.as_str()));
+                return Err(format!(
+                    "refused: your role ({}) may not delete backups",
+                    caller.role.as_str()
+                ));
             }
             if typed.trim() != id {
-                return Err(format!("refused: type the backup's id ({id}) exactly to delete it; nothing was deleted"));
+                return Err(format!(
+                    "refused: type the backup's id ({id}) exactly to delete it; nothing was deleted"
+                ));
             }
             let s = self.backups()?;
             let (dir, id) = (s.backups_dir.clone(), id.to_string());

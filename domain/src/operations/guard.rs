@@ -130,6 +130,7 @@ mod tests {
                 only_if_pending: false,
                 compression: None,
                 backup_first: false,
+                allow_only_replica: false,
             },
             plan_digest: "d".into(),
             confirm_name: "pg-1".into(),

@@ -301,11 +301,13 @@ pub fn draft(req: &OpRequest, t: &Topology, max_lag: Option<u64>, role: UserRole
                 .filter(|x| x.name != m && x.role.is_replica() && x.reachable && x.state == "streaming")
                 .count();
             pre.push(pass(
-                others > 0,
+                others > 0 || req.allow_only_replica,
                 if others > 0 {
                     format!("{others} other healthy replica(s) keep serving reads meanwhile")
+                } else if req.allow_only_replica {
+                    format!("{m} is the only healthy replica: you chose to stop it anyway; the leader serves alone meanwhile")
                 } else {
-                    format!("{m} is the only healthy replica: stopping it leaves the leader alone")
+                    format!("{m} is the only healthy replica: stopping it leaves the leader alone (tick \"even if it is the only healthy replica\" to go ahead)")
                 },
             ));
             let comp = req.compression.clone().unwrap_or_else(|| "zstd".into());
@@ -438,6 +440,7 @@ mod tests {
             only_if_pending: false,
             compression: None,
             backup_first: false,
+            allow_only_replica: false,
         }
     }
 
@@ -492,6 +495,48 @@ mod tests {
             "{:?}",
             d.preconditions
         );
+        // A backup of a replica lagging beyond the backup bound is refused
+        // (real Patroni only reports receive lag, which is hard to provoke
+        // on a healthy stack: this case is checked on recorded JSON).
+        let d = draft(
+            &req(OpKind::Backup, "pg-1"),
+            &lagging,
+            Some(16 * 1024 * 1024),
+            UserRole::Operator,
+            0,
+        );
+        assert!(d.preconditions.iter().all(|p| p.ok), "{:?}", d.preconditions);
+        lagging.members[1].lag_bytes = Some(20 * 1024 * 1024);
+        let d = draft(
+            &req(OpKind::Backup, "pg-1"),
+            &lagging,
+            Some(16 * 1024 * 1024),
+            UserRole::Operator,
+            0,
+        );
+        assert!(
+            d.preconditions
+                .iter()
+                .any(|p| !p.ok
+                    && p.text == "pg-1 lags 20.0 MB; the bound for backups is 16.0 MB: wait until it catches up"),
+            "{:?}",
+            d.preconditions
+        );
+        // The only healthy replica: refused unless the operator confirmed it.
+        let mut alone = t.clone();
+        alone.members.retain(|m| m.name != "pg-2");
+        let d = draft(&req(OpKind::Backup, "pg-1"), &alone, None, UserRole::Operator, 0);
+        assert!(
+            d.preconditions
+                .iter()
+                .any(|p| !p.ok && p.text.contains("only healthy replica")),
+            "{:?}",
+            d.preconditions
+        );
+        let mut anyway = req(OpKind::Backup, "pg-1");
+        anyway.allow_only_replica = true;
+        let d = draft(&anyway, &alone, None, UserRole::Operator, 0);
+        assert!(d.preconditions.iter().all(|p| p.ok), "{:?}", d.preconditions);
         let mut past = req(OpKind::Switchover, "pg-1");
         past.scheduled_at = Some("2000-01-01T00:00".into());
         let d = draft(&past, &t, None, UserRole::Operator, 1_795_900_000_000);

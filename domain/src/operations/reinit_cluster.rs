@@ -149,6 +149,7 @@ impl OperationService {
                 only_if_pending: false,
                 compression: Some("zstd".into()),
                 backup_first: false,
+                allow_only_replica: false,
             };
             let summary = self.run_backup(job, &backup, before).await.map_err(|e| {
                 format!("the backup of {r} before reinitialization failed ({e}): nothing was destroyed")

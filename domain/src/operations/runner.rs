@@ -95,7 +95,8 @@ impl OperationService {
                 ))
                 .await;
                 let r = self.admin.reinitialize(m).await.map_err(|e| e.to_string())?;
-                job.step(format!("waiting until {m} streams again with lag ~0 (at most 1 MiB)")).await;
+                job.step(format!("waiting until {m} streams again with lag ~0 (at most 1 MiB)"))
+                    .await;
                 tokio::time::sleep(Duration::from_secs(2)).await;
                 let t = wait_for(self, Duration::from_secs(600), |t| streaming(t, m))
                     .await
