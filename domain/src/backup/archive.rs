@@ -30,7 +30,11 @@ impl Compression {
 pub fn measure(root: &Path) -> io::Result<(u64, u64)> {
     let (mut files, mut bytes) = (0, 0);
     for entry in walk(root)? {
-        let md = std::fs::symlink_metadata(&entry)?;
+        // A running server removes files as we go (WAL recycling, temp files).
+        let md = match std::fs::symlink_metadata(&entry) {
+            Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+            r => r?,
+        };
         if md.is_file() {
             files += 1;
             bytes += md.len();
