@@ -32,6 +32,14 @@ pub async fn get_overview() -> Result<Overview, ServerFnError> {
     let ctx = expect_context::<ServerContext>();
     let (mut ov, ops) = tokio::join!(ctx.overview.overview(), ctx.audit.recent_operations(20));
     ov.operations = ops.unwrap_or_default();
+    ov.busy_members = ctx
+        .operations
+        .jobs
+        .recent()
+        .into_iter()
+        .filter(|j| j.outcome.is_none() && !j.member.is_empty())
+        .map(|j| (j.member, format!("{} by {}", j.title, j.user)))
+        .collect();
     Ok(ov)
 }
 

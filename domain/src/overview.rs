@@ -45,6 +45,7 @@ impl OverviewService {
             haproxy_stats_url: self.endpoints.haproxy_stats_public_url.clone(),
             endpoints,
             operations: Vec::new(),
+            busy_members: Default::default(),
         }
     }
 }

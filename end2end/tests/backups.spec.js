@@ -66,6 +66,10 @@ test('back up a replica, watch the bar, reload, verify with a test restore, dele
   await expect(live).toBeVisible();
   await expect(live).toHaveAttribute('data-live', 'websocket');
   await expect(live.locator('[data-testid=job-step]', { hasText: 'stopping' })).toBeVisible();
+  // The stopped replica is shown as expected-down (amber), not as a failure.
+  const row = page.locator(`[data-testid=member-row][data-member=${replica}]`);
+  await expect(row).toHaveClass(/busy/);
+  await expect(row).toContainText('is running');
   await page.screenshot({ path: path.resolve(__dirname, '../../docs/backup-progress.png') });
   const archiving = await sample(live, live.locator('[data-testid=job-step]', { hasText: 'waiting until' }));
   console.log(`progress samples: copy [${copying}], archive [${archiving}], websocket frames ${frames.length}`);
@@ -75,19 +79,19 @@ test('back up a replica, watch the bar, reload, verify with a test restore, dele
   expect(frames.length).toBeGreaterThanOrEqual(seen.length);
 
   await page.click('[data-testid=nav-backups]');
-  const row = page.locator('[data-testid=backup-row][data-status=ok]').first();
-  await expect(row).toBeVisible({ timeout: 180_000 });
-  await row.locator('[data-testid=verify-backup]').click();
-  await expect(row).toHaveAttribute('data-restored', 'true', { timeout: 180_000 });
-  await expect(row).toHaveAttribute('data-verified', 'true');
-  await expect(row.locator('[data-testid=verified]')).toContainText('restored');
+  const backup = page.locator('[data-testid=backup-row][data-status=ok]').first();
+  await expect(backup).toBeVisible({ timeout: 180_000 });
+  await backup.locator('[data-testid=verify-backup]').click();
+  await expect(backup).toHaveAttribute('data-restored', 'true', { timeout: 180_000 });
+  await expect(backup).toHaveAttribute('data-verified', 'true');
+  await expect(backup.locator('[data-testid=verified]')).toContainText('restored');
   await page.screenshot({ path: path.resolve(__dirname, '../../docs/backups.png'), fullPage: true });
 
   // Delete it: the typed id is required.
-  const id = await row.getAttribute('data-id');
-  await row.locator('[data-testid=delete-backup] summary').click();
-  await row.locator('[data-testid=delete-typed]').fill(id);
-  await row.locator('[data-testid=delete-submit]').click();
+  const id = await backup.getAttribute('data-id');
+  await backup.locator('[data-testid=delete-backup] summary').click();
+  await backup.locator('[data-testid=delete-typed]').fill(id);
+  await backup.locator('[data-testid=delete-submit]').click();
   await expect(page.locator(`[data-testid=backup-row][data-id="${id}"]`)).toHaveCount(0);
 
   // The replica is back.

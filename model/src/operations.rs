@@ -123,6 +123,9 @@ pub struct JobStep {
 pub struct OpJob {
     pub id: String,
     pub title: String,
+    /// The member acted on (empty for cluster-wide operations).
+    #[serde(default)]
+    pub member: String,
     pub user: String,
     pub started_at_ms: i64,
     pub finished_at_ms: Option<i64>,

@@ -34,6 +34,10 @@ pub struct Overview {
     /// The console's own recent operations (from the audit log), for the history.
     #[serde(default)]
     pub operations: Vec<OperationRecord>,
+    /// Members a running console operation acts on (name → "Backup of pg-2 by alice"),
+    /// so a replica stopped for a backup is not mistaken for a failure.
+    #[serde(default)]
+    pub busy_members: std::collections::BTreeMap<String, String>,
 }
 
 /// One finished console operation, as the history shows it.

@@ -9,6 +9,9 @@ use crate::format::{duration_between, utc_time};
 #[component]
 pub fn TopologyPanel(
     topology: Topology,
+    /// Members a running console operation acts on, and which.
+    #[prop(optional)]
+    busy: std::collections::BTreeMap<String, String>,
     #[prop(optional)] can_operate: bool,
     #[prop(optional)] can_admin: bool,
 ) -> impl IntoView {
@@ -25,8 +28,16 @@ pub fn TopologyPanel(
                 (true, Some(l)) => human_bytes(l),
                 (true, None) => "unknown".to_string(),
             };
-            let state_note = match (m.reachable, m.unreachable_since_ms) {
-                (false, Some(since)) => format!(" (since {}, {})", utc_time(since), duration_between(since, now)),
+            let busy_with = busy.get(&m.name).cloned();
+            let state_note = match (m.reachable, m.unreachable_since_ms, &busy_with) {
+                (false, Some(since), Some(op)) => format!(
+                    " (since {}, {}): expected, {op} is running",
+                    utc_time(since),
+                    duration_between(since, now)
+                ),
+                (false, Some(since), None) => {
+                    format!(" (since {}, {})", utc_time(since), duration_between(since, now))
+                }
                 _ => String::new(),
             };
             let tags = m
@@ -36,7 +47,9 @@ pub fn TopologyPanel(
                 .map(|(k, v)| if v == "true" { k.clone() } else { format!("{k}={v}") })
                 .collect::<Vec<_>>()
                 .join(", ");
-            let row_class = if !m.reachable {
+            let row_class = if !m.reachable && busy_with.is_some() {
+                "member busy"
+            } else if !m.reachable {
                 "member unreachable"
             } else if m.role.is_leader() {
                 "member leader"

@@ -124,7 +124,7 @@ fn OverviewBody(ov: Overview, me: Option<Me>) -> impl IntoView {
         <ScheduledSwitchover ov=ov.clone() can_operate/>
         {can_operate.then(|| view! { <ClusterActions paused=topo.paused cluster=topo.cluster.clone() can_admin/> })}
         <EndpointsPanel endpoints=ov.endpoints.clone()/>
-        <TopologyPanel topology=topo.clone() can_operate can_admin/>
+        <TopologyPanel topology=topo.clone() busy=ov.busy_members.clone() can_operate can_admin/>
         <div class="two-col">
             <HistoryPanel history=ov.history.clone() error=ov.history_error.clone() operations=ov.operations.clone()/>
             <HaproxyPanel

@@ -70,12 +70,13 @@ impl Jobs {
         self.bump();
     }
 
-    pub fn start(&self, title: &str, caller: &Caller, audit: Arc<AuditLog>) -> JobHandle {
+    pub fn start(&self, title: &str, member: &str, caller: &Caller, audit: Arc<AuditLog>) -> JobHandle {
         let id = crate::users::random_token()[..16].to_string();
         let mut q = self.inner.lock().expect("jobs poisoned");
         q.push_back(OpJob {
             id: id.clone(),
             title: title.to_string(),
+            member: member.to_string(),
             user: caller.name.clone(),
             started_at_ms: crate::now_ms(),
             finished_at_ms: None,

@@ -243,7 +243,7 @@ impl OperationService {
         if !failed.is_empty() {
             return Err(OpError::Preconditions(failed.join("; ")));
         }
-        let job = self.jobs.start(&d.title, caller, self.audit.clone());
+        let job = self.jobs.start(&d.title, &b.request.member, caller, self.audit.clone());
         let id = job.id.clone();
         self.log(
             job.entry("op_execute", AuditResult::Ok)
