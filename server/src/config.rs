@@ -119,6 +119,8 @@ settings! {
     backup_keep_days: u32 = 0, env "PGC_BACKUP_KEEP_DAYS";
     /// Fault injection for tests only: keep the replica stopped this long during a backup (ms).
     backup_test_delay_after_stop_ms: u64 = 0, env "PGC_BACKUP_TEST_DELAY_AFTER_STOP_MS";
+    /// Fault injection for tests only: pause this long once the archive has started (ms).
+    backup_test_delay_in_archive_ms: u64 = 0, env "PGC_BACKUP_TEST_DELAY_IN_ARCHIVE_MS";
     /// Upper bound of one Patroni operation call (a switchover waits for Patroni), in seconds.
     operation_timeout_secs: u64 = 90, env "PGC_OPERATION_TIMEOUT_SECS";
     /// How long a prepared operation's confirmation stays valid, in seconds.

@@ -112,6 +112,7 @@ pub fn build_context(cfg: &Config, st: &AppState) -> Result<ServerContext, Serve
             stack_data_dir: cfg.stack_data_dir.clone(),
             max_lag_bytes: cfg.backup_max_lag_bytes,
             test_delay_after_stop_ms: cfg.backup_test_delay_after_stop_ms,
+            test_delay_in_archive_ms: cfg.backup_test_delay_in_archive_ms,
             restore_test_port: cfg.backup_restore_test_port,
             retention: domain::backup::retention::Retention {
                 keep_last: cfg.backup_keep_last,
@@ -212,19 +213,14 @@ pub async fn run(cfg: Config) -> Result<(), ServeError> {
     let ctx = build_context(&cfg, &st)?;
     // A backup the previous run left mid-way: start its replica again, mark it failed.
     if let Some(b) = ctx.operations.backup.clone() {
+        for line in domain::backup::fail_orphaned(&b) {
+            recovered(&st, &line).await;
+        }
         if !domain::backup::journal::pending(&b.backups_dir).is_empty() {
             match domain::docker::DockerControl::connect().await {
                 Ok(docker) => {
                     for line in domain::backup::recover_interrupted(&b, &docker).await {
-                        tracing::warn!("startup recovery: {line}");
-                        middleware::audit(
-                            &st,
-                            domain::audit::AuditEntry::new("backup_recovered", domain::audit::AuditResult::Ok)
-                                .user("console", "system")
-                                .ip("local")
-                                .params(serde_json::json!({ "what": line })),
-                        )
-                        .await;
+                        recovered(&st, &line).await;
                     }
                 }
                 Err(e) => tracing::error!("startup recovery: {e}; start the replica by hand (docker start …)"),
@@ -252,6 +248,19 @@ pub async fn run(cfg: Config) -> Result<(), ServeError> {
     .with_graceful_shutdown(shutdown_signal())
     .await
     .map_err(ServeError::Serve)
+}
+
+/// Log and audit one thing startup recovery did.
+async fn recovered(st: &AppState, line: &str) {
+    tracing::warn!("startup recovery: {line}");
+    middleware::audit(
+        st,
+        domain::audit::AuditEntry::new("backup_recovered", domain::audit::AuditResult::Ok)
+            .user("console", "system")
+            .ip("local")
+            .params(serde_json::json!({ "what": line })),
+    )
+    .await;
 }
 
 async fn shutdown_signal() {

@@ -384,3 +384,47 @@ async fn a_console_killed_mid_backup_starts_the_replica_again_on_restart() {
     ensure_replica(&next, "pg-2").await;
     let _ = std::fs::remove_dir_all(&shared);
 }
+
+#[tokio::test]
+#[ignore = "needs the real stack: run scripts/test"]
+async fn a_console_killed_while_archiving_leaves_the_backup_failed_and_no_partial_files() {
+    let _g = lock_stack();
+    let shared = std::env::temp_dir().join(format!("pgc-backups-kill-archive-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&shared);
+    let dir = shared.display().to_string();
+    let mut app = spawn_app_with(&[
+        ("PGC_BACKUPS_DIR", &dir),
+        ("PGC_BACKUP_TEST_DELAY_IN_ARCHIVE_MS", "30000"),
+    ])
+    .await;
+    ensure_replica(&app, "pg-2").await;
+    let plan = prepare_backup(&app, "pg-2", "zstd").await;
+    let id = start(&app, &plan).await;
+    let files = |suffix: &'static str| {
+        std::fs::read_dir(&shared)
+            .map(|d| {
+                d.flatten()
+                    .map(|e| e.file_name().to_string_lossy().to_string())
+                    .filter(|n| n.ends_with(suffix))
+                    .collect::<Vec<_>>()
+            })
+            .unwrap_or_default()
+    };
+    eventually(Duration::from_secs(60), "the archive being written", || async {
+        (!files(".partial").is_empty()).then_some(())
+    })
+    .await;
+    // While archiving the replica already runs again; the console dies.
+    app.kill();
+    assert!(running("pg-2"));
+    let next = spawn_app_with(&[("PGC_BACKUPS_DIR", &dir)]).await;
+    let rows = catalog(&next).await;
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert_eq!((rows[0].id.as_str(), rows[0].status.as_str()), (id.as_str(), "failed"));
+    assert!(rows[0].error.contains("console stopped"), "{}", rows[0].error);
+    assert!(files(".partial").is_empty() && files(".tar.zst").is_empty());
+    assert!(!shared.join(".staging").join(&id).exists());
+    assert!(!Path::new("/dev/shm/pg-console-staging").join(&id).exists());
+    ensure_replica(&next, "pg-2").await;
+    let _ = std::fs::remove_dir_all(&shared);
+}

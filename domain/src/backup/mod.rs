@@ -27,6 +27,8 @@ pub struct BackupSettings {
     pub max_lag_bytes: u64,
     /// Fault injection for tests: hold the replica stopped this long.
     pub test_delay_after_stop_ms: u64,
+    /// Fault injection for tests: pause once the archive has started.
+    pub test_delay_in_archive_ms: u64,
     /// Loopback port of the scratch PostgreSQL used by test restores.
     pub restore_test_port: u16,
     pub retention: retention::Retention,
@@ -224,6 +226,24 @@ pub mod journal {
             })
             .unwrap_or_default()
     }
+}
+
+/// At startup: mark failed (and clean up) every backup still "running" that
+/// has no journal entry: a dead console was archiving it after the replica
+/// had been started again. Returns what was done.
+pub fn fail_orphaned(s: &BackupSettings) -> Vec<String> {
+    let mut done = Vec::new();
+    let journaled: Vec<String> = journal::pending(&s.backups_dir).into_iter().map(|e| e.id).collect();
+    for mut m in catalog(&s.backups_dir) {
+        if m.status == "running" && !journaled.contains(&m.id) {
+            m.fail(
+                &s.backups_dir,
+                "the console stopped during the backup, after the replica had been started again; nothing to recover",
+            );
+            done.push(format!("marked backup {} failed and removed its partial files", m.id));
+        }
+    }
+    done
 }
 
 /// At startup: start every replica a dead console left stopped, mark those

@@ -54,6 +54,11 @@ impl OperationService {
         manifest.patroni_version = member.as_ref().and_then(|x| x.patroni_version.clone());
         manifest.postgres_version = member.as_ref().and_then(|x| x.server_version.clone());
         let staging = staging_root(&s.backups_dir, bytes).join(&job.id);
+        // Listed as running from now on; a console that dies before the end
+        // leaves this for its successor to mark failed.
+        manifest
+            .save(&s.backups_dir)
+            .map_err(|e| format!("cannot write the manifest in {}: {e}", s.backups_dir.display()))?;
 
         // While the replica runs: a restartpoint (so its shutdown has little
         // to flush), then a full copy; only what changes after it is copied
@@ -193,10 +198,15 @@ impl OperationService {
         let archived = {
             let (st, dst, top2, jobs) = (staging.join(&top), dest.clone(), top.clone(), job.progress_sink());
             let staging2 = staging.clone();
+            let test_hold_ms = s.test_delay_in_archive_ms;
             tokio::task::spawn_blocking(move || {
                 let start = Instant::now();
                 let mut last = Instant::now() - Duration::from_secs(1);
+                let mut hold = Duration::from_millis(test_hold_ms);
                 write_archive(&st, &top2, &dst, compression, Some(&staging2), |done, f| {
+                    if !hold.is_zero() {
+                        std::thread::sleep(std::mem::take(&mut hold));
+                    }
                     if last.elapsed() >= Duration::from_millis(200) || done == bytes {
                         last = Instant::now();
                         let rate = (done as f64 / start.elapsed().as_secs_f64().max(0.001)) as u64;
