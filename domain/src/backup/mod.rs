@@ -170,9 +170,24 @@ pub fn verify(dir: &Path, id: &str) -> Result<Manifest, String> {
         return Err(format!("backup {id} {}: there is no archive to verify", m.status));
     }
     let sum = archive::sha256_file(&dir.join(m.archive_name())).map_err(|e| format!("cannot read the archive: {e}"))?;
-    m.verified_at_ms = Some(crate::now_ms());
-    m.verified_ok = Some(sum == m.sha256);
-    m.save(dir).map_err(|e| e.to_string())?;
+    m = update(dir, id, |m| {
+        m.verified_at_ms = Some(crate::now_ms());
+        m.verified_ok = Some(sum == m.sha256);
+    })
+    .map_err(|e| format!("cannot write the manifest: {e}"))?;
+    Ok(m)
+}
+
+/// Manifests are written by the backup job, verification and test restores,
+/// possibly at the same time: each change is a locked read-modify-write of
+/// the manifest on disk, so one never undoes another's fields.
+pub fn update(dir: &Path, id: &str, f: impl FnOnce(&mut Manifest)) -> std::io::Result<Manifest> {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _g = LOCK.lock().unwrap_or_else(|p| p.into_inner());
+    let mut m =
+        find(dir, id).ok_or_else(|| std::io::Error::new(std::io::ErrorKind::NotFound, format!("no backup {id}")))?;
+    f(&mut m);
+    m.save(dir)?;
     Ok(m)
 }
 
@@ -277,4 +292,35 @@ pub async fn recover_interrupted(s: &BackupSettings, docker: &crate::docker::Doc
         }
     }
     done
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn concurrent_updates_keep_each_others_fields() {
+        let dir = std::env::temp_dir().join(format!("pgc-manifest-{}-{}", std::process::id(), crate::now_ms()));
+        let mut m = Manifest::new("u1", "c", "pg-1", Compression::Zstd, "t");
+        m.status = "ok".into();
+        m.save(&dir).unwrap();
+        let writer = |field: u8| {
+            let dir = dir.clone();
+            std::thread::spawn(move || {
+                for i in 1..=100 {
+                    update(&dir, "u1", |m| match field {
+                        0 => m.verified_at_ms = Some(i),
+                        _ => m.replica_downtime_ms = i as u64,
+                    })
+                    .unwrap();
+                }
+            })
+        };
+        let (a, b) = (writer(0), writer(1));
+        a.join().unwrap();
+        b.join().unwrap();
+        let m = find(&dir, "u1").unwrap();
+        assert_eq!((m.verified_at_ms, m.replica_downtime_ms), (Some(100), 100));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
-use super::{archive, find, BackupSettings, Manifest};
+use super::{archive, BackupSettings, Manifest};
 use crate::docker::DockerControl;
 
 /// The scratch container's name (one test restore at a time).
@@ -42,7 +42,7 @@ pub async fn verify_and_restore(
 ) -> Result<Manifest, String> {
     let _one = ONE_AT_A_TIME.lock().await;
     let (dir, id2) = (s.backups_dir.clone(), id.to_string());
-    let mut m = tokio::task::spawn_blocking(move || super::verify(&dir, &id2))
+    let m = tokio::task::spawn_blocking(move || super::verify(&dir, &id2))
         .await
         .map_err(|e| e.to_string())??;
     let t0 = Instant::now();
@@ -60,11 +60,8 @@ pub async fn verify_and_restore(
         Ok(()) => check.ok = true,
         Err(e) => check.error = e,
     }
-    m = find(&s.backups_dir, id).unwrap_or(m);
-    m.restore_test = Some(check);
-    m.save(&s.backups_dir)
-        .map_err(|e| format!("cannot write the manifest: {e}"))?;
-    Ok(m)
+    super::update(&s.backups_dir, id, |m| m.restore_test = Some(check))
+        .map_err(|e| format!("cannot write the manifest: {e}"))
 }
 
 fn scratch_dir(s: &BackupSettings, id: &str) -> PathBuf {

@@ -272,8 +272,9 @@ impl OperationService {
             tokio::time::sleep(Duration::from_millis(500)).await;
         };
         manifest.phase("catch-up", w0.elapsed());
-        manifest
-            .save(&s.backups_dir)
+        // The archive is listed (and may be being verified) by now: change only this job's field.
+        let phases = manifest.phases_ms.clone();
+        super::update(&s.backups_dir, &job.id, |m| m.phases_ms = phases)
             .map_err(|e| format!("cannot write the manifest: {e}"))?;
         let summary = format!(
             "{} ({} MB, sha256 {}…); {m} was down {:.1} s",
