@@ -76,23 +76,39 @@ async fn backup_while_writing_then_the_gzip_archive_restores_with_plain_tar() {
     ]);
     ensure_replica(&app, "pg-2").await; // the load above made it lag
     docker(&[
-        "exec", "-d", "-e", &pw, "pg-0", "pgbench", "-T", "25", "-c", "2", "-h", &host, "-p", &port, "-U", "postgres",
-        "postgres",
+        "exec", "-d", "-e", &pw, "pg-0", "pgbench", "-T", "25", "-c", "2", "-R", "300", "-h", &host, "-p", &port, "-U",
+        "postgres", "postgres",
     ]);
 
-    // Under write load the lag may exceed the bound for a moment (then the
-    // plan is refused, as it should be): try again as a user would.
-    let plan = eventually(
-        Duration::from_secs(60),
-        "a backup plan that can run under load",
+    // Under write load the lag may exceed the bound for a moment: the plan,
+    // or the execution (preconditions are checked again under the lock), is
+    // then refused and nothing happens. Try again, as a user would.
+    let (plan, id) = eventually(
+        Duration::from_secs(90),
+        "a backup that may start under load",
         || async {
             let p = prepare_backup(&app, "pg-2", "gzip").await;
-            p.can_run().then_some(p)
+            if !p.can_run() {
+                return None;
+            }
+            let (s, t) = post(
+                &app,
+                &app.http,
+                "/api/op_execute",
+                &[("token", &p.token), ("typed_name", &p.confirm_name), ("password", "")],
+            )
+            .await;
+            if s != StatusCode::OK {
+                assert!(t.contains("lags"), "refused for another reason than lag: {t}");
+                assert!(running("pg-2"));
+                return None;
+            }
+            Some((p, serde_json::from_str::<String>(&t).unwrap()))
         },
     )
     .await;
     assert!(plan.shell.contains("tar -czvf pg2-backup.tar.gz"));
-    let job = wait_job(&app, &app.http, &start(&app, &plan).await).await;
+    let job = wait_job(&app, &app.http, &id).await;
     assert!(matches!(job.outcome, Some(Ok(_))), "{job:?}");
     assert!(running("pg-2"));
     // Back streaming; pgbench keeps writing, so "caught up" means lag ~0 (at most 1 MiB).
