@@ -444,3 +444,95 @@ async fn a_console_killed_while_archiving_leaves_the_backup_failed_and_no_partia
     ensure_replica(&next, "pg-2").await;
     let _ = std::fs::remove_dir_all(&shared);
 }
+
+type Ws = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// The next text message within `secs` (None: the socket closed).
+async fn next_text(ws: &mut Ws, secs: u64) -> Option<String> {
+    use tokio_tungstenite::tungstenite::Message;
+    loop {
+        let msg = tokio::time::timeout(Duration::from_secs(secs), futures::StreamExt::next(ws))
+            .await
+            .expect("a websocket message in time")?
+            .ok()?;
+        match msg {
+            Message::Text(t) => return Some(t.to_string()),
+            Message::Close(_) => return None,
+            _ => {}
+        }
+    }
+}
+
+#[tokio::test]
+#[ignore = "needs the real stack: run scripts/test"]
+async fn a_backup_is_pushed_over_the_websocket_until_the_session_is_revoked() {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let _g = lock_stack();
+    let app = spawn_app_with(&[("PGC_BACKUP_TEST_DELAY_AFTER_STOP_MS", "12000")]).await;
+    ensure_replica(&app, "pg-2").await;
+    // Another user follows the job an admin started.
+    app.add_user("wendy", "viewer", "a viewer who watches sockets");
+    let login = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+        .post(format!("{}/login", app.base))
+        .header("origin", &app.base)
+        .form(&[
+            ("username", "wendy"),
+            ("password", "a viewer who watches sockets"),
+            ("next", "/"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    let cookie = login
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.contains("pgc_session="))
+        .map(|v| v.split(';').next().unwrap().to_string())
+        .expect("a session cookie");
+    let plan = prepare_backup(&app, "pg-2", "zstd").await;
+    let id = start(&app, &plan).await;
+    let mut req = format!("{}/ws/jobs/{id}", app.base.replacen("http", "ws", 1))
+        .into_client_request()
+        .unwrap();
+    req.headers_mut().insert("cookie", cookie.parse().unwrap());
+    req.headers_mut().insert("origin", app.base.parse().unwrap());
+    let (mut ws, _) = tokio_tungstenite::connect_async(req)
+        .await
+        .expect("the websocket opens");
+    // Each message is the whole job; steps arrive as they happen.
+    let mut seen = 0;
+    loop {
+        let t = next_text(&mut ws, 60)
+            .await
+            .expect("the job is pushed until it finishes");
+        let job: model::operations::OpJob = serde_json::from_str(&t).unwrap_or_else(|e| panic!("{e}: {t}"));
+        assert_eq!(job.id, id);
+        assert!(job.steps.len() >= seen, "steps only grow");
+        seen = job.steps.len();
+        if job.steps.iter().any(|s| s.text.starts_with("stopping pg-2")) {
+            break;
+        }
+    }
+    // Revoking the session ends the stream (the socket re-checks it every 5 s).
+    let out = app.cli(&["session", "revoke", "--user", "wendy"], "");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let mut ended = None;
+    while let Some(t) = next_text(&mut ws, 15).await {
+        if t.contains("\"error\"") {
+            ended = Some(t);
+            break;
+        }
+    }
+    let ended = ended.expect("an error message before the socket closes");
+    assert!(ended.contains("session has ended"), "{ended}");
+    assert!(next_text(&mut ws, 15).await.is_none(), "closed after that");
+    // The job itself goes on and finishes.
+    let job = wait_job(&app, &app.http, &id).await;
+    assert!(matches!(job.outcome, Some(Ok(_))), "{job:?}");
+    ensure_replica(&app, "pg-2").await;
+}
