@@ -344,17 +344,7 @@ fn model_row(m: domain::backup::Manifest) -> model::backups::BackupRow {
         verified_at_ms: m.verified_at_ms,
         copied_running_bytes: m.copied_while_running.1,
         copied_stopped_bytes: m.copied_while_stopped.1,
-        restore_test: m.restore_test.map(|r| model::backups::RestoreTest {
-            at_ms: r.at_ms,
-            ok: r.ok,
-            error: r.error,
-            system_identifier: r.system_identifier,
-            databases: r.databases,
-            tables: r.tables,
-            rows: r.rows,
-            table_rows: r.table_rows,
-            duration_ms: r.duration_ms,
-        }),
+        restore_test: m.restore_test,
     }
 }
 

@@ -38,76 +38,51 @@ impl DockerControl {
     /// Stop, giving PostgreSQL `timeout_secs` to shut down cleanly.
     pub async fn stop(&self, container: &str, timeout_secs: i32) -> Result<(), DockerError> {
         let opts = StopContainerOptionsBuilder::new().t(timeout_secs).build();
-        match self.docker.stop_container(container, Some(opts)).await {
-            Ok(()) => Ok(()),
-            // 304: already stopped.
-            Err(bollard::errors::Error::DockerResponseServerError { status_code: 304, .. }) => Ok(()),
-            Err(e) => Err(DockerError::Call {
-                action: "stop",
-                container: container.into(),
-                reason: e.to_string(),
-            }),
-        }
+        // 304: already stopped.
+        tolerate(
+            self.docker.stop_container(container, Some(opts)).await,
+            &[304],
+            "stop",
+            container,
+        )
     }
 
     pub async fn start(&self, container: &str) -> Result<(), DockerError> {
-        match self
+        let r = self
             .docker
             .start_container(container, None::<StartContainerOptions>)
+            .await;
+        // 304: already running.
+        tolerate(r, &[304], "start", container)
+    }
+
+    async fn inspect(&self, container: &str) -> Result<bollard::models::ContainerInspectResponse, DockerError> {
+        self.docker
+            .inspect_container(container, None::<InspectContainerOptions>)
             .await
-        {
-            Ok(()) => Ok(()),
-            Err(bollard::errors::Error::DockerResponseServerError { status_code: 304, .. }) => Ok(()),
-            Err(e) => Err(DockerError::Call {
-                action: "start",
-                container: container.into(),
-                reason: e.to_string(),
-            }),
-        }
+            .map_err(call_error("inspect", container))
     }
 
     /// Whether the container exists and runs.
     pub async fn is_running(&self, container: &str) -> Result<bool, DockerError> {
-        let info = self
-            .docker
-            .inspect_container(container, None::<InspectContainerOptions>)
-            .await
-            .map_err(|e| DockerError::Call {
-                action: "inspect",
-                container: container.into(),
-                reason: e.to_string(),
-            })?;
+        let info = self.inspect(container).await?;
         Ok(info.state.and_then(|s| s.running).unwrap_or(false))
     }
 
     /// SIGKILL the container's main process (gone or stopped already is fine).
     pub async fn kill(&self, container: &str) -> Result<(), DockerError> {
         let opts = KillContainerOptionsBuilder::new().signal("SIGKILL").build();
-        match self.docker.kill_container(container, Some(opts)).await {
-            Ok(()) => Ok(()),
-            Err(bollard::errors::Error::DockerResponseServerError {
-                status_code: 404 | 409, ..
-            }) => Ok(()),
-            Err(e) => Err(DockerError::Call {
-                action: "kill",
-                container: container.into(),
-                reason: e.to_string(),
-            }),
-        }
+        tolerate(
+            self.docker.kill_container(container, Some(opts)).await,
+            &[404, 409],
+            "kill",
+            container,
+        )
     }
 
     /// The image (id) a container runs.
     pub async fn image_of(&self, container: &str) -> Result<String, DockerError> {
-        let info = self
-            .docker
-            .inspect_container(container, None::<InspectContainerOptions>)
-            .await
-            .map_err(|e| DockerError::Call {
-                action: "inspect",
-                container: container.into(),
-                reason: e.to_string(),
-            })?;
-        info.image.ok_or_else(|| DockerError::Call {
+        self.inspect(container).await?.image.ok_or_else(|| DockerError::Call {
             action: "inspect",
             container: container.into(),
             reason: "no image reported".into(),
@@ -125,14 +100,6 @@ impl DockerControl {
         entrypoint: Vec<String>,
     ) -> Result<(), DockerError> {
         let _ = self.remove(name).await;
-        let err = |action: &'static str| {
-            let name = name.to_string();
-            move |e: bollard::errors::Error| DockerError::Call {
-                action,
-                container: name,
-                reason: e.to_string(),
-            }
-        };
         let body = ContainerCreateBody {
             image: Some(image.into()),
             entrypoint: Some(entrypoint),
@@ -150,25 +117,22 @@ impl DockerControl {
         self.docker
             .create_container(Some(opts), body)
             .await
-            .map_err(err("create"))?;
+            .map_err(call_error("create", name))?;
         self.docker
             .start_container(name, None::<StartContainerOptions>)
             .await
-            .map_err(err("start"))
+            .map_err(call_error("start", name))
     }
 
     /// Force-remove a container (gone already is fine).
     pub async fn remove(&self, name: &str) -> Result<(), DockerError> {
         let opts = RemoveContainerOptionsBuilder::new().force(true).v(true).build();
-        match self.docker.remove_container(name, Some(opts)).await {
-            Ok(()) => Ok(()),
-            Err(bollard::errors::Error::DockerResponseServerError { status_code: 404, .. }) => Ok(()),
-            Err(e) => Err(DockerError::Call {
-                action: "remove",
-                container: name.into(),
-                reason: e.to_string(),
-            }),
-        }
+        tolerate(
+            self.docker.remove_container(name, Some(opts)).await,
+            &[404],
+            "remove",
+            name,
+        )
     }
 
     /// The last `lines` lines of a container's output (for error messages).
@@ -185,5 +149,31 @@ impl DockerControl {
             out.push_str(&chunk.to_string());
         }
         out
+    }
+}
+
+fn call_error(action: &'static str, container: &str) -> impl FnOnce(bollard::errors::Error) -> DockerError {
+    let container = container.to_string();
+    move |e| DockerError::Call {
+        action,
+        container,
+        reason: e.to_string(),
+    }
+}
+
+/// Ok, also when the engine answers with one of `ok_codes` (already in the wanted state).
+fn tolerate(
+    r: Result<(), bollard::errors::Error>,
+    ok_codes: &[u16],
+    action: &'static str,
+    container: &str,
+) -> Result<(), DockerError> {
+    match r {
+        Err(bollard::errors::Error::DockerResponseServerError { status_code, .. })
+            if ok_codes.contains(&status_code) =>
+        {
+            Ok(())
+        }
+        r => r.map_err(call_error(action, container)),
     }
 }

@@ -29,7 +29,7 @@ pub struct BackupRow {
 }
 
 /// An isolated PostgreSQL started on an extracted copy: what it found.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct RestoreTest {
     pub at_ms: i64,
     pub ok: bool,

@@ -125,17 +125,6 @@ async fn ws_upgrade(app: &TestApp, client: &reqwest::Client, path: &str) -> Stat
         .status()
 }
 
-async fn audit_rows(app: &TestApp, filter: &str) -> String {
-    let r = app
-        .http
-        .get(format!("{}/audit/export.csv?{filter}", app.base))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), StatusCode::OK);
-    r.text().await.unwrap()
-}
-
 #[tokio::test]
 async fn cross_origin_requests_and_websocket_upgrades_are_refused() {
     let app = spawn_app().await;

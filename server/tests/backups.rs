@@ -233,15 +233,7 @@ async fn backup_while_writing_then_the_gzip_archive_restores_with_plain_tar() {
     assert_eq!(s, StatusCode::OK, "{t}");
     assert!(!archive.exists());
     assert!(catalog(&app).await.iter().all(|r| r.id != b.id));
-    let audit = app
-        .http
-        .get(format!("{}/audit/export.csv?action=backup_delete", app.base))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let audit = audit_rows(&app, "action=backup_delete").await;
     assert_eq!(
         audit.lines().filter(|l| l.contains(r#","refused","#)).count(),
         1,
@@ -273,15 +265,7 @@ async fn retention_keeps_the_newest_and_audits_what_it_deletes() {
         .filter(|e| e.file_name().to_string_lossy().ends_with(".tar.zst"))
         .count();
     assert_eq!(archives, 1);
-    let audit = app
-        .http
-        .get(format!("{}/audit/export.csv?action=backup_retention_delete", app.base))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let audit = audit_rows(&app, "action=backup_retention_delete").await;
     assert!(audit.contains(&ids[0]), "{audit}");
 }
 
@@ -472,28 +456,7 @@ async fn a_backup_is_pushed_over_the_websocket_until_the_session_is_revoked() {
     ensure_replica(&app, "pg-2").await;
     // Another user follows the job an admin started.
     app.add_user("wendy", "viewer", "a viewer who watches sockets");
-    let login = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap()
-        .post(format!("{}/login", app.base))
-        .header("origin", &app.base)
-        .form(&[
-            ("username", "wendy"),
-            ("password", "a viewer who watches sockets"),
-            ("next", "/"),
-        ])
-        .send()
-        .await
-        .unwrap();
-    let cookie = login
-        .headers()
-        .get_all("set-cookie")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find(|v| v.contains("pgc_session="))
-        .map(|v| v.split(';').next().unwrap().to_string())
-        .expect("a session cookie");
+    let cookie = login_cookie(&app, "wendy", "a viewer who watches sockets").await;
     let plan = prepare_backup(&app, "pg-2", "zstd").await;
     let id = start(&app, &plan).await;
     let mut req = format!("{}/ws/jobs/{id}", app.base.replacen("http", "ws", 1))

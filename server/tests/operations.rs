@@ -44,40 +44,6 @@ async fn execute(app: &TestApp, c: &reqwest::Client, token: &str, typed: &str, p
     }
 }
 
-/// Log in as admin without a cookie store; the session cookie (`name=value`).
-async fn login_cookie(app: &TestApp) -> String {
-    let r = cookie_client(app, "")
-        .post(format!("{}/login", app.base))
-        .form(&[("username", "admin"), ("password", ADMIN_PASSWORD), ("next", "/")])
-        .send()
-        .await
-        .unwrap();
-    cookie_of(&r).expect("login sets the session cookie")
-}
-
-/// A same-origin client that sends exactly this cookie and keeps no jar.
-fn cookie_client(app: &TestApp, cookie: &str) -> reqwest::Client {
-    let mut h = reqwest::header::HeaderMap::new();
-    h.insert("origin", app.base.parse().unwrap());
-    if !cookie.is_empty() {
-        h.insert("cookie", cookie.parse().unwrap());
-    }
-    reqwest::Client::builder()
-        .default_headers(h)
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap()
-}
-
-fn cookie_of(r: &reqwest::Response) -> Option<String> {
-    r.headers()
-        .get_all("set-cookie")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find(|v| v.contains("pgc_session="))
-        .map(|v| v.split(';').next().unwrap().to_string())
-}
-
 fn replicas(ov: &model::Overview) -> Vec<String> {
     ov.topology
         .members
@@ -305,7 +271,7 @@ async fn reinitialize_a_member_needs_the_password_and_rebuilds_it() {
     let app = spawn_app().await;
     ensure_replica(&app, "pg-2").await;
     // A session whose cookie the test can see and replay.
-    let old_cookie = login_cookie(&app).await;
+    let old_cookie = login_cookie(&app, "admin", ADMIN_PASSWORD).await;
     let c_old = cookie_client(&app, &old_cookie);
     let p = prepare(&app, &c_old, "reinitialize_member", "pg-2", "").await;
     assert!(p.can_run() && p.needs_password, "{:?}", p.preconditions);

@@ -63,7 +63,7 @@ pub struct Manifest {
     pub verified_ok: Option<bool>,
     /// The last test restore (extract, start an isolated PostgreSQL, read every table).
     #[serde(default)]
-    pub restore_test: Option<restore_test::RestoreCheck>,
+    pub restore_test: Option<restore_test::RestoreTest>,
     /// How the copy was made: files and bytes copied while the replica ran,
     /// and again (changed since) while it was stopped.
     #[serde(default)]

@@ -7,8 +7,6 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use serde::{Deserialize, Serialize};
-
 use super::{archive, BackupSettings, Manifest};
 use crate::docker::DockerControl;
 
@@ -16,19 +14,8 @@ use crate::docker::DockerControl;
 pub const CONTAINER: &str = "pg-console-restore-test";
 const PG_BIN: &str = "/usr/lib/postgresql/15/bin";
 
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub struct RestoreCheck {
-    pub at_ms: i64,
-    pub ok: bool,
-    pub error: String,
-    pub system_identifier: String,
-    pub databases: u64,
-    pub tables: u64,
-    pub rows: u64,
-    /// `database.schema.table` and its row count, every table read.
-    pub table_rows: Vec<(String, u64)>,
-    pub duration_ms: u64,
-}
+/// What a test restore found (kept in the manifest, shown as is).
+pub use model::backups::RestoreTest;
 
 static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
@@ -46,7 +33,7 @@ pub async fn verify_and_restore(
         .await
         .map_err(|e| e.to_string())??;
     let t0 = Instant::now();
-    let mut check = RestoreCheck {
+    let mut check = RestoreTest {
         at_ms: crate::now_ms(),
         ..Default::default()
     };
@@ -73,7 +60,7 @@ async fn restore_and_read(
     docker: &DockerControl,
     image_from: &str,
     m: &Manifest,
-    check: &mut RestoreCheck,
+    check: &mut RestoreTest,
 ) -> Result<(), String> {
     let scratch = scratch_dir(s, &m.id);
     let result = async {
@@ -227,7 +214,7 @@ async fn connect_when_ready(docker: &DockerControl, port: u16, db: &str) -> Resu
 
 /// `SELECT count(*)` of every table and materialized view: every heap page
 /// is read (and its checksum checked).
-async fn read_every_table(db: &str, port: u16, check: &mut RestoreCheck) -> Result<(), String> {
+async fn read_every_table(db: &str, port: u16, check: &mut RestoreTest) -> Result<(), String> {
     let client = connect(port, db).await?;
     let tables = client
         .query(

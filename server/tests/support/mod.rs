@@ -411,3 +411,49 @@ pub async fn wait_job(app: &TestApp, c: &reqwest::Client, id: &str) -> model::op
     })
     .await
 }
+
+/// Log in without a cookie store; the session cookie (`name=value`).
+pub async fn login_cookie(app: &TestApp, name: &str, password: &str) -> String {
+    let r = cookie_client(app, "")
+        .post(format!("{}/login", app.base))
+        .form(&[("username", name), ("password", password), ("next", "/")])
+        .send()
+        .await
+        .unwrap();
+    cookie_of(&r).expect("login sets the session cookie")
+}
+
+/// A same-origin client that sends exactly this cookie and keeps no jar.
+pub fn cookie_client(app: &TestApp, cookie: &str) -> reqwest::Client {
+    let mut h = reqwest::header::HeaderMap::new();
+    h.insert("origin", app.base.parse().unwrap());
+    if !cookie.is_empty() {
+        h.insert("cookie", cookie.parse().unwrap());
+    }
+    reqwest::Client::builder()
+        .default_headers(h)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+pub fn cookie_of(r: &reqwest::Response) -> Option<String> {
+    r.headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.contains("pgc_session="))
+        .map(|v| v.split(';').next().unwrap().to_string())
+}
+
+/// The audit log as the admin's CSV export, filtered (`action=…&user=…`).
+pub async fn audit_rows(app: &TestApp, filter: &str) -> String {
+    let r = app
+        .http
+        .get(format!("{}/audit/export.csv?{filter}", app.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), reqwest::StatusCode::OK);
+    r.text().await.unwrap()
+}
