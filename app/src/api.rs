@@ -35,9 +35,9 @@ pub async fn get_overview() -> Result<Overview, ServerFnError> {
     ov.busy_members = ctx
         .operations
         .jobs
-        .recent()
+        .running()
         .into_iter()
-        .filter(|j| j.outcome.is_none() && !j.member.is_empty())
+        .filter(|j| !j.member.is_empty())
         .map(|j| (j.member, format!("{} by {}", j.title, j.user)))
         .collect();
     Ok(ov)

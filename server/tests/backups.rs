@@ -339,18 +339,22 @@ async fn refusals_stop_no_container() {
     }
 }
 
+/// A console whose backups go to a fresh directory the next console will
+/// share, with one fault-injection setting: (directory, as text, console).
+async fn console_to_kill(tag: &str, knob: (&str, &str)) -> (PathBuf, String, TestApp) {
+    let shared = std::env::temp_dir().join(format!("{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&shared);
+    let dir = shared.display().to_string();
+    let app = spawn_app_with(&[("PGC_BACKUPS_DIR", &dir), knob]).await;
+    (shared, dir, app)
+}
+
 #[tokio::test]
 #[ignore = "needs the real stack: run scripts/test"]
 async fn a_console_killed_mid_backup_starts_the_replica_again_on_restart() {
     let _g = lock_stack();
-    let shared = std::env::temp_dir().join(format!("pgc-backups-kill-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&shared);
-    let dir = shared.display().to_string();
-    let mut app = spawn_app_with(&[
-        ("PGC_BACKUPS_DIR", &dir),
-        ("PGC_BACKUP_TEST_DELAY_AFTER_STOP_MS", "20000"),
-    ])
-    .await;
+    let (shared, dir, mut app) =
+        console_to_kill("pgc-backups-kill", ("PGC_BACKUP_TEST_DELAY_AFTER_STOP_MS", "20000")).await;
     ensure_replica(&app, "pg-2").await;
     let plan = prepare_backup(&app, "pg-2", "zstd").await;
     let _id = start(&app, &plan).await;
@@ -389,13 +393,10 @@ async fn a_console_killed_mid_backup_starts_the_replica_again_on_restart() {
 #[ignore = "needs the real stack: run scripts/test"]
 async fn a_console_killed_while_archiving_leaves_the_backup_failed_and_no_partial_files() {
     let _g = lock_stack();
-    let shared = std::env::temp_dir().join(format!("pgc-backups-kill-archive-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&shared);
-    let dir = shared.display().to_string();
-    let mut app = spawn_app_with(&[
-        ("PGC_BACKUPS_DIR", &dir),
+    let (shared, dir, mut app) = console_to_kill(
+        "pgc-backups-kill-archive",
         ("PGC_BACKUP_TEST_DELAY_IN_ARCHIVE_MS", "30000"),
-    ])
+    )
     .await;
     ensure_replica(&app, "pg-2").await;
     let plan = prepare_backup(&app, "pg-2", "zstd").await;

@@ -85,15 +85,7 @@ async fn switchover_to_a_named_candidate_reports_the_write_gap() {
     let port = psql(&app.env, &app.env["WRITE_PORT"], "select inet_server_port()");
     assert_eq!(port, after.topology.leader().unwrap().port.unwrap().to_string());
     // The whole run is in the audit log under one correlation id.
-    let csv = app
-        .http
-        .get(format!("{}/audit/export.csv", app.base))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let csv = audit_rows(&app, "").await;
     let steps = csv.lines().filter(|l| l.contains(&id)).count();
     assert!(steps >= 4, "execute, steps and result audited under {id}: {steps}");
     assert!(csv.contains("op_result"));

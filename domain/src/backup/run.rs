@@ -320,14 +320,7 @@ impl OperationService {
         let run = |host: String, port: u16| {
             let probe = probe.clone();
             async move {
-                let mut cfg = tokio_postgres::Config::new();
-                cfg.host(&host)
-                    .port(port)
-                    .user(&probe.user)
-                    .password(&probe.password)
-                    .dbname(&probe.dbname)
-                    .connect_timeout(Duration::from_secs(3))
-                    .application_name("pg-console-backup");
+                let cfg = probe.config(&host, port, Duration::from_secs(3), "pg-console-backup");
                 let (client, conn) = cfg.connect(tokio_postgres::NoTls).await.map_err(|e| e.to_string())?;
                 tokio::spawn(conn);
                 client.batch_execute("CHECKPOINT").await.map_err(|e| e.to_string())

@@ -57,6 +57,17 @@ impl Jobs {
             .collect()
     }
 
+    /// Only the jobs still running (asked on every Overview refresh).
+    pub fn running(&self) -> Vec<OpJob> {
+        self.inner
+            .lock()
+            .expect("jobs poisoned")
+            .iter()
+            .filter(|j| j.outcome.is_none())
+            .cloned()
+            .collect()
+    }
+
     fn update(&self, id: &str, f: impl FnOnce(&mut OpJob)) {
         if let Some(j) = self
             .inner

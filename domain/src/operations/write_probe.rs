@@ -25,15 +25,24 @@ impl std::fmt::Debug for ProbeTarget {
 }
 
 /// One attempt: can a client write through the endpoint right now?
+impl ProbeTarget {
+    /// A connection with these credentials to `host:port` (the write
+    /// endpoint, or one member directly).
+    pub fn config(&self, host: &str, port: u16, timeout: Duration, application: &str) -> tokio_postgres::Config {
+        let mut cfg = tokio_postgres::Config::new();
+        cfg.host(host)
+            .port(port)
+            .user(&self.user)
+            .password(&self.password)
+            .dbname(&self.dbname)
+            .connect_timeout(timeout)
+            .application_name(application);
+        cfg
+    }
+}
+
 pub async fn writable(t: &ProbeTarget) -> bool {
-    let mut cfg = tokio_postgres::Config::new();
-    cfg.host(&t.host)
-        .port(t.port)
-        .user(&t.user)
-        .password(&t.password)
-        .dbname(&t.dbname)
-        .connect_timeout(Duration::from_millis(500))
-        .application_name("pg-console-write-probe");
+    let cfg = t.config(&t.host, t.port, Duration::from_millis(500), "pg-console-write-probe");
     let attempt = async {
         let (client, conn) = cfg.connect(tokio_postgres::NoTls).await.ok()?;
         let task = tokio::spawn(conn);
