@@ -30,7 +30,7 @@ module.exports = defineConfig({
     reuseExistingServer: false,
     timeout: 30_000,
     env: { ...process.env, PGC_LISTEN: `127.0.0.1:${port}`, PGC_PUBLIC_URL: `http://127.0.0.1:${port}`, PGC_LOG: 'warn',
-      // Holds a backed-up replica stopped 5 s longer, so a reload mid-backup is reliably mid-way.
-      PGC_BACKUP_TEST_DELAY_AFTER_STOP_MS: '5000' },
+      // Holds a backed-up replica stopped 15 s longer, so a reload mid-backup is reliably mid-way.
+      PGC_BACKUP_TEST_DELAY_AFTER_STOP_MS: '15000' },
   },
 });

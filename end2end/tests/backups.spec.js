@@ -60,7 +60,7 @@ test('back up a replica, watch the bar, reload, verify with a test restore, dele
   const copying = await sample(job, job.locator('[data-testid=job-step]', { hasText: 'stopping' }));
 
   // Reloading mid-way does not lose the job: it lives on the server and is
-  // followed again (the e2e console holds the replica stopped 5 s longer).
+  // followed again (the e2e console holds the replica stopped 15 s longer).
   await page.reload();
   const live = page.locator('[data-testid=live-jobs] [data-testid=job]');
   await expect(live).toBeVisible();

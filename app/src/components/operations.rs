@@ -347,7 +347,9 @@ fn follow_over_websocket(
 }
 
 /// Operations still running (any user's, started from any tab), each
-/// followed live. Checked every 2 s; a finished one drops off the list.
+/// followed live. Checked every 2 s. A job seen running here stays on the
+/// list once it finishes, with its outcome, until the page is left: the
+/// result is not lost because the job ended between two checks.
 #[component]
 pub fn LiveJobs() -> impl IntoView {
     let tick = RwSignal::new(0u64);
@@ -361,16 +363,25 @@ pub fn LiveJobs() -> impl IntoView {
         tick.track();
         crate::api::op_recent()
     });
-    let running = move || {
-        recent
+    let seen: RwSignal<Vec<String>> = RwSignal::new(Vec::new());
+    Effect::new(move |_| {
+        let now_running: Vec<String> = recent
             .get()
             .and_then(Result::ok)
             .unwrap_or_default()
             .into_iter()
             .filter(|j| j.outcome.is_none())
             .map(|j| j.id)
-            .collect::<Vec<_>>()
-    };
+            .collect();
+        let fresh: Vec<String> = now_running
+            .into_iter()
+            .filter(|id| !seen.with_untracked(|s| s.contains(id)))
+            .collect();
+        if !fresh.is_empty() {
+            seen.update(|s| s.extend(fresh));
+        }
+    });
+    let running = move || seen.get();
     view! {
         <Show when=move || !running().is_empty()>
             <section class="panel" data-testid="live-jobs">
