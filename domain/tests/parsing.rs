@@ -72,6 +72,37 @@ fn patroni_4_healthy_cluster() {
 }
 
 #[test]
+fn a_restarting_members_own_state_wins_over_its_stale_dcs_entry() {
+    // A Patroni that was killed leaves its DCS entry ("streaming") behind
+    // until it expires; once restarted, its own /patroni says what it does.
+    let c = cluster("patroni-4.1/cluster-healthy.json");
+    let mut starting: serde_json::Value = serde_json::from_str(&fixture("patroni-4.1/patroni-replica.json")).unwrap();
+    starting["state"] = "starting".into();
+    starting.as_object_mut().unwrap().remove("replication_state");
+    let starting: MemberStatus = serde_json::from_value(starting).unwrap();
+    let probes = vec![
+        probe(
+            "pg-0",
+            18008,
+            Ok(status("patroni-4.1/patroni-leader.json")),
+            Some(c.clone()),
+        ),
+        probe(
+            "pg-1",
+            18009,
+            Ok(status("patroni-4.1/patroni-replica.json")),
+            Some(c.clone()),
+        ),
+        probe("pg-2", 18010, Ok(starting), Some(c)),
+    ];
+    let t = merge_topology("fallback", &probes, &BTreeMap::new(), 1_000);
+    let state = |n: &str| t.members.iter().find(|m| m.name == n).unwrap().state.clone();
+    assert_eq!(state("pg-1"), "streaming");
+    assert_eq!(state("pg-2"), "starting");
+    assert!(!t.members.iter().find(|m| m.name == "pg-2").unwrap().caught_up());
+}
+
+#[test]
 fn patroni_4_stopped_member_is_unreachable_with_since() {
     let c = cluster("patroni-4.1/cluster-pg2-stopped.json");
     let probes = vec![

@@ -21,9 +21,13 @@ pub struct BackupRow {
     pub verified_at_ms: Option<i64>,
     /// The commands that put it back as the replica's data directory.
     pub restore: String,
-    /// Bytes copied while the replica ran / again while it was stopped.
+    /// Bytes read and compressed while the replica ran / compressed again
+    /// (changed since) while it was stopped.
     pub copied_running_bytes: u64,
     pub copied_stopped_bytes: u64,
+    /// Recycled WAL segments left out of the archive (they hold no WAL).
+    #[serde(default)]
+    pub recycled_wal_bytes: u64,
     /// The last test restore, if any.
     pub restore_test: Option<RestoreTest>,
 }

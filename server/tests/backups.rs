@@ -152,6 +152,29 @@ async fn backup_while_writing_then_the_gzip_archive_restores_with_plain_tar() {
     assert!(control.is_clean_shutdown(), "{}", control.state_name());
     assert_eq!(control.system_identifier.to_string(), sysid);
     assert!(!restored.join("postmaster.pid").exists());
+    // Recycled WAL segments were left out; the segment holding the REDO
+    // point (where replay starts) is in, and every segment in is real WAL.
+    let segments: Vec<String> = std::fs::read_dir(restored.join("pg_wal"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+        .filter(|n| n.len() == 24)
+        .collect();
+    for n in &segments {
+        let rel = std::path::Path::new("pg_wal").join(n);
+        assert!(
+            !domain::backup::frames::is_recycled_wal(&rel, &restored.join(&rel)),
+            "{n}"
+        );
+    }
+    let redo_segment = format!(
+        "{:08X}{:08X}",
+        control.redo_lsn >> 32,
+        (control.redo_lsn & 0xffff_ffff) >> 24
+    );
+    assert!(
+        segments.iter().any(|n| n.ends_with(&redo_segment)),
+        "{redo_segment} not in {segments:?}"
+    );
 
     // Most of the copy happened while the replica ran.
     assert!(b.copied_running_bytes >= b.data_bytes / 2, "{b:?}");

@@ -62,10 +62,12 @@ pub fn BackupsPage() -> impl IntoView {
                 <td>{utc_time(b.started_at_ms)}<br/><code class="muted">{b.id.clone()}</code></td>
                 <td>{b.member.clone()}</td>
                 <td>{b.status.clone()}{(!b.error.is_empty()).then(|| format!(": {}", b.error))}</td>
-                <td class="num">{mb(b.archive_bytes)}<br/><span class="muted">{format!("of {}", mb(b.data_bytes))}</span></td>
+                <td class="num" title=format!("recycled WAL segments left out (they hold no WAL): {}", mb(b.recycled_wal_bytes))>
+                    {mb(b.archive_bytes)}<br/><span class="muted">{format!("of {}", mb(b.data_bytes))}</span>
+                </td>
                 <td>{b.compression.clone()}</td>
                 <td class="num">{format!("{:.1} s", b.duration_ms as f64 / 1000.0)}</td>
-                <td class="num" title=format!("copied while stopped: {}", mb(b.copied_stopped_bytes))>
+                <td class="num" title=format!("compressed again while stopped (changed since): {}", mb(b.copied_stopped_bytes))>
                     {format!("{:.1} s", b.downtime_ms as f64 / 1000.0)}
                 </td>
                 <td data-testid="verified">{verified}{tables}</td>

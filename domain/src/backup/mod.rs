@@ -3,7 +3,7 @@
 //! replica back when it died mid-backup.
 
 pub mod archive;
-pub mod copy;
+pub mod frames;
 pub mod pg_control;
 pub mod restore_test;
 pub mod retention;
@@ -64,12 +64,17 @@ pub struct Manifest {
     /// The last test restore (extract, start an isolated PostgreSQL, read every table).
     #[serde(default)]
     pub restore_test: Option<restore_test::RestoreTest>,
-    /// How the copy was made: files and bytes copied while the replica ran,
-    /// and again (changed since) while it was stopped.
+    /// How the archive was made: files and bytes read (and compressed)
+    /// while the replica ran; files read again and bytes compressed again
+    /// (changed since) while it was stopped.
     #[serde(default)]
     pub copied_while_running: (u64, u64),
     #[serde(default)]
     pub copied_while_stopped: (u64, u64),
+    /// Recycled WAL segments left out (files, bytes): renamed for reuse,
+    /// they hold no WAL of their name.
+    #[serde(default)]
+    pub recycled_wal_skipped: (u64, u64),
 }
 
 impl Manifest {
@@ -100,6 +105,7 @@ impl Manifest {
             restore_test: None,
             copied_while_running: (0, 0),
             copied_while_stopped: (0, 0),
+            recycled_wal_skipped: (0, 0),
         }
     }
 

@@ -1,6 +1,6 @@
-//! The backup as an operation: stop the replica, cold-copy its data
-//! directory, start it, archive the copy, write the manifest, wait for
-//! catch-up. Whatever fails, the replica is started again and temporary files
+//! The backup as an operation: compress the replica's data directory while
+//! it runs, stop it, compress again what changed, start it, write the
+//! archive from those frames, write the manifest, wait for catch-up. Whatever fails, the replica is started again and temporary files
 //! are removed; a journal entry written before the stop lets a restarted
 //! console finish that job if the console itself died.
 
@@ -10,8 +10,9 @@ use std::time::{Duration, Instant};
 use model::operations::{OpRequest, Progress};
 use model::Topology;
 
-use super::archive::{measure, write_archive, Compression};
-use super::{copy, journal, pg_control, retention, BackupSettings, Manifest};
+use super::archive::{measure, Compression};
+use super::frames::FrameStore;
+use super::{journal, pg_control, retention, BackupSettings, Manifest};
 use crate::audit::AuditResult;
 use crate::docker::DockerControl;
 use crate::operations::{JobHandle, OperationService};
@@ -40,7 +41,7 @@ impl OperationService {
         let free = super::free_bytes(&s.backups_dir).unwrap_or(u64::MAX);
         if free < bytes.saturating_mul(2) {
             return Err(format!(
-                "not enough free space in {}: {} MB free, about {} MB needed (copy + archive)",
+                "not enough free space in {}: {} MB free, about {} MB needed (compressed frames + archive, at worst)",
                 s.backups_dir.display(),
                 free / 1_048_576,
                 bytes * 2 / 1_048_576
@@ -61,26 +62,26 @@ impl OperationService {
             .map_err(|e| format!("cannot write the manifest in {}: {e}", s.backups_dir.display()))?;
 
         // While the replica runs: a restartpoint (so its shutdown has little
-        // to flush), then a full copy; only what changes after it is copied
-        // again while the replica is stopped.
+        // to flush), then every file compressed in chunks; only the chunks
+        // that change after that are compressed again while it is stopped.
         if let Some(note) = self.restartpoint(member.as_ref()).await {
             job.step(note).await;
         }
         job.step(format!(
-            "copying {top} while {m} runs (what changes is copied again while it is stopped)"
+            "compressing {top} while {m} runs (what changes is compressed again while it is stopped)"
         ))
         .await;
         let p0 = Instant::now();
         let first = {
-            let (src2, dst2, publish) = (src.clone(), staging.join(&top), job.progress_sink());
+            let (src2, spill, publish) = (src.clone(), staging.clone(), job.progress_sink());
             tokio::task::spawn_blocking(move || {
                 let mut last = Instant::now() - Duration::from_secs(1);
-                copy::copy_running(&src2, &dst2, |done, f| {
+                FrameStore::precompress(&src2, &spill, compression, |done, f| {
                     if last.elapsed() >= Duration::from_millis(200) {
                         last = Instant::now();
                         let rate = (done as f64 / p0.elapsed().as_secs_f64().max(0.001)) as u64;
                         publish(Progress {
-                            phase: "copying while the replica runs".into(),
+                            phase: "compressing while the replica runs".into(),
                             bytes_done: done.min(bytes),
                             bytes_total: bytes,
                             files: f,
@@ -92,9 +93,9 @@ impl OperationService {
             })
             .await
             .map_err(|e| e.to_string())
-            .and_then(|r| r.map_err(|e| format!("copy failed: {e}")))
+            .and_then(|r| r.map_err(|e| format!("reading {top} failed: {e}")))
         };
-        let (snapshot, first) = match first {
+        let (frames, first) = match first {
             Ok(x) => x,
             Err(e) => {
                 let _ = std::fs::remove_dir_all(&staging);
@@ -102,8 +103,9 @@ impl OperationService {
                 return Err(e);
             }
         };
-        manifest.phase("copy while running", p0.elapsed());
+        manifest.phase("compress while running", p0.elapsed());
         manifest.copied_while_running = (first.files, first.bytes);
+        let mut frames = Some(frames);
 
         if let Err(e) = journal::write(&s.backups_dir, &job.id, &m) {
             let e = format!("cannot write the backup journal, {m} was not stopped: {e}");
@@ -131,13 +133,17 @@ impl OperationService {
             } else {
                 Some(pg_control::read(&src).map_err(|e| format!("cannot read pg_control: {e}"))?)
             };
-            job.step(format!("copying what changed in {top} while {m} is down"))
+            job.step(format!("compressing what changed in {top} while {m} is down"))
                 .await;
             let c0 = Instant::now();
-            let (src2, dst2) = (src.clone(), staging.join(&top));
-            let delta = tokio::task::spawn_blocking(move || copy::copy_changed(&src2, &dst2, &snapshot))
-                .await
-                .map_err(|e| e.to_string())?;
+            let (src2, mut store) = (src.clone(), frames.take().expect("frames from the first pass"));
+            let (store, delta) = tokio::task::spawn_blocking(move || {
+                let r = store.settle(&src2);
+                (store, r)
+            })
+            .await
+            .map_err(|e| e.to_string())?;
+            frames = Some(store);
             // PostgreSQL shut down cleanly and what changed is copied; the
             // container's Patroni is only tidying up its own exit (about 2 s
             // of Python teardown). It already stopped PostgreSQL and will not
@@ -146,9 +152,10 @@ impl OperationService {
                 docker.kill(&m).await.map_err(|e| e.to_string())?;
             }
             stopping.await.map_err(|e| e.to_string())?.map_err(|e| e.to_string())?;
-            let delta = delta.map_err(|e| format!("copy failed: {e}"))?;
-            manifest.phase("copy changes while down", c0.elapsed());
+            let delta = delta.map_err(|e| format!("reading {top} failed: {e}"))?;
+            manifest.phase("compress changes while down", c0.elapsed());
             manifest.copied_while_stopped = (delta.files, delta.bytes);
+            manifest.recycled_wal_skipped = (delta.recycled_wal_files, delta.recycled_wal_bytes);
             // The copy is only good if PostgreSQL had shut down cleanly
             // before it started, and nothing started it again since.
             let after = pg_control::read(&src).map_err(|e| format!("cannot read pg_control: {e}"))?;
@@ -196,14 +203,14 @@ impl OperationService {
         let dest = s.backups_dir.join(manifest.archive_name());
         let a0 = Instant::now();
         let archived = {
-            let (st, dst, top2, jobs) = (staging.join(&top), dest.clone(), top.clone(), job.progress_sink());
-            let staging2 = staging.clone();
+            let store = frames.take().expect("frames settled while the replica was down");
+            let (dst, top2, jobs) = (dest.clone(), top.clone(), job.progress_sink());
             let test_hold_ms = s.test_delay_in_archive_ms;
             tokio::task::spawn_blocking(move || {
                 let start = Instant::now();
                 let mut last = Instant::now() - Duration::from_secs(1);
                 let mut hold = Duration::from_millis(test_hold_ms);
-                write_archive(&st, &top2, &dst, compression, Some(&staging2), |done, f| {
+                store.write_archive(&top2, &dst, |done, f| {
                     if !hold.is_zero() {
                         std::thread::sleep(std::mem::take(&mut hold));
                     }
@@ -269,7 +276,7 @@ impl OperationService {
             if w0.elapsed() > Duration::from_secs(300) {
                 break false;
             }
-            tokio::time::sleep(Duration::from_millis(500)).await;
+            tokio::time::sleep(Duration::from_millis(100)).await;
         };
         manifest.phase("catch-up", w0.elapsed());
         // The archive is listed (and may be being verified) by now: change only this job's field.
@@ -317,19 +324,38 @@ impl OperationService {
     async fn restartpoint(&self, replica: Option<&model::Member>) -> Option<String> {
         let probe = self.probe.clone()?;
         let replica = replica?;
-        let run = |host: String, port: u16| {
+        let connect = |host: String, port: u16| {
             let probe = probe.clone();
             async move {
                 let cfg = probe.config(&host, port, Duration::from_secs(3), "pg-console-backup");
                 let (client, conn) = cfg.connect(tokio_postgres::NoTls).await.map_err(|e| e.to_string())?;
                 tokio::spawn(conn);
-                client.batch_execute("CHECKPOINT").await.map_err(|e| e.to_string())
+                Ok::<_, String>(client)
             }
         };
         let both = async {
-            run(probe.host.clone(), probe.port).await?;
-            tokio::time::sleep(Duration::from_millis(300)).await;
-            run(replica.host.clone(), replica.port.unwrap_or(5432)).await
+            let leader = connect(probe.host.clone(), probe.port).await?;
+            leader.batch_execute("CHECKPOINT").await.map_err(|e| e.to_string())?;
+            let lsn: String = leader
+                .query_one("SELECT pg_current_wal_lsn()::text", &[])
+                .await
+                .map_err(|e| e.to_string())?
+                .get(0);
+            // A restartpoint happens at the last checkpoint record replayed:
+            // wait (briefly) until the replica has replayed the leader's.
+            let replica = connect(replica.host.clone(), replica.port.unwrap_or(5432)).await?;
+            for _ in 0..200 {
+                let replayed: Option<bool> = replica
+                    .query_one("SELECT pg_last_wal_replay_lsn() >= $1::text::pg_lsn", &[&lsn])
+                    .await
+                    .map_err(|e| e.to_string())?
+                    .get(0);
+                if replayed == Some(true) {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            replica.batch_execute("CHECKPOINT").await.map_err(|e| e.to_string())
         };
         let t0 = Instant::now();
         Some(match tokio::time::timeout(Duration::from_secs(60), both).await {

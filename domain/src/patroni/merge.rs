@@ -55,7 +55,10 @@ pub fn merge_topology(cluster_name: &str, probes: &[Probe], since: &BTreeMap<Str
             let probe = probe_by_name.get(cm.name.as_str());
             let status = probe.and_then(|p| p.status.as_ref().ok());
             let role = Role::parse(cm.role.as_deref().unwrap_or(""));
-            let raw_state = cm.state.clone();
+            // The member's own answer is live; its DCS entry can be stale (a
+            // Patroni that was killed leaves "streaming" there until the key
+            // expires), so its own state wins when it gave one.
+            let raw_state = status.and_then(|s| s.state.clone()).or_else(|| cm.state.clone());
             let repl_state = status.and_then(|s| s.replication_state.as_deref());
             let mut state = normalise_state(&role, raw_state.as_deref().unwrap_or("unknown"), repl_state);
             let reachable = probe.map(|p| p.status.is_ok()).unwrap_or(true);
