@@ -109,6 +109,7 @@ def main():
                                      "only_if_pending": "false", "compression": "zstd"})
     if not plan["token"]:
         raise RuntimeError(f"refused: {plan['preconditions']}")
+    prepared = time.time() - t0
     job_id = c.post("/api/op_execute", {"token": plan["token"], "typed_name": plan["confirm_name"], "password": ""})
     while True:
         job = c.post("/api/op_status", {"id": job_id})
@@ -116,6 +117,10 @@ def main():
             break
         time.sleep(0.2)
     con_wall = time.time() - t0
+    print(f"console job (prepare took {prepared:.2f} s; step start times from the job's start):")
+    for st in job["steps"]:
+        print(f"  {(st['at_ms'] - job['started_at_ms']) / 1000:6.2f} s  {st['text']}")
+    print(f"  {(job['finished_at_ms'] - job['started_at_ms']) / 1000:6.2f} s  finished")
     if "Err" in job["outcome"]:
         raise RuntimeError(job["outcome"])
     row = c.post("/api/backups_list", {})[0]
@@ -128,6 +133,10 @@ def main():
     print(f"{'replica down-time':28} {sop_down:14.1f} s {con_down:14.1f} s {sop_down / max(con_down, 0.001):7.1f}x")
     print(f"{'down-time per GB of data':28} {sop_down / gb:14.1f} s {con_down / gb:14.1f} s")
     print(f"{'archive size':28} {sop_size / 1e6:13.0f} MB {con_size / 1e6:13.0f} MB {sop_size / max(con_size, 1):7.2f}x")
+    print(f"console: {row['copied_running_bytes'] / 1e6:.0f} MB compressed while {args.member} ran, "
+          f"{row['copied_stopped_bytes'] / 1e6:.2f} MB again while it was down; "
+          f"{row.get('recycled_wal_bytes', 0) / 1e6:.0f} MB of recycled WAL segments left out "
+          f"(the SOP's tar includes them)")
     print(json.dumps({"data_bytes": size, "sop": {"wall_s": sop_wall, "down_s": sop_down, "bytes": sop_size},
                       "console": {"wall_s": con_wall, "down_s": con_down, "bytes": con_size}}))
 

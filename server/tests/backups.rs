@@ -362,6 +362,77 @@ async fn refusals_stop_no_container() {
     }
 }
 
+/// Signals pg-2's WAL receiver (inside its container); `CONT` again on drop,
+/// whatever the test did.
+struct FrozenReceiver;
+
+fn signal_walreceiver(member: &str, sig: &str) {
+    let script = format!(
+        "for p in /proc/[0-9]*; do tr '\\0' ' ' < $p/cmdline 2>/dev/null | grep -q '^postgres: .*walreceiver' && kill -{sig} ${{p#/proc/}}; done; true"
+    );
+    let out = std::process::Command::new("docker")
+        .args(["exec", member, "bash", "-c", &script])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+impl Drop for FrozenReceiver {
+    fn drop(&mut self) {
+        signal_walreceiver("pg-2", "CONT");
+    }
+}
+
+#[tokio::test]
+#[ignore = "needs the real stack: run scripts/test"]
+async fn a_lagging_replica_is_refused_and_nothing_is_stopped() {
+    let _g = lock_stack();
+    let app = spawn_app().await;
+    ensure_replica(&app, "pg-2").await;
+    let env = stack_env();
+    // A real receive lag: pg-2's WAL receiver is frozen (SIGSTOP) while the
+    // leader writes ~60 MB of WAL; Patroni's lag for pg-2 grows past the
+    // backup bound (16 MiB) at its next loop.
+    signal_walreceiver("pg-2", "STOP");
+    let frozen = FrozenReceiver;
+    psql(
+        &env,
+        &env["WRITE_PORT"],
+        "drop table if exists lag_fill; create table lag_fill as select g, repeat('x', 500) as pad from generate_series(1, 100000) g",
+    );
+    let lag = eventually(Duration::from_secs(60), "pg-2 lagging more than 16 MiB", || async {
+        let ov = app.overview().await;
+        let pg2 = ov.topology.members.iter().find(|m| m.name == "pg-2")?.clone();
+        pg2.lag_bytes.filter(|l| *l > 16 << 20)
+    })
+    .await;
+    let p = prepare_backup(&app, "pg-2", "zstd").await;
+    assert!(
+        !p.can_run()
+            && p.preconditions.iter().any(|x| !x.ok
+                && x.text.contains("the bound for backups is")
+                && x.text.contains("wait until it catches up")),
+        "lag {lag}: {:?}",
+        p.preconditions
+    );
+    // Executing it anyway is refused too, and nothing is stopped.
+    let (s, t) = post(
+        &app,
+        &app.http,
+        "/api/op_execute",
+        &[("token", &p.token), ("typed_name", &p.confirm_name), ("password", "")],
+    )
+    .await;
+    assert_ne!(s, StatusCode::OK, "{t}");
+    for c in ["pg-0", "pg-1", "pg-2"] {
+        assert!(running(c), "{c} was stopped by a refused backup");
+    }
+    drop(frozen);
+    psql(&env, &env["WRITE_PORT"], "drop table lag_fill");
+    ensure_replica(&app, "pg-2").await;
+    assert!(catalog(&app).await.is_empty());
+}
+
 /// A console whose backups go to a fresh directory the next console will
 /// share, with one fault-injection setting: (directory, as text, console).
 async fn console_to_kill(tag: &str, knob: (&str, &str)) -> (PathBuf, String, TestApp) {

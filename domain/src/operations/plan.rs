@@ -496,8 +496,8 @@ mod tests {
             d.preconditions
         );
         // A backup of a replica lagging beyond the backup bound is refused
-        // (real Patroni only reports receive lag, which is hard to provoke
-        // on a healthy stack: this case is checked on recorded JSON).
+        // (on the real stack too: server/tests/backups.rs freezes a WAL
+        // receiver to make one lag).
         let d = draft(
             &req(OpKind::Backup, "pg-1"),
             &lagging,
