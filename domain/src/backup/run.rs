@@ -1,7 +1,8 @@
 //! The backup as an operation: compress the replica's data directory while
 //! it runs, stop it, compress again what changed, start it, write the
-//! archive from those frames, write the manifest, wait for catch-up. Whatever fails, the replica is started again and temporary files
-//! are removed; a journal entry written before the stop lets a restarted
+//! archive from those frames, write the manifest, wait for catch-up.
+//! Whatever fails, the replica is started again and temporary files are
+//! removed; a journal entry written before the stop lets a restarted
 //! console finish that job if the console itself died.
 
 use std::path::{Path, PathBuf};
@@ -113,13 +114,13 @@ impl OperationService {
             return Err(e);
         }
         let stopped_at = Instant::now();
-        let copy = async {
+        let settled = async {
             job.step(format!("stopping {m} (clean shutdown, up to 120 s)")).await;
             // PostgreSQL is down (and its data directory final) as soon as the
             // postmaster has removed its pid file after a clean shutdown; the
             // container's Patroni takes a little longer to exit. The changed
-            // files are copied meanwhile; the container is started only once
-            // it has stopped completely.
+            // chunks are compressed meanwhile; the container is started only
+            // once it has stopped completely.
             let stopping = {
                 let (docker, m) = (docker.clone(), m.clone());
                 tokio::spawn(async move { docker.stop(&m, 120).await })
@@ -144,7 +145,7 @@ impl OperationService {
             .await
             .map_err(|e| e.to_string())?;
             frames = Some(store);
-            // PostgreSQL shut down cleanly and what changed is copied; the
+            // PostgreSQL shut down cleanly and what changed is compressed; the
             // container's Patroni is only tidying up its own exit (about 2 s
             // of Python teardown). It already stopped PostgreSQL and will not
             // start it again, so end it now rather than wait.
@@ -156,7 +157,7 @@ impl OperationService {
             manifest.phase("compress changes while down", c0.elapsed());
             manifest.copied_while_stopped = (delta.files, delta.bytes);
             manifest.recycled_wal_skipped = (delta.recycled_wal_files, delta.recycled_wal_bytes);
-            // The copy is only good if PostgreSQL had shut down cleanly
+            // The frames are only good if PostgreSQL had shut down cleanly
             // before it started, and nothing started it again since.
             let after = pg_control::read(&src).map_err(|e| format!("cannot read pg_control: {e}"))?;
             let control = control.unwrap_or(after.clone());
@@ -180,11 +181,14 @@ impl OperationService {
             let _ = journal::remove(&s.backups_dir, &job.id);
         }
         manifest.replica_downtime_ms = downtime.as_millis() as u64;
-        let control = match (copy, started) {
+        let control = match (settled, started) {
             (Ok(c), Ok(())) => c,
-            (copy, started) => {
+            (settled, started) => {
                 let _ = std::fs::remove_dir_all(&staging);
-                let reason = copy.err().or(started.err().map(|e| e.to_string())).unwrap_or_default();
+                let reason = settled
+                    .err()
+                    .or(started.err().map(|e| e.to_string()))
+                    .unwrap_or_default();
                 manifest.fail(&s.backups_dir, &reason);
                 return Err(reason);
             }
@@ -374,7 +378,7 @@ impl OperationService {
 }
 
 /// No postmaster.pid and pg_control says shut down (in recovery): the data
-/// directory is a consistent cold copy source.
+/// directory is final: what is read now is a consistent cold copy.
 fn pg_is_down(data: &Path) -> bool {
     !data.join("postmaster.pid").exists() && pg_control::read(data).is_ok_and(|c| c.is_clean_shutdown())
 }
@@ -382,12 +386,11 @@ fn pg_is_down(data: &Path) -> bool {
 /// In memory (tmpfs) when it fits comfortably.
 const SHM_STAGING: &str = "/dev/shm/pg-console-staging";
 
-/// Where the copy of the data directory is staged. A copy on disk leaves
-/// gigabytes of dirty pages that the disk writes back while the archive is
-/// written, and the archive's fsync waits behind them (seconds, for a copy
-/// deleted right after); so the copy goes to tmpfs when it holds twice the
-/// data and the data is under a quarter of the available memory, else to
-/// `backups_dir/.staging`.
+/// Where the compressed frames are spilled. They are read once more to
+/// write the archive and then deleted, so on disk their writeback would only
+/// compete with the archive's fsync; they go to tmpfs when it could hold
+/// them even if nothing compressed (twice the data free, and the data under
+/// a quarter of the available memory), else to `backups_dir/.staging`.
 fn staging_root(backups_dir: &Path, data_bytes: u64) -> PathBuf {
     let shm = Path::new(SHM_STAGING);
     let fits = super::free_bytes(shm).is_some_and(|f| f / 2 > data_bytes)
