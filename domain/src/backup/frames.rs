@@ -159,20 +159,28 @@ impl FrameStore {
         std::thread::scope(|s| {
             for _ in 0..workers {
                 s.spawn(|| {
-                    let mut z = match Compressor::new(self.compression) {
-                        Ok(z) => z,
-                        Err(e) => return *failed.lock().expect("lock") = Some(e),
-                    };
-                    loop {
-                        let Ok(w) = rx.lock().expect("lock").recv() else { break };
-                        match self.compress(&mut z, w) {
+                    let mut z = Compressor::new(self.compression)
+                        .map_err(|e| *failed.lock().expect("lock") = Some(e))
+                        .ok();
+                    // After a failure, keep receiving (and dropping) work so
+                    // the feeder never blocks on a full channel.
+                    while let Ok(w) = rx.lock().expect("lock").recv() {
+                        let Some(z) = z.as_mut().filter(|_| failed.lock().expect("lock").is_none()) else {
+                            continue;
+                        };
+                        match self.compress(z, w) {
                             Ok(r) => out.lock().expect("lock").push(r),
-                            Err(e) => return *failed.lock().expect("lock") = Some(e),
+                            Err(e) => {
+                                failed.lock().expect("lock").get_or_insert(e);
+                            }
                         }
                     }
                 });
             }
             let fed = feed(&|w| {
+                if failed.lock().expect("lock").is_some() {
+                    return Err(io::Error::other("compression failed"));
+                }
                 tx.send(w)
                     .map_err(|_| io::Error::other("the compression workers stopped"))
             });

@@ -162,3 +162,31 @@ fn recycled_wal_is_told_apart_by_its_first_page() {
     assert!(!is_recycled_wal(&rel, &p));
     let _ = std::fs::remove_dir_all(&root);
 }
+
+#[test]
+fn a_failing_spill_is_an_error_not_a_hang() {
+    let root = scratch("spill-fails");
+    let src = root.join("pg1-data");
+    std::fs::create_dir_all(&src).unwrap();
+    // More chunks than the channel holds, so the feeder would block if the
+    // workers stopped receiving.
+    std::fs::write(src.join("big"), vec![7u8; 40 * CHUNK]).unwrap();
+    std::fs::write(root.join("frames"), b"").unwrap();
+    let store = FrameStore {
+        compression: Compression::Zstd,
+        // Read-only: every frame write fails.
+        spill: File::open(root.join("frames")).unwrap(),
+        end: Mutex::new(0),
+        seen: HashMap::new(),
+        settled: None,
+    };
+    let (tx, rx) = mpsc::channel();
+    let src2 = src.clone();
+    std::thread::spawn(move || {
+        let r = store.pool(|send| FrameStore::feed_file(&src2.join("big"), 0, None, send, |_| {}).map(|_| ()));
+        tx.send(r.map(|v| v.len())).unwrap();
+    });
+    let r = rx.recv_timeout(Duration::from_secs(30)).expect("the pool returned");
+    assert!(r.is_err(), "{r:?}");
+    let _ = std::fs::remove_dir_all(&root);
+}
