@@ -5,7 +5,7 @@ Console:          prepare + execute a backup of the same replica (zstd), through
 Both: wall time until the replica streams again with lag 0, replica down-time, archive size; ratios.
 
 Usage (scripts/bench backup does this): python3 bench/backup.py --console URL --user U --password P
-       --data-dir DEFAULT_DATA_DIR --out DIR [--member pg-1] [--scale 35]
+       --data-dir DEFAULT_DATA_DIR --out DIR [--member REPLICA] [--scale 35]
 """
 import argparse
 import http.cookiejar
@@ -52,7 +52,7 @@ def wait_caught_up(c, member, timeout=600):
         for m in c.overview()["topology"]["members"]:
             if m["name"] == member and m["reachable"] and m["state"] == "streaming" and m["lag_bytes"] == 0:
                 return
-        time.sleep(0.5)
+        time.sleep(0.1)
     raise RuntimeError(f"{member} did not catch up")
 
 
@@ -67,12 +67,20 @@ def main():
     ap.add_argument("--password", required=True)
     ap.add_argument("--data-dir", required=True)
     ap.add_argument("--out", required=True)
-    ap.add_argument("--member", default="pg-1")
+    ap.add_argument("--member", default=None, help="a replica (default: the first streaming one)")
     ap.add_argument("--scale", type=int, default=35)
     ap.add_argument("--write-port", default=os.environ.get("WRITE_PORT", "15000"))
     ap.add_argument("--bind", default=os.environ.get("BIND_ADDR", "127.0.0.1"))
     args = ap.parse_args()
     c = Console(args.console, args.user, args.password)
+    members = c.overview()["topology"]["members"]
+    replicas = [m["name"] for m in members if m["role"] in ("Replica", "SyncStandby", "QuorumStandby") and m["state"] == "streaming"]
+    if args.member is None:
+        if not replicas:
+            raise SystemExit("no streaming replica to back up")
+        args.member = replicas[0]
+    elif args.member not in replicas:
+        raise SystemExit(f"{args.member} is not a streaming replica (replicas: {', '.join(replicas) or 'none'})")
     n = args.member.rsplit("-", 1)[1]
     data = os.path.join(args.data_dir, "pg", f"pg{n}-data")
     os.makedirs(args.out, exist_ok=True)
@@ -115,7 +123,7 @@ def main():
         job = c.post("/api/op_status", {"id": job_id})
         if job and job.get("outcome"):
             break
-        time.sleep(0.2)
+        time.sleep(0.1)
     con_wall = time.time() - t0
     print(f"console job (prepare took {prepared:.2f} s; step start times from the job's start):")
     for st in job["steps"]:
