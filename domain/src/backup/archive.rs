@@ -26,7 +26,8 @@ impl Compression {
     }
 }
 
-/// Files and bytes under `root` (for progress and free-space checks).
+/// Files and bytes under `root` that an archive would hold (for progress
+/// and free-space checks): recycled WAL segments are not counted.
 pub fn measure(root: &Path) -> io::Result<(u64, u64)> {
     let (mut files, mut bytes) = (0, 0);
     for entry in walk(root)? {
@@ -35,7 +36,8 @@ pub fn measure(root: &Path) -> io::Result<(u64, u64)> {
             Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
             r => r?,
         };
-        if md.is_file() {
+        let rel = entry.strip_prefix(root).expect("walk stays under root");
+        if md.is_file() && !super::frames::is_recycled_wal(rel, &entry) {
             files += 1;
             bytes += md.len();
         }

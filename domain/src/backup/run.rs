@@ -48,8 +48,11 @@ impl OperationService {
                 bytes * 2 / 1_048_576
             ));
         }
-        job.step(format!("{m}'s data directory: {files} files, {} MB", bytes / 1_048_576))
-            .await;
+        job.step(format!(
+            "{m}'s data directory: {files} files, {} MB to archive (recycled WAL not counted)",
+            bytes / 1_048_576
+        ))
+        .await;
         let docker = DockerControl::connect().await.map_err(|e| e.to_string())?;
         let member = before.members.iter().find(|x| x.name == m).cloned();
         let mut manifest = Manifest::new(&job.id, &self.cluster_name, &m, compression, &job.user());
@@ -68,6 +71,8 @@ impl OperationService {
         if let Some(note) = self.restartpoint(member.as_ref()).await {
             job.step(note).await;
         }
+        // The restartpoint recycled WAL segments, which are not archived.
+        let bytes = measure(&src).map_or(bytes, |(_, b)| b);
         job.step(format!(
             "compressing {top} while {m} runs (what changes is compressed again while it is stopped)"
         ))
@@ -76,10 +81,12 @@ impl OperationService {
         let first = {
             let (src2, spill, publish) = (src.clone(), staging.clone(), job.progress_sink());
             tokio::task::spawn_blocking(move || {
-                let mut last = Instant::now() - Duration::from_secs(1);
+                let (mut last, mut full) = (Instant::now() - Duration::from_secs(1), false);
                 FrameStore::precompress(&src2, &spill, compression, |done, f| {
-                    if last.elapsed() >= Duration::from_millis(200) {
+                    // Every 200 ms, and once at 100%.
+                    if last.elapsed() >= Duration::from_millis(200) || (done >= bytes && !full) {
                         last = Instant::now();
+                        full = done >= bytes;
                         let rate = (done as f64 / p0.elapsed().as_secs_f64().max(0.001)) as u64;
                         publish(Progress {
                             phase: "compressing while the replica runs".into(),
