@@ -31,10 +31,10 @@ fn probe(name: &str, port: u16, status: Result<MemberStatus, String>, cluster: O
     }
 }
 
-#[test]
-fn patroni_4_healthy_cluster() {
+/// Three members answering as in the recorded healthy Patroni 4.1 cluster.
+fn healthy_probes() -> Vec<Probe> {
     let c = cluster("patroni-4.1/cluster-healthy.json");
-    let probes = vec![
+    vec![
         probe(
             "pg-0",
             18008,
@@ -48,7 +48,12 @@ fn patroni_4_healthy_cluster() {
             Some(c.clone()),
         ),
         probe("pg-2", 18010, Ok(status("patroni-4.1/patroni-replica.json")), Some(c)),
-    ];
+    ]
+}
+
+#[test]
+fn patroni_4_healthy_cluster() {
+    let probes = healthy_probes();
     let t = merge_topology("fallback", &probes, &BTreeMap::new(), 1_000);
     assert_eq!(t.cluster, "postgresql-cluster");
     assert_eq!(t.view_from.as_deref(), Some("pg-0"), "the leader's view is preferred");
@@ -75,26 +80,11 @@ fn patroni_4_healthy_cluster() {
 fn a_restarting_members_own_state_wins_over_its_stale_dcs_entry() {
     // A Patroni that was killed leaves its DCS entry ("streaming") behind
     // until it expires; once restarted, its own /patroni says what it does.
-    let c = cluster("patroni-4.1/cluster-healthy.json");
     let mut starting: serde_json::Value = serde_json::from_str(&fixture("patroni-4.1/patroni-replica.json")).unwrap();
     starting["state"] = "starting".into();
     starting.as_object_mut().unwrap().remove("replication_state");
-    let starting: MemberStatus = serde_json::from_value(starting).unwrap();
-    let probes = vec![
-        probe(
-            "pg-0",
-            18008,
-            Ok(status("patroni-4.1/patroni-leader.json")),
-            Some(c.clone()),
-        ),
-        probe(
-            "pg-1",
-            18009,
-            Ok(status("patroni-4.1/patroni-replica.json")),
-            Some(c.clone()),
-        ),
-        probe("pg-2", 18010, Ok(starting), Some(c)),
-    ];
+    let mut probes = healthy_probes();
+    probes[2].status = Ok(serde_json::from_value(starting).unwrap());
     let t = merge_topology("fallback", &probes, &BTreeMap::new(), 1_000);
     let state = |n: &str| t.members.iter().find(|m| m.name == n).unwrap().state.clone();
     assert_eq!(state("pg-1"), "streaming");

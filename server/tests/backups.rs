@@ -22,14 +22,19 @@ async fn prepare_backup(app: &TestApp, member: &str, compression: &str) -> Plan 
     serde_json::from_str(&t).unwrap()
 }
 
-async fn start(app: &TestApp, p: &Plan) -> String {
-    let (s, t) = post(
+/// Confirm a prepared plan: (status, body).
+async fn execute(app: &TestApp, p: &Plan) -> (StatusCode, String) {
+    post(
         app,
         &app.http,
         "/api/op_execute",
         &[("token", &p.token), ("typed_name", &p.confirm_name), ("password", "")],
     )
-    .await;
+    .await
+}
+
+async fn start(app: &TestApp, p: &Plan) -> String {
+    let (s, t) = execute(app, p).await;
     assert_eq!(s, StatusCode::OK, "{t}");
     serde_json::from_str(&t).unwrap()
 }
@@ -91,13 +96,7 @@ async fn backup_while_writing_then_the_gzip_archive_restores_with_plain_tar() {
             if !p.can_run() {
                 return None;
             }
-            let (s, t) = post(
-                &app,
-                &app.http,
-                "/api/op_execute",
-                &[("token", &p.token), ("typed_name", &p.confirm_name), ("password", "")],
-            )
-            .await;
+            let (s, t) = execute(&app, &p).await;
             if s != StatusCode::OK {
                 assert!(t.contains("lags"), "refused for another reason than lag: {t}");
                 assert!(running("pg-2"));
@@ -416,13 +415,7 @@ async fn a_lagging_replica_is_refused_and_nothing_is_stopped() {
         p.preconditions
     );
     // Executing it anyway is refused too, and nothing is stopped.
-    let (s, t) = post(
-        &app,
-        &app.http,
-        "/api/op_execute",
-        &[("token", &p.token), ("typed_name", &p.confirm_name), ("password", "")],
-    )
-    .await;
+    let (s, t) = execute(&app, &p).await;
     assert_ne!(s, StatusCode::OK, "{t}");
     for c in ["pg-0", "pg-1", "pg-2"] {
         assert!(running(c), "{c} was stopped by a refused backup");

@@ -67,6 +67,18 @@ pub struct Pass {
 /// A chunk's frame, keyed by (file, chunk), and whether it is new.
 type Done = ((usize, usize), Frame, bool);
 
+impl Pass {
+    /// Whether the file is a recycled WAL segment (left out), counted if so.
+    fn left_out(&mut self, rel: &Path, path: &Path, md: &Metadata) -> bool {
+        let recycled = is_recycled_wal(rel, path);
+        if recycled {
+            self.recycled_wal_files += 1;
+            self.recycled_wal_bytes += md.len();
+        }
+        recycled
+    }
+}
+
 struct Work {
     key: (usize, usize),
     data: Vec<u8>,
@@ -285,9 +297,7 @@ impl FrameStore {
                 if !md.is_file() {
                     continue;
                 }
-                if is_recycled_wal(&rel, &p) {
-                    pass.recycled_wal_files += 1;
-                    pass.recycled_wal_bytes += md.len();
+                if pass.left_out(&rel, &p, &md) {
                     continue;
                 }
                 let read_at = SystemTime::now();
@@ -341,9 +351,7 @@ impl FrameStore {
                 if !md.is_file() {
                     continue;
                 }
-                if is_recycled_wal(&rel, &p) {
-                    pass.recycled_wal_files += 1;
-                    pass.recycled_wal_bytes += md.len();
+                if pass.left_out(&rel, &p, &md) {
                     continue;
                 }
                 let old = self.seen.get(&rel);
