@@ -141,8 +141,8 @@ def main():
     print(f"{'replica down-time':28} {sop_down:14.1f} s {con_down:14.1f} s {sop_down / max(con_down, 0.001):7.1f}x")
     print(f"{'down-time per GB of data':28} {sop_down / gb:14.1f} s {con_down / gb:14.1f} s")
     print(f"{'archive size':28} {sop_size / 1e6:13.0f} MB {con_size / 1e6:13.0f} MB {sop_size / max(con_size, 1):7.2f}x")
-    print(f"console: {row['copied_running_bytes'] / 1e6:.0f} MB compressed while {args.member} ran, "
-          f"{row['copied_stopped_bytes'] / 1e6:.2f} MB again while it was down; "
+    print(f"console: {row['compressed_running_bytes'] / 1e6:.0f} MB compressed while {args.member} ran, "
+          f"{row['compressed_stopped_bytes'] / 1e6:.2f} MB again while it was down; "
           f"{row.get('recycled_wal_bytes', 0) / 1e6:.0f} MB of recycled WAL segments left out "
           f"(the SOP's tar includes them)")
     print(json.dumps({"data_bytes": size, "sop": {"wall_s": sop_wall, "down_s": sop_down, "bytes": sop_size},

@@ -342,8 +342,8 @@ fn model_row(m: domain::backup::Manifest) -> model::backups::BackupRow {
         system_identifier: m.system_identifier,
         verified_ok: m.verified_ok,
         verified_at_ms: m.verified_at_ms,
-        copied_running_bytes: m.copied_while_running.1,
-        copied_stopped_bytes: m.copied_while_stopped.1,
+        compressed_running_bytes: m.compressed_while_running.1,
+        compressed_stopped_bytes: m.compressed_while_stopped.1,
         recycled_wal_bytes: m.recycled_wal_skipped.1,
         restore_test: m.restore_test,
     }

@@ -23,8 +23,8 @@ pub struct BackupRow {
     pub restore: String,
     /// Bytes read and compressed while the replica ran / compressed again
     /// (changed since) while it was stopped.
-    pub copied_running_bytes: u64,
-    pub copied_stopped_bytes: u64,
+    pub compressed_running_bytes: u64,
+    pub compressed_stopped_bytes: u64,
     /// Recycled WAL segments left out of the archive (they hold no WAL).
     #[serde(default)]
     pub recycled_wal_bytes: u64,

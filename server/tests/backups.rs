@@ -176,8 +176,8 @@ async fn backup_while_writing_then_the_gzip_archive_restores_with_plain_tar() {
     );
 
     // Most of the copy happened while the replica ran.
-    assert!(b.copied_running_bytes >= b.data_bytes / 2, "{b:?}");
-    assert!(b.copied_stopped_bytes < b.copied_running_bytes, "{b:?}");
+    assert!(b.compressed_running_bytes >= b.data_bytes / 2, "{b:?}");
+    assert!(b.compressed_stopped_bytes < b.compressed_running_bytes, "{b:?}");
 
     // Verify: the sha256 matches, and an isolated PostgreSQL started on the
     // extracted copy has the cluster's identity and every row written before.

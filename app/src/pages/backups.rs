@@ -67,7 +67,7 @@ pub fn BackupsPage() -> impl IntoView {
                 </td>
                 <td>{b.compression.clone()}</td>
                 <td class="num">{format!("{:.1} s", b.duration_ms as f64 / 1000.0)}</td>
-                <td class="num" title=format!("compressed again while stopped (changed since): {}", mb(b.copied_stopped_bytes))>
+                <td class="num" title=format!("compressed again while stopped (changed since): {}", mb(b.compressed_stopped_bytes))>
                     {format!("{:.1} s", b.downtime_ms as f64 / 1000.0)}
                 </td>
                 <td data-testid="verified">{verified}{tables}</td>

@@ -67,10 +67,12 @@ pub struct Manifest {
     /// How the archive was made: files and bytes read (and compressed)
     /// while the replica ran; files read again and bytes compressed again
     /// (changed since) while it was stopped.
-    #[serde(default)]
-    pub copied_while_running: (u64, u64),
-    #[serde(default)]
-    pub copied_while_stopped: (u64, u64),
+    /// (Named `copied_while_*` in manifests written before compression
+    /// moved to the first pass.)
+    #[serde(default, alias = "copied_while_running")]
+    pub compressed_while_running: (u64, u64),
+    #[serde(default, alias = "copied_while_stopped")]
+    pub compressed_while_stopped: (u64, u64),
     /// Recycled WAL segments left out (files, bytes): renamed for reuse,
     /// they hold no WAL of their name.
     #[serde(default)]
@@ -103,8 +105,8 @@ impl Manifest {
             verified_at_ms: None,
             verified_ok: None,
             restore_test: None,
-            copied_while_running: (0, 0),
-            copied_while_stopped: (0, 0),
+            compressed_while_running: (0, 0),
+            compressed_while_stopped: (0, 0),
             recycled_wal_skipped: (0, 0),
         }
     }
@@ -328,5 +330,20 @@ mod tests {
         let m = find(&dir, "u1").unwrap();
         assert_eq!((m.verified_at_ms, m.replica_downtime_ms), (Some(100), 100));
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn manifests_written_before_the_rename_still_load() {
+        let mut v = serde_json::to_value(Manifest::new("u2", "c", "pg-1", Compression::Zstd, "t")).unwrap();
+        let o = v.as_object_mut().unwrap();
+        o.remove("compressed_while_running");
+        o.remove("compressed_while_stopped");
+        o.insert("copied_while_running".into(), serde_json::json!([10, 2000]));
+        o.insert("copied_while_stopped".into(), serde_json::json!([1, 30]));
+        let m: Manifest = serde_json::from_value(v).unwrap();
+        assert_eq!(
+            (m.compressed_while_running, m.compressed_while_stopped),
+            ((10, 2000), (1, 30))
+        );
     }
 }

@@ -112,7 +112,7 @@ impl OperationService {
             }
         };
         manifest.phase("compress while running", p0.elapsed());
-        manifest.copied_while_running = (first.files, first.bytes);
+        manifest.compressed_while_running = (first.files, first.bytes);
         let mut frames = Some(frames);
 
         if let Err(e) = journal::write(&s.backups_dir, &job.id, &m) {
@@ -162,7 +162,7 @@ impl OperationService {
             stopping.await.map_err(|e| e.to_string())?.map_err(|e| e.to_string())?;
             let delta = delta.map_err(|e| format!("reading {top} failed: {e}"))?;
             manifest.phase("compress changes while down", c0.elapsed());
-            manifest.copied_while_stopped = (delta.files, delta.bytes);
+            manifest.compressed_while_stopped = (delta.files, delta.bytes);
             manifest.recycled_wal_skipped = (delta.recycled_wal_files, delta.recycled_wal_bytes);
             // The frames are only good if PostgreSQL had shut down cleanly
             // before it started, and nothing started it again since.
