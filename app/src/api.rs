@@ -1,11 +1,15 @@
-//! Server-function declarations. Bodies only fetch the caller and the domain
-//! services from context and call them. Authorization happens before a body
-//! runs: the server's middleware maps each endpoint path to an action
-//! (server/src/auth/rules.rs) and refuses callers whose role may not.
+//! Server-function declarations. Bodies are thin: each first checks its own
+//! rule in the one table (`access::authorize::<Self>()`, which the server's
+//! middleware has also enforced before the body runs), then calls `domain`.
+//! Errors are [`ApiError`]s: a kind (hence the HTTP status) and a sentence.
 
 use leptos::prelude::*;
 use model::auth::{AdminView, AuditPage, Me};
 use model::Overview;
+
+use crate::error::ApiError;
+#[cfg(feature = "ssr")]
+use crate::{access::authorize, serve::step_up};
 
 /// What the server provides to server functions (see server/src/router.rs).
 #[cfg(feature = "ssr")]
@@ -18,18 +22,16 @@ pub struct ServerContext {
     pub sessions: domain::users::SessionStore,
 }
 
-/// The authenticated caller, as validated by the server's middleware.
 #[cfg(feature = "ssr")]
-pub fn caller() -> Result<domain::authz::Caller, ServerFnError> {
-    use_context::<http::request::Parts>()
-        .and_then(|p| p.extensions.get::<domain::authz::Caller>().cloned())
-        .ok_or_else(|| ServerFnError::new("login required"))
+fn ctx() -> Result<ServerContext, ApiError> {
+    use_context::<ServerContext>().ok_or_else(|| ApiError::internal("the server context is missing"))
 }
 
 /// Everything the Overview shows: topology, history, HAProxy, endpoints.
 #[server(endpoint = "overview")]
-pub async fn get_overview() -> Result<Overview, ServerFnError> {
-    let ctx = expect_context::<ServerContext>();
+pub async fn get_overview() -> Result<Overview, ApiError> {
+    authorize::<GetOverview>()?;
+    let ctx = ctx()?;
     let (mut ov, ops) = tokio::join!(ctx.overview.overview(), ctx.audit.recent_operations(20));
     ov.operations = ops.unwrap_or_default();
     ov.busy_members = ctx
@@ -45,18 +47,18 @@ pub async fn get_overview() -> Result<Overview, ServerFnError> {
 
 /// Who is logged in, and what the UI may offer them.
 #[server(endpoint = "whoami")]
-pub async fn whoami() -> Result<Me, ServerFnError> {
-    use domain::authz::Action;
-    let c = caller()?;
+pub async fn whoami() -> Result<Me, ApiError> {
+    let c = authorize::<Whoami>()?;
     Ok(Me {
         name: c.name.clone(),
         role: c.role,
-        can_operate: c.may(Action::OperateCluster),
-        can_admin: c.may(Action::ManageUsers),
+        can_operate: c.may(domain::authz::Action::OperateCluster),
+        can_admin: c.may(domain::authz::Action::ManageUsers),
     })
 }
 
-/// One page of the audit log, newest first, filtered; and the chain's status.
+/// One page of the audit log (newest first, by key: `before` / `after` an
+/// id), filtered; and the chain's state, checked incrementally.
 #[server(endpoint = "audit_page")]
 pub async fn fetch_audit_page(
     user: String,
@@ -64,54 +66,45 @@ pub async fn fetch_audit_page(
     result: String,
     from: String,
     to: String,
-    page: i64,
-) -> Result<AuditPage, ServerFnError> {
-    use domain::audit::{AuditFilter, ChainStatus};
-    let ctx = expect_context::<ServerContext>();
-    let none_if_empty = |s: String| (!s.trim().is_empty()).then(|| s.trim().to_string());
-    let filter = AuditFilter {
-        user: none_if_empty(user),
-        action: none_if_empty(action),
-        result: none_if_empty(result),
-        from_ms: model::time::parse_utc(&from),
-        to_ms: model::time::parse_utc(&to),
+    #[server(default)] before: Option<i64>,
+    #[server(default)] after: Option<i64>,
+) -> Result<AuditPage, ApiError> {
+    authorize::<FetchAuditPage>()?;
+    use domain::audit::Cursor;
+    let ctx = ctx()?;
+    let filter = crate::serve::audit_filter(user, action, result, from, to)?;
+    let cursor = match (before, after) {
+        (Some(b), _) if b > 0 => Cursor::Before(b),
+        (_, Some(a)) if a >= 0 => Cursor::After(a),
+        (None, None) => Cursor::Newest,
+        _ => return Err(ApiError::bad_input("before and after are row ids (positive numbers)")),
     };
     let per_page = 50;
-    let page = page.max(1);
-    let (rows, total) = ctx.audit.query(&filter, per_page, (page - 1) * per_page).await?;
-    let chain = ctx.audit.verify().await?;
+    let page = ctx
+        .audit
+        .page(&filter, cursor, per_page)
+        .await
+        .map_err(ApiError::internal)?;
+    let chain = ctx.audit.report(&page.rows).await.map_err(ApiError::internal)?;
     Ok(AuditPage {
-        rows: rows
-            .into_iter()
-            .map(|r| model::auth::AuditRow {
-                id: r.id,
-                at_ms: r.at_ms,
-                user: r.user_name,
-                role: r.role,
-                source_ip: r.source_ip,
-                action: r.action,
-                target: r.target,
-                params: r.params,
-                result: r.result,
-                error: r.error,
-                correlation_id: r.correlation_id,
-                duration_ms: r.duration_ms,
-            })
-            .collect(),
-        total,
-        page,
+        rows: page.rows.into_iter().map(crate::serve::audit_row).collect(),
+        has_older: page.has_older,
+        has_newer: page.has_newer,
         per_page,
-        chain_broken: matches!(chain, ChainStatus::BrokenAt(_)),
-        chain_status: chain.to_string(),
+        chain_broken: chain.status.is_broken(),
+        chain_status: chain.status.to_string(),
+        full_check_at_ms: chain.full_check_at_ms,
+        signed_head: chain.signed_head.unwrap_or_default(),
     })
 }
 
 /// Users and their sessions (admin).
 #[server(endpoint = "admin_users")]
-pub async fn admin_users() -> Result<AdminView, ServerFnError> {
-    let ctx = expect_context::<ServerContext>();
-    let users = ctx.users.list().await.map_err(|e| ServerFnError::new(e.to_string()))?;
-    let sessions = ctx.sessions.list(None).await?;
+pub async fn admin_users() -> Result<AdminView, ApiError> {
+    authorize::<AdminUsers>()?;
+    let ctx = ctx()?;
+    let users = ctx.users.list().await?;
+    let sessions = ctx.sessions.list(None).await.map_err(ApiError::internal)?;
     Ok(AdminView {
         users: users
             .into_iter()
@@ -138,59 +131,76 @@ pub async fn admin_users() -> Result<AdminView, ServerFnError> {
     })
 }
 
-/// Admin actions on users and sessions. Each returns a sentence for the page;
-/// the domain layer ends sessions where needed and audits success and failure.
 #[cfg(feature = "ssr")]
-fn user_admin<T>(
-    f: impl for<'a> FnOnce(
-        domain::users::UserAdmin<'a>,
-        domain::users::Actor,
-    ) -> std::pin::Pin<
-        Box<dyn std::future::Future<Output = Result<T, domain::users::UserError>> + Send + 'a>,
-    >,
-) -> impl std::future::Future<Output = Result<T, ServerFnError>> {
-    async move {
-        let c = caller()?;
-        let ctx = expect_context::<ServerContext>();
-        let actor = domain::users::Actor {
-            name: c.name,
-            role: c.role.as_str().into(),
-            ip: c.ip,
-            sid: c.sid,
-        };
-        let admin = domain::users::UserAdmin {
-            users: &ctx.users,
-            sessions: &ctx.sessions,
-            audit: &ctx.audit,
-        };
-        f(admin, actor).await.map_err(|e| ServerFnError::new(e.to_string()))
+fn parse_role(role: &str) -> Result<model::auth::UserRole, ApiError> {
+    model::auth::UserRole::parse(role).ok_or_else(|| ApiError::bad_input("choose viewer, operator or admin"))
+}
+
+#[cfg(feature = "ssr")]
+fn admin_of(ctx: &ServerContext) -> domain::users::UserAdmin<'_> {
+    domain::users::UserAdmin {
+        users: &ctx.users,
+        sessions: &ctx.sessions,
+        audit: &ctx.audit,
     }
 }
 
 #[cfg(feature = "ssr")]
-fn parse_role(role: &str) -> Result<model::auth::UserRole, ServerFnError> {
-    model::auth::UserRole::parse(role).ok_or_else(|| ServerFnError::new("choose viewer, operator or admin"))
+fn actor(c: &domain::authz::Caller) -> domain::users::Actor {
+    domain::users::Actor {
+        name: c.name.clone(),
+        role: c.role.as_str().into(),
+        ip: c.ip.clone(),
+        sid: c.sid.clone(),
+    }
 }
 
+/// Add a user; creating an admin needs the acting admin's password.
 #[server(endpoint = "admin_add_user")]
-pub async fn admin_add_user(name: String, role: String, password: String) -> Result<String, ServerFnError> {
+pub async fn admin_add_user(
+    name: String,
+    role: String,
+    password: String,
+    #[server(default)] current_password: String,
+) -> Result<String, ApiError> {
+    let c = authorize::<AdminAddUser>()?;
+    let ctx = ctx()?;
     let role = parse_role(&role)?;
-    let u = user_admin(|a, actor| Box::pin(async move { a.add(&actor, name.trim(), role, &password).await })).await?;
+    let proof = if role == model::auth::UserRole::Admin {
+        Some(step_up(&ctx, &c, &current_password).await?)
+    } else {
+        None
+    };
+    let u = admin_of(&ctx)
+        .add(&actor(&c), proof.as_ref(), name.trim(), role, &password)
+        .await?;
     Ok(format!("Created {} ({}).", u.name, u.role.as_str()))
 }
 
 #[server(endpoint = "admin_set_role")]
-pub async fn admin_set_role(name: String, role: String) -> Result<String, ServerFnError> {
+pub async fn admin_set_role(
+    name: String,
+    role: String,
+    #[server(default)] current_password: String,
+) -> Result<String, ApiError> {
+    let c = authorize::<AdminSetRole>()?;
+    let ctx = ctx()?;
     let r = parse_role(&role)?;
-    let n2 = name.clone();
-    let ended = user_admin(|a, actor| Box::pin(async move { a.set_role(&actor, &n2, r).await })).await?;
+    let proof = step_up(&ctx, &c, &current_password).await?;
+    let ended = admin_of(&ctx).set_role(&actor(&c), &proof, &name, r).await?;
     Ok(format!("{name} is now {role}; {ended} session(s) ended."))
 }
 
 #[server(endpoint = "admin_set_disabled")]
-pub async fn admin_set_disabled(name: String, disabled: bool) -> Result<String, ServerFnError> {
-    let n2 = name.clone();
-    let ended = user_admin(|a, actor| Box::pin(async move { a.set_disabled(&actor, &n2, disabled).await })).await?;
+pub async fn admin_set_disabled(
+    name: String,
+    disabled: bool,
+    #[server(default)] current_password: String,
+) -> Result<String, ApiError> {
+    let c = authorize::<AdminSetDisabled>()?;
+    let ctx = ctx()?;
+    let proof = step_up(&ctx, &c, &current_password).await?;
+    let ended = admin_of(&ctx).set_disabled(&actor(&c), &proof, &name, disabled).await?;
     Ok(format!(
         "{name} {}; {ended} session(s) ended.",
         if disabled { "disabled" } else { "enabled" }
@@ -198,16 +208,36 @@ pub async fn admin_set_disabled(name: String, disabled: bool) -> Result<String, 
 }
 
 #[server(endpoint = "admin_set_password")]
-pub async fn admin_set_password(name: String, password: String) -> Result<String, ServerFnError> {
-    let n2 = name.clone();
-    let ended = user_admin(|a, actor| Box::pin(async move { a.set_password(&actor, &n2, &password).await })).await?;
+pub async fn admin_set_password(
+    name: String,
+    password: String,
+    #[server(default)] current_password: String,
+) -> Result<String, ApiError> {
+    let c = authorize::<AdminSetPassword>()?;
+    let ctx = ctx()?;
+    let proof = step_up(&ctx, &c, &current_password).await?;
+    let ended = admin_of(&ctx)
+        .set_password(&actor(&c), &proof, &name, &password)
+        .await?;
     Ok(format!("Password of {name} changed; {ended} session(s) ended."))
 }
 
+/// Revoke a session; another user's needs the acting admin's password.
 #[server(endpoint = "admin_revoke_session")]
-pub async fn admin_revoke_session(id_prefix: String) -> Result<String, ServerFnError> {
-    let p2 = id_prefix.clone();
-    let user = user_admin(|a, actor| Box::pin(async move { a.revoke_session(&actor, &p2).await })).await?;
+pub async fn admin_revoke_session(
+    id_prefix: String,
+    #[server(default)] current_password: String,
+) -> Result<String, ApiError> {
+    let c = authorize::<AdminRevokeSession>()?;
+    let ctx = ctx()?;
+    let proof = if current_password.is_empty() {
+        None
+    } else {
+        Some(step_up(&ctx, &c, &current_password).await?)
+    };
+    let user = admin_of(&ctx)
+        .revoke_session(&actor(&c), proof.as_ref(), &id_prefix)
+        .await?;
     Ok(format!("Session {id_prefix}… of {user} revoked."))
 }
 
@@ -221,9 +251,9 @@ pub async fn op_prepare(
     #[server(default)] compression: String,
     #[server(default)] backup_first: bool,
     #[server(default)] allow_only_replica: bool,
-) -> Result<model::operations::Plan, ServerFnError> {
-    let c = caller()?;
-    let ctx = expect_context::<ServerContext>();
+) -> Result<model::operations::Plan, ApiError> {
+    let c = authorize::<OpPrepare>()?;
+    let ctx = ctx()?;
     let req = model::operations::OpRequest {
         kind,
         member: member.trim().to_string(),
@@ -238,59 +268,45 @@ pub async fn op_prepare(
 
 /// Step 3: execute a prepared operation; returns the job id to follow.
 #[server(endpoint = "op_execute")]
-pub async fn op_execute(token: String, typed_name: String, password: String) -> Result<String, ServerFnError> {
-    let c = caller()?;
-    let ctx = expect_context::<ServerContext>();
+pub async fn op_execute(token: String, typed_name: String, password: String) -> Result<String, ApiError> {
+    let c = authorize::<OpExecute>()?;
+    let ctx = ctx()?;
     let pw = (!password.is_empty()).then_some(password.as_str());
-    let id = ctx
-        .operations
-        .execute(&c, &token, &typed_name, pw)
-        .await
-        .map_err(|e| ServerFnError::new(e.to_string()))?;
+    let id = ctx.operations.execute(&c, &token, &typed_name, pw).await?;
     if pw.is_some() {
         // Re-authenticated (the password was checked): a fresh session id,
         // as at login, so a cookie captured before it is worthless.
-        // The job has started either way; a store error is logged, not fatal.
-        match leptos_axum::extract::<tower_sessions::Session>().await {
-            Ok(session) => {
-                if let Err(e) = session.cycle_id().await {
-                    leptos::logging::warn!("could not renew the session id after re-authentication: {e}");
-                }
-            }
-            Err(e) => leptos::logging::warn!("no session to renew after re-authentication: {e}"),
-        }
+        crate::serve::renew_session().await;
     }
     Ok(id)
 }
 
 /// A job's steps and outcome, as they happen.
 #[server(endpoint = "op_status")]
-pub async fn op_status(id: String) -> Result<Option<model::operations::OpJob>, ServerFnError> {
-    Ok(expect_context::<ServerContext>().operations.job(&id))
+pub async fn op_status(id: String) -> Result<Option<model::operations::OpJob>, ApiError> {
+    authorize::<OpStatus>()?;
+    Ok(ctx()?.operations.job(&id))
 }
 
 /// Recent operations (newest first), and the one holding the lock if any.
 #[server(endpoint = "op_recent")]
-pub async fn op_recent() -> Result<Vec<model::operations::OpJob>, ServerFnError> {
-    Ok(expect_context::<ServerContext>().operations.jobs.recent())
+pub async fn op_recent() -> Result<Vec<model::operations::OpJob>, ApiError> {
+    authorize::<OpRecent>()?;
+    Ok(ctx()?.operations.jobs.recent())
 }
 
 /// Cancel the scheduled switchover.
 #[server(endpoint = "op_cancel_switchover")]
-pub async fn op_cancel_switchover() -> Result<String, ServerFnError> {
-    let c = caller()?;
-    let ctx = expect_context::<ServerContext>();
-    ctx.operations
-        .cancel_scheduled_switchover(&c)
-        .await
-        .map_err(|e| ServerFnError::new(e.to_string()))
+pub async fn op_cancel_switchover() -> Result<String, ApiError> {
+    let c = authorize::<OpCancelSwitchover>()?;
+    Ok(ctx()?.operations.cancel_scheduled_switchover(&c).await?)
 }
 
 /// Whether automatic failover is paused (shown on every page while it is).
 #[server(endpoint = "cluster_paused")]
-pub async fn cluster_paused() -> Result<bool, ServerFnError> {
-    let ctx = use_context::<ServerContext>().ok_or_else(|| ServerFnError::new("server context missing"))?;
-    Ok(ctx
+pub async fn cluster_paused() -> Result<bool, ApiError> {
+    authorize::<ClusterPaused>()?;
+    Ok(ctx()?
         .overview
         .patroni
         .topology_at_most(std::time::Duration::from_secs(2))
@@ -298,78 +314,38 @@ pub async fn cluster_paused() -> Result<bool, ServerFnError> {
         .paused)
 }
 
-/// The backup catalog, newest first.
+/// The backup catalog, newest first. What test restores read (table names,
+/// row counts) only for those who may read backup contents.
 #[server(endpoint = "backups_list")]
-pub async fn backups_list() -> Result<Vec<model::backups::BackupRow>, ServerFnError> {
-    let ctx = expect_context::<ServerContext>();
+pub async fn backups_list() -> Result<Vec<model::backups::BackupRow>, ApiError> {
+    let c = authorize::<BackupsList>()?;
+    let ctx = ctx()?;
     let Some(b) = ctx.operations.backup.clone() else {
         return Ok(Vec::new());
     };
-    Ok(domain::backup::catalog(&b.backups_dir)
+    let details = c.may(domain::authz::Action::ReadBackupContents);
+    let catalog = tokio::task::spawn_blocking(move || domain::backup::catalog(&b.backups_dir))
+        .await
+        .map_err(ApiError::internal)?;
+    Ok(catalog
         .into_iter()
-        .map(model_row)
+        .map(|m| crate::serve::backup_row(m, details))
         .collect())
-}
-
-#[cfg(feature = "ssr")]
-fn model_row(m: domain::backup::Manifest) -> model::backups::BackupRow {
-    let n = m.member.rsplit('-').next().unwrap_or("0").to_string();
-    model::backups::BackupRow {
-        restore: format!(
-            "docker stop {member}\nmv ${{DEFAULT_DATA_DIR}}/pg/pg{n}-data ${{DEFAULT_DATA_DIR}}/pg/pg{n}-data.old\n\
-             tar -C ${{DEFAULT_DATA_DIR}}/pg -x{flag}f {file}\ndocker start {member}",
-            member = m.member,
-            flag = if m.archive_name().ends_with(".tar.gz") {
-                "z"
-            } else {
-                " --zstd -"
-            },
-            file = m.archive_name(),
-        ),
-        archive: m.archive_name(),
-        id: m.id,
-        status: m.status,
-        error: m.error,
-        member: m.member,
-        started_at_ms: m.started_at_ms,
-        started_by: m.started_by,
-        compression: format!("{:?}", m.compression).to_lowercase(),
-        data_bytes: m.data_bytes,
-        archive_bytes: m.archive_bytes,
-        duration_ms: m.phases_ms.iter().map(|(_, ms)| ms).sum(),
-        downtime_ms: m.replica_downtime_ms,
-        sha256: m.sha256,
-        system_identifier: m.system_identifier,
-        verified_ok: m.verified_ok,
-        verified_at_ms: m.verified_at_ms,
-        compressed_running_bytes: m.compressed_while_running.1,
-        compressed_stopped_bytes: m.compressed_while_stopped.1,
-        recycled_wal_bytes: m.recycled_wal_skipped.1,
-        restore_test: m.restore_test,
-    }
 }
 
 /// Re-read an archive and check its sha256, then restore it into an
 /// isolated PostgreSQL and read every table (audited).
 #[server(endpoint = "backup_verify")]
-pub async fn backup_verify(id: String) -> Result<model::backups::BackupRow, ServerFnError> {
-    let c = caller()?;
-    let ctx = expect_context::<ServerContext>();
-    ctx.operations
-        .verify_backup(&c, id.trim())
-        .await
-        .map(model_row)
-        .map_err(ServerFnError::new)
+pub async fn backup_verify(id: String) -> Result<model::backups::BackupRow, ApiError> {
+    let c = authorize::<BackupVerify>()?;
+    let m = ctx()?.operations.verify_backup(&c, id.trim()).await?;
+    Ok(crate::serve::backup_row(m, true))
 }
 
 /// Delete a backup (admins; type its id to confirm; audited).
 #[server(endpoint = "backup_delete")]
-pub async fn backup_delete(id: String, typed_id: String) -> Result<String, ServerFnError> {
-    let c = caller()?;
-    let ctx = expect_context::<ServerContext>();
-    ctx.operations
-        .delete_backup(&c, id.trim(), &typed_id)
-        .await
-        .map(|m| format!("deleted {}", m.archive_name()))
-        .map_err(ServerFnError::new)
+pub async fn backup_delete(id: String, typed_id: String) -> Result<String, ApiError> {
+    let c = authorize::<BackupDelete>()?;
+    let m = ctx()?.operations.delete_backup(&c, id.trim(), &typed_id).await?;
+    Ok(format!("deleted {}", m.archive_name()))
 }

@@ -3,10 +3,14 @@
 //! Server-function bodies are thin: they call the native domain layer
 //! (`domain`), which the server crate provides as context.
 
+pub mod access;
 pub mod api;
 mod components;
+pub mod error;
 pub mod format;
 mod pages;
+#[cfg(feature = "ssr")]
+pub mod serve;
 
 use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
@@ -18,8 +22,29 @@ use leptos_router::{
 #[cfg(feature = "ssr")]
 pub use api::ServerContext;
 
+/// The Content-Security-Policy of a page: scripts only with this
+/// response's nonce (the hydration scripts carry it; what they load is
+/// trusted through 'strict-dynamic'), WebAssembly compilation allowed, styles
+/// and everything else from the console itself, no framing.
+pub fn page_csp(nonce: &str) -> String {
+    format!(
+        "default-src 'self'; script-src 'nonce-{nonce}' 'strict-dynamic' 'wasm-unsafe-eval'; \
+         style-src 'self'; img-src 'self' data:; connect-src 'self'; object-src 'none'; \
+         base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+    )
+}
+
 /// The HTML document around the app (server-side rendering).
 pub fn shell(options: LeptosOptions) -> impl IntoView {
+    #[cfg(feature = "ssr")]
+    if let (Some(nonce), Some(res)) = (
+        leptos::nonce::use_nonce(),
+        use_context::<leptos_axum::ResponseOptions>(),
+    ) {
+        if let Ok(v) = http::HeaderValue::from_str(&page_csp(&nonce.to_string())) {
+            res.insert_header(http::header::CONTENT_SECURITY_POLICY, v);
+        }
+    }
     view! {
         <!DOCTYPE html>
         <html lang="en">

@@ -57,6 +57,8 @@ CREATE TABLE IF NOT EXISTS audit (
 );
 CREATE INDEX IF NOT EXISTS audit_at ON audit(at_ms);
 CREATE INDEX IF NOT EXISTS audit_action ON audit(action, id);
+CREATE INDEX IF NOT EXISTS audit_user ON audit(user_name, id);
+CREATE INDEX IF NOT EXISTS audit_result ON audit(result, id);
 CREATE TRIGGER IF NOT EXISTS audit_no_update BEFORE UPDATE ON audit
 BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
 CREATE TRIGGER IF NOT EXISTS audit_no_delete BEFORE DELETE ON audit

@@ -89,9 +89,8 @@ impl DockerControl {
         })
     }
 
-    /// Create and start a throwaway container on the host network (the
-    /// console only ever listens and connects on loopback) with `bind`
-    /// (`host:container`) mounted; replaces a leftover of the same name.
+    /// Create and start a throwaway container with no network at all and
+    /// `bind` (`host:container`) mounted; replaces a leftover of the same name.
     pub async fn run_scratch(
         &self,
         name: &str,
@@ -107,7 +106,8 @@ impl DockerControl {
             user: Some("root".into()),
             labels: Some([("pg-console.scratch".to_string(), "true".to_string())].into()),
             host_config: Some(HostConfig {
-                network_mode: Some("host".into()),
+                // No network at all: nothing can reach it over TCP.
+                network_mode: Some("none".into()),
                 binds: Some(vec![bind.into()]),
                 ..Default::default()
             }),

@@ -1,5 +1,5 @@
 // Login, roles and the audit log in a real browser.
-const { test, expect } = require('@playwright/test');
+const { test, expect } = require('./fixtures');
 const { login } = require('./login');
 
 test('a viewer sees no admin links, a forged request is refused, logout ends the session', async ({ page }) => {
@@ -64,6 +64,15 @@ test('an admin adds a user on the Admin page and the new user can log in', async
   await page.click('[data-testid=add-user]');
   await expect(page.locator('[data-testid=admin-message]')).toContainText(`Created ${name} (operator)`);
   await expect(page.locator(`[data-testid=user-row][data-user=${name}]`)).toBeVisible();
+  // Changing a role needs the admin's own password, typed once at the top.
+  const row = page.locator(`[data-testid=user-row][data-user=${name}]`);
+  await row.locator('select[name=role]').selectOption('viewer');
+  await row.locator('button', { hasText: 'Set role' }).click();
+  await expect(page.locator('[data-testid=admin-message]')).toContainText('re-enter your password');
+  await page.fill('[data-testid=admin-current-password]', process.env.PGC_E2E_ADMIN_PW);
+  await row.locator('select[name=role]').selectOption('operator');
+  await row.locator('button', { hasText: 'Set role' }).click();
+  await expect(page.locator('[data-testid=admin-message]')).toContainText(`${name} is now operator`);
   // A too-short password is refused with the reason, and nothing is added.
   await page.fill('form.filters input[name=name]', `${name}-x`);
   await page.fill('form.filters input[name=password]', 'short');
@@ -77,4 +86,23 @@ test('an admin adds a user on the Admin page and the new user can log in', async
   await other.click('button[type=submit]');
   await expect(other.locator('[data-testid=whoami]')).toHaveAttribute('data-role', 'operator');
   await other.close();
+});
+
+test('one very long value does not widen the audit page', async ({ page }) => {
+  // A refused login with a 60 000-character user name, as anyone could send.
+  await page.goto('/login');
+  await page.fill('input[name=username]', 'L'.repeat(60000));
+  await page.fill('input[name=password]', 'not the password at all');
+  await page.click('button[type=submit]');
+  await expect(page.locator('[data-testid=login-message]')).toHaveText('Wrong user name or password.');
+  await login(page, 'admin');
+  await page.goto('/audit?action=login_failed');
+  const cut = page.locator('[data-testid=cut-value]').first();
+  await expect(cut).toBeVisible();
+  const width = await page.evaluate(() => document.documentElement.scrollWidth);
+  expect(width).toBeLessThanOrEqual(1360 + 20);
+  // The whole (stored, bounded) value is one click away.
+  await cut.locator('summary').click();
+  await expect(cut.locator('.whole')).toContainText('[cut: 60000 bytes in all]');
+  expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(1360 + 20);
 });

@@ -2,7 +2,7 @@
 // progress pushed over the websocket (the bar advances), a reload mid-way
 // still shows the live job, then the catalog, verification with a test
 // restore, and deletion.
-const { test, expect } = require('@playwright/test');
+const { test, expect } = require('./fixtures');
 const { execFileSync } = require('child_process');
 const fs = require('fs');
 const path = require('path');

@@ -1,5 +1,5 @@
 // The Overview page in a real browser against the real stack.
-const { test, expect } = require('@playwright/test');
+const { test, expect } = require('./fixtures');
 const { execFileSync } = require('child_process');
 const path = require('path');
 const { login } = require('./login');

@@ -57,15 +57,22 @@ pub struct AuditRow {
     pub duration_ms: i64,
 }
 
+/// One page of the audit log, newest first, read by key (never by offset).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct AuditPage {
     pub rows: Vec<AuditRow>,
-    pub total: i64,
-    pub page: i64,
+    /// Older rows exist (before the last row shown).
+    pub has_older: bool,
+    /// Newer rows exist (after the first row shown).
+    pub has_newer: bool,
     pub per_page: i64,
-    /// "verified through #N", "broken at #N" or "empty".
+    /// "verified through #N", "broken at #N: …" or "empty".
     pub chain_status: String,
     pub chain_broken: bool,
+    /// When the whole chain was last checked (rows since are checked on each load).
+    pub full_check_at_ms: Option<i64>,
+    /// The chain's head as a line signed by the console, to keep elsewhere.
+    pub signed_head: String,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -92,4 +99,81 @@ pub struct SessionRow {
 pub struct AdminView {
     pub users: Vec<UserRow>,
     pub sessions: Vec<SessionRow>,
+}
+
+/// Everything a caller can ask the console to do. Each page, server
+/// function and route is mapped to one (`app::access`, the server's
+/// rules); [`may`] says which roles may.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Action {
+    /// Read the topology, history, HAProxy stats, the backups list.
+    ViewCluster,
+    /// Who am I (any logged-in user).
+    ViewSelf,
+    /// Backups and Patroni member operations (switchover, restart, ...).
+    OperateCluster,
+    /// Download backup archives and see what their test restores read
+    /// (table names, row counts).
+    ReadBackupContents,
+    /// Whole-cluster reinitialization.
+    ReinitializeCluster,
+    /// Delete backups.
+    DeleteBackup,
+    /// Manage users and sessions.
+    ManageUsers,
+    /// Read the audit log.
+    ViewAudit,
+}
+
+impl Action {
+    pub const ALL: [Action; 8] = [
+        Action::ViewCluster,
+        Action::ViewSelf,
+        Action::OperateCluster,
+        Action::ReadBackupContents,
+        Action::ReinitializeCluster,
+        Action::DeleteBackup,
+        Action::ManageUsers,
+        Action::ViewAudit,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Action::ViewCluster => "view_cluster",
+            Action::ViewSelf => "view_self",
+            Action::OperateCluster => "operate_cluster",
+            Action::ReadBackupContents => "read_backup_contents",
+            Action::ReinitializeCluster => "reinitialize_cluster",
+            Action::DeleteBackup => "delete_backup",
+            Action::ManageUsers => "manage_users",
+            Action::ViewAudit => "view_audit",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Action> {
+        Action::ALL.into_iter().find(|a| a.name() == s)
+    }
+
+    /// The roles allowed to perform this action: the one place roles are decided.
+    pub fn roles(self) -> &'static [UserRole] {
+        use UserRole::*;
+        match self {
+            Action::ViewCluster | Action::ViewSelf => &[Viewer, Operator, Admin],
+            Action::OperateCluster | Action::ReadBackupContents => &[Operator, Admin],
+            Action::ReinitializeCluster | Action::DeleteBackup | Action::ManageUsers | Action::ViewAudit => &[Admin],
+        }
+    }
+}
+
+/// Whether `role` may perform `action`.
+pub fn may(role: UserRole, action: Action) -> bool {
+    action.roles().contains(&role)
+}
+
+/// Who may reach a route: anyone, or a logged-in user allowed `Action`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Access {
+    Public,
+    Needs(Action),
 }

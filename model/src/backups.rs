@@ -45,4 +45,7 @@ pub struct RestoreTest {
     /// `database.schema.table` and its row count.
     pub table_rows: Vec<(String, u64)>,
     pub duration_ms: u64,
+    /// Tables and row counts were left out: the viewer may not read backup contents.
+    #[serde(default)]
+    pub details_hidden: bool,
 }

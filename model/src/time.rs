@@ -11,8 +11,11 @@ fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
     era * 146_097 + doe - 719_468
 }
 
+/// The years a date may name (anything else is refused, never overflows).
+pub const YEARS: std::ops::RangeInclusive<i64> = 1970..=9999;
+
 /// Parse `YYYY-MM-DD`, `YYYY-MM-DDTHH:MM` or `YYYY-MM-DD HH:MM[:SS]` (UTC)
-/// into unix milliseconds. Empty or malformed text gives None.
+/// into unix milliseconds. Empty, malformed or out-of-range text gives None.
 pub fn parse_utc(s: &str) -> Option<i64> {
     let s = s.trim();
     let (date, time) = match s.split_once(['T', ' ']) {
@@ -21,7 +24,7 @@ pub fn parse_utc(s: &str) -> Option<i64> {
     };
     let mut d = date.split('-').map(|p| p.parse::<i64>().ok());
     let (y, mo, da) = (d.next()??, d.next()??, d.next()??);
-    if d.next().is_some() || !(1..=12).contains(&mo) || !(1..=31).contains(&da) {
+    if d.next().is_some() || !YEARS.contains(&y) || !(1..=12).contains(&mo) || !(1..=31).contains(&da) {
         return None;
     }
     let mut t = time.trim_end_matches('Z').split(':').map(|p| p.parse::<i64>().ok());
@@ -46,5 +49,11 @@ mod tests {
         assert_eq!(parse_utc(""), None);
         assert_eq!(parse_utc("yesterday"), None);
         assert_eq!(parse_utc("2026-13-01"), None);
+        // Out of range: refused, not an overflow (debug builds panic on one).
+        assert_eq!(parse_utc("99999999999999999-01-01"), None);
+        assert_eq!(parse_utc("9223372036854775807-01-01T00:00"), None);
+        assert_eq!(parse_utc("10000-01-01"), None);
+        assert_eq!(parse_utc("1969-12-31"), None);
+        assert!(parse_utc("9999-12-31T23:59:59").is_some());
     }
 }

@@ -1,14 +1,15 @@
 //! GET /backups/download/{id}: stream a backup archive to the browser
-//! (authenticated; the middleware enforces the rule for /backups/download).
+//! (operators and admins: the middleware enforces the route's rule).
 
+use app::error::ApiError;
 use axum::body::Body;
 use axum::extract::{Path, State};
-use axum::http::{header, StatusCode};
+use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use axum::Extension;
 use domain::audit::AuditResult;
 
-use crate::auth::middleware::{audit, entry_for};
+use crate::auth::middleware::{api_error, entry_for};
 use crate::auth::CurrentUser;
 use crate::state::AppState;
 
@@ -18,21 +19,35 @@ pub async fn download(
     Path(id): Path<String>,
 ) -> Response {
     let Some(dir) = st.backups_dir.clone() else {
-        return (StatusCode::NOT_FOUND, "backups are not configured").into_response();
+        return api_error(ApiError::not_found("backups are not configured"));
     };
-    let Some(m) = domain::backup::find(&dir, &id).filter(|m| m.status == "ok") else {
-        return (StatusCode::NOT_FOUND, format!("no finished backup {id}")).into_response();
+    let found = {
+        let (dir, id) = (dir.clone(), id.clone());
+        tokio::task::spawn_blocking(move || domain::backup::find(&dir, &id)).await
+    };
+    let Some(m) = found.ok().flatten().filter(|m| m.status == "ok") else {
+        return api_error(ApiError::not_found(format!(
+            "no finished backup {id}: see the Backups page"
+        )));
     };
     let path = dir.join(m.archive_name());
     let file = match tokio::fs::File::open(&path).await {
         Ok(f) => f,
-        Err(e) => return (StatusCode::NOT_FOUND, format!("cannot open the archive: {e}")).into_response(),
+        Err(e) => {
+            tracing::error!("cannot open the archive {}: {e}", path.display());
+            return api_error(ApiError::not_found(format!(
+                "the archive of backup {id} cannot be read: see the console's log"
+            )));
+        }
     };
-    audit(
-        &st,
-        entry_for(&caller, "backup_download", AuditResult::Ok, &m.archive_name()),
-    )
-    .await;
+    st.audit
+        .record_or_log(entry_for(
+            &caller,
+            "backup_download",
+            AuditResult::Ok,
+            &m.archive_name(),
+        ))
+        .await;
     let stream = tokio_util::io::ReaderStream::new(file);
     (
         [

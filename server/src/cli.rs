@@ -3,9 +3,8 @@
 
 use std::io::{BufRead, IsTerminal};
 
-use domain::audit::ChainStatus;
 use domain::authz::UserRole;
-use domain::users::{Actor, UserAdmin};
+use domain::users::{Actor, StepUp, UserAdmin};
 
 use crate::config::Config;
 use crate::state::AppState;
@@ -18,8 +17,9 @@ pub const USAGE: &str = "\
   pg-console user list
   pg-console session list [--user NAME]
   pg-console session revoke SESSION_ID_PREFIX | --user NAME
-  pg-console audit verify                                 (exit 1 if the chain is broken)
-  pg-console routes                                       (server functions and their rules; exit 1 if one has none)
+  pg-console audit verify [--head LINE]                   (the whole chain; exit 1 if it is broken; LINE: a head kept elsewhere)
+  pg-console audit head                                   (the chain's head as a signed line, to keep outside the console)
+  pg-console routes                                       (every page, server function and route with its rule; exit 1 if one has none)
 ";
 
 #[derive(Debug, thiserror::Error)]
@@ -92,10 +92,14 @@ fn fmt_time(ms: i64) -> String {
 pub async fn run(cfg: &Config, args: &[String]) -> Result<(), CliError> {
     let a: Vec<&str> = args.iter().map(String::as_str).collect();
     if a.first() == Some(&"routes") {
+        let pages: Vec<String> = leptos_axum::generate_route_list(app::App)
+            .iter()
+            .map(|r| r.path().to_string())
+            .collect();
         let mut unruled = 0;
-        for (path, rule) in crate::auth::rules::server_fn_routes() {
+        for (path, rule) in crate::auth::rules::all_routes(&pages) {
             match rule {
-                Some(action) => println!("{path}\t{}", action.name()),
+                Some(rule) => println!("{path}\t{rule}"),
                 None => {
                     unruled += 1;
                     println!("{path}\tNO RULE");
@@ -108,7 +112,7 @@ pub async fn run(cfg: &Config, args: &[String]) -> Result<(), CliError> {
             Err(CliError::Failed(format!("{unruled} route(s) without a rule")))
         };
     }
-    let st = AppState::open(cfg).await.map_err(failed)?;
+    let st = AppState::open(cfg, crate::state::Mode::Cli).await.map_err(failed)?;
     match a.as_slice() {
         ["user", "add", name, rest @ ..] => {
             let role = match rest {
@@ -116,25 +120,31 @@ pub async fn run(cfg: &Config, args: &[String]) -> Result<(), CliError> {
                 _ => return Err(usage("user add needs --role")),
             };
             let pw = read_password(true)?;
-            let u = admin(&st).add(&Actor::cli(), name, role, &pw).await.map_err(failed)?;
+            let u = admin(&st)
+                .add(&Actor::cli(), Some(&StepUp::local()), name, role, &pw)
+                .await
+                .map_err(failed)?;
             println!("created user {} ({})", u.name, u.role.as_str());
         }
         ["user", "passwd", name] => {
             let pw = read_password(true)?;
             let ended = admin(&st)
-                .set_password(&Actor::cli(), name, &pw)
+                .set_password(&Actor::cli(), &StepUp::local(), name, &pw)
                 .await
                 .map_err(failed)?;
             println!("password of {name} changed; {ended} session(s) ended");
         }
         ["user", "set-role", name, role] => {
             let role = role_arg(Some(&role.to_string()))?;
-            let ended = admin(&st).set_role(&Actor::cli(), name, role).await.map_err(failed)?;
+            let ended = admin(&st)
+                .set_role(&Actor::cli(), &StepUp::local(), name, role)
+                .await
+                .map_err(failed)?;
             println!("{name} is now {}; {ended} session(s) ended", role.as_str());
         }
         ["user", cmd @ ("disable" | "enable"), name] => {
             let ended = admin(&st)
-                .set_disabled(&Actor::cli(), name, *cmd == "disable")
+                .set_disabled(&Actor::cli(), &StepUp::local(), name, *cmd == "disable")
                 .await
                 .map_err(failed)?;
             println!("{name} {cmd}d; {ended} session(s) ended");
@@ -183,24 +193,38 @@ pub async fn run(cfg: &Config, args: &[String]) -> Result<(), CliError> {
         }
         ["session", "revoke", "--user", name] => {
             let n = admin(&st)
-                .revoke_user_sessions(&Actor::cli(), name)
+                .revoke_user_sessions(&Actor::cli(), &StepUp::local(), name)
                 .await
                 .map_err(failed)?;
             println!("{n} session(s) of {name} revoked");
         }
         ["session", "revoke", prefix] => {
-            let user = admin(&st).revoke_session(&Actor::cli(), prefix).await.map_err(failed)?;
+            let user = admin(&st)
+                .revoke_session(&Actor::cli(), Some(&StepUp::local()), prefix)
+                .await
+                .map_err(failed)?;
             println!("session {prefix}… of {user} revoked");
         }
-        ["audit", "verify"] => {
+        ["audit", "verify", rest @ ..] => {
+            let expected = match rest {
+                [] => None,
+                ["--head", line] => Some(*line),
+                _ => return Err(usage("audit verify [--head LINE]")),
+            };
             let status = st.audit.verify().await.map_err(failed)?;
             println!("audit log: {status}");
-            if let ChainStatus::BrokenAt(_) = status {
-                return Err(CliError::Failed(
-                    "the audit log's hash chain is broken: it was altered".into(),
-                ));
+            if status.is_broken() {
+                return Err(CliError::Failed("the audit log was altered (see above)".into()));
+            }
+            if let Some(line) = expected {
+                st.audit.check_kept_head(line).await.map_err(failed)?;
+                println!("the head you kept is in the log, unchanged");
             }
         }
+        ["audit", "head"] => match st.audit.signed_head() {
+            Some(line) => println!("{line}"),
+            None => return Err(CliError::Failed("no head is recorded yet".into())),
+        },
         _ => return Err(usage("unknown command")),
     }
     Ok(())

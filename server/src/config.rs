@@ -110,8 +110,6 @@ settings! {
     backups_dir: PathBuf = PathBuf::from(".data/backups"), env "PGC_BACKUPS_DIR";
     /// Backups are refused while the replica lags more than this many bytes.
     backup_max_lag_bytes: u64 = 16 * 1024 * 1024, env "PGC_BACKUP_MAX_LAG_BYTES";
-    /// Loopback port of the throwaway PostgreSQL a backup's test restore starts (never the cluster's).
-    backup_restore_test_port: u16 = 15439, env "PGC_BACKUP_RESTORE_TEST_PORT";
     /// Retention: keep the newest N backups (0: no count limit). With keep_days too, a backup is
     /// kept when either rule keeps it. Applied after each successful backup, audited.
     backup_keep_last: u32 = 0, env "PGC_BACKUP_KEEP_LAST";
@@ -131,14 +129,25 @@ settings! {
     session_idle_secs: u64 = 1800, env "PGC_SESSION_IDLE_SECS";
     /// A session ends this many seconds after login, active or not.
     session_absolute_secs: u64 = 28800, env "PGC_SESSION_ABSOLUTE_SECS";
-    /// First lockout after 5 failed logins, in seconds; each further failure doubles it (max 1 h).
+    /// First lockout after 5 failed logins within an hour, in seconds; each further failure doubles it
+    /// (max 15 min). Failures older than an hour are forgotten.
     lockout_base_secs: u64 = 30, env "PGC_LOCKOUT_BASE_SECS";
-    /// Failed logins allowed per source IP per 10 minutes before further attempts get 429.
+    /// Login attempts per source IP per 10 minutes (failures plus attempts in flight) before further
+    /// attempts get 429.
     login_failures_per_ip: u32 = 30, env "PGC_LOGIN_FAILURES_PER_IP";
     /// Reverse proxies (IP addresses) whose X-Forwarded-For is believed, e.g. Traefik's.
     trusted_proxies: Vec<String> = Vec::new(), env "PGC_TRUSTED_PROXIES";
     /// Password hashes computed at once (argon2id uses 19 MiB each).
     max_concurrent_hashes: usize = 2, env "PGC_MAX_CONCURRENT_HASHES";
+    /// Password checks allowed to wait for a hashing slot; more get 429 with Retry-After at once.
+    max_queued_hashes: usize = 16, env "PGC_MAX_QUEUED_HASHES";
+    /// The console's own secrets (the audit log's HMAC key), created at first start, mode 600; the
+    /// audit head is recorded beside it. Default: console-secrets.env in data_dir. Keep it off the
+    /// database's volume in production.
+    console_secrets_file: Option<PathBuf> = None, env "PGC_CONSOLE_SECRETS_FILE";
+    /// Refusals a client can cause at will (failed logins, cross-origin or forbidden requests) from one
+    /// source are written once, then counted and written as one entry per this many seconds.
+    audit_aggregate_window_secs: u64 = 60, env "PGC_AUDIT_AGGREGATE_WINDOW_SECS";
     /// Log filter (tracing EnvFilter syntax), e.g. `info` or `server=debug,info`.
     log: String = "info".into(), env "PGC_LOG";
 }
@@ -239,6 +248,12 @@ impl Config {
 
     pub fn database_path(&self) -> PathBuf {
         self.data_dir.join("console.db")
+    }
+
+    pub fn console_secrets_path(&self) -> PathBuf {
+        self.console_secrets_file
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("console-secrets.env"))
     }
 
     /// `members` as (name, REST API URL) pairs.

@@ -1,12 +1,19 @@
 //! `/ws/jobs/{id}`: one job's steps and progress, pushed to the browser on
 //! every change until it finishes. The middleware has already checked the
-//! origin, the session and the role (rules::WS_RULES) before the upgrade; the
-//! session is re-checked while the socket lives, so a revoked or expired
+//! origin, the session and the role (the route's rule) before the upgrade;
+//! the session is re-checked while the socket lives, so a revoked or expired
 //! session stops receiving.
+//!
+//! Bounded: a client's messages are at most [`MAX_MESSAGE_BYTES`] (it has no
+//! reason to send any), a session holds at most [`MAX_PER_SESSION`] sockets
+//! and the console at most [`MAX_TOTAL`] (more get 429 before the upgrade),
+//! and an idle socket is pinged every [`PING_EVERY`] so proxies keep it.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use app::error::{ApiError, ErrorKind};
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Path, State};
 use axum::response::Response;
@@ -17,11 +24,59 @@ use domain::users::{SessionCheck, SessionStore};
 
 /// The route, as registered and as listed by `pg-console routes`.
 pub const JOB_ROUTE: &str = "/ws/jobs/{id}";
+pub const MAX_MESSAGE_BYTES: usize = 64 * 1024;
+pub const MAX_PER_SESSION: usize = 8;
+pub const MAX_TOTAL: usize = 256;
+pub const PING_EVERY: Duration = Duration::from_secs(20);
 
-#[derive(Clone)]
 pub struct WsState {
     pub jobs: Jobs,
     pub sessions: SessionStore,
+    /// Open sockets per session id.
+    open: Mutex<HashMap<String, usize>>,
+}
+
+impl WsState {
+    pub fn new(jobs: Jobs, sessions: SessionStore) -> Self {
+        WsState {
+            jobs,
+            sessions,
+            open: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Count one socket of `sid`, or None when a cap is reached.
+    fn admit(self: &Arc<Self>, sid: &str) -> Option<Slot> {
+        let mut open = self.open.lock().expect("ws counters poisoned");
+        let total: usize = open.values().sum();
+        let mine = open.get(sid).copied().unwrap_or(0);
+        if total >= MAX_TOTAL || mine >= MAX_PER_SESSION {
+            return None;
+        }
+        *open.entry(sid.to_string()).or_default() += 1;
+        Some(Slot {
+            st: self.clone(),
+            sid: sid.to_string(),
+        })
+    }
+}
+
+/// One counted socket; uncounted when dropped.
+struct Slot {
+    st: Arc<WsState>,
+    sid: String,
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        let mut open = self.st.open.lock().expect("ws counters poisoned");
+        if let Some(n) = open.get_mut(&self.sid) {
+            *n -= 1;
+            if *n == 0 {
+                open.remove(&self.sid);
+            }
+        }
+    }
 }
 
 pub async fn job(
@@ -30,17 +85,27 @@ pub async fn job(
     State(st): State<Arc<WsState>>,
     Extension(caller): Extension<Caller>,
 ) -> Response {
-    ws.on_upgrade(move |socket| follow(socket, st, caller, id))
+    let Some(slot) = st.admit(&caller.sid) else {
+        return crate::auth::middleware::api_error(ApiError::new(
+            ErrorKind::TooMany,
+            "too many live connections: close other console tabs and reload",
+        ));
+    };
+    ws.max_message_size(MAX_MESSAGE_BYTES)
+        .max_frame_size(MAX_MESSAGE_BYTES)
+        .on_upgrade(move |socket| follow(socket, st, caller, id, slot))
 }
 
 fn error_message(text: &str) -> Message {
     Message::Text(serde_json::json!({ "error": text }).to_string().into())
 }
 
-async fn follow(mut socket: WebSocket, st: Arc<WsState>, caller: Caller, id: String) {
+async fn follow(mut socket: WebSocket, st: Arc<WsState>, caller: Caller, id: String, _slot: Slot) {
     let mut changed = st.jobs.subscribe();
     let mut session_check = tokio::time::interval(Duration::from_secs(5));
     session_check.tick().await;
+    let mut ping = tokio::time::interval(PING_EVERY);
+    ping.tick().await;
     let mut last = String::new();
     loop {
         let Some(job) = st.jobs.get(&id) else {
@@ -67,6 +132,11 @@ async fn follow(mut socket: WebSocket, st: Arc<WsState>, caller: Caller, id: Str
                 if !matches!(st.sessions.check(&caller.sid).await, Ok(SessionCheck::Valid(_))) {
                     let _ = socket.send(error_message("your session has ended: log in again")).await;
                     break;
+                }
+            }
+            _ = ping.tick() => {
+                if socket.send(Message::Ping(Vec::new().into())).await.is_err() {
+                    return;
                 }
             }
             m = socket.recv() => match m {

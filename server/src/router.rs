@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use app::{shell, App, ServerContext};
 use axum::{
-    middleware::from_fn_with_state,
+    middleware::{from_fn, from_fn_with_state},
     routing::{get, post},
     Router,
 };
@@ -39,7 +39,7 @@ pub enum ServeError {
     #[error("server error: {0}")]
     Serve(std::io::Error),
     #[error("{0}")]
-    Db(#[from] domain::db::DbError),
+    State(#[from] crate::state::StateError),
     #[error("cannot prepare the session store: {0}")]
     Sessions(sqlx::Error),
 }
@@ -105,6 +105,7 @@ pub fn build_context(cfg: &Config, st: &AppState) -> Result<ServerContext, Serve
         probe,
         tokens: Default::default(),
         lock: Default::default(),
+        catalog: Default::default(),
         jobs: Default::default(),
         token_ttl_ms: (cfg.operation_token_ttl_secs * 1000) as i64,
         backup: Some(BackupSettings {
@@ -113,7 +114,6 @@ pub fn build_context(cfg: &Config, st: &AppState) -> Result<ServerContext, Serve
             max_lag_bytes: cfg.backup_max_lag_bytes,
             test_delay_after_stop_ms: cfg.backup_test_delay_after_stop_ms,
             test_delay_in_archive_ms: cfg.backup_test_delay_in_archive_ms,
-            restore_test_port: cfg.backup_restore_test_port,
             retention: domain::backup::retention::Retention {
                 keep_last: cfg.backup_keep_last,
                 keep_days: cfg.backup_keep_days,
@@ -123,6 +123,7 @@ pub fn build_context(cfg: &Config, st: &AppState) -> Result<ServerContext, Serve
             data_dir: cfg.stack_data_dir.clone(),
             etcd_container: cfg.etcd_container.clone(),
             console_data_dir: cfg.data_dir.clone(),
+            backups_dir: cfg.backups_dir.clone(),
         }),
     });
     Ok(ServerContext {
@@ -133,6 +134,9 @@ pub fn build_context(cfg: &Config, st: &AppState) -> Result<ServerContext, Serve
         sessions: st.sessions.clone(),
     })
 }
+
+/// Request bodies are small forms and server-function arguments.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
 pub fn build_router(cfg: &Config, ctx: ServerContext, st: AppState, sessions: SqliteStore) -> Router {
     let options = LeptosOptions::builder()
@@ -163,38 +167,43 @@ pub fn build_router(cfg: &Config, ctx: ServerContext, st: AppState, sessions: Sq
         .with_state(st.clone());
     let ws_routes = Router::new()
         .route(crate::jobs_ws::JOB_ROUTE, get(crate::jobs_ws::job))
-        .with_state(Arc::new(crate::jobs_ws::WsState {
-            jobs: ctx.operations.jobs.clone(),
-            sessions: st.sessions.clone(),
-        }));
+        .with_state(Arc::new(crate::jobs_ws::WsState::new(
+            ctx.operations.jobs.clone(),
+            st.sessions.clone(),
+        )));
+    // The static site has its own route; nothing else serves files.
+    let site = tower_http::services::ServeDir::new(cfg.site_root.join("pkg"));
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
+        .nest_service("/pkg", site)
         .merge(auth_routes)
         .merge(ws_routes)
-        .leptos_routes_with_context(
-            &options,
-            routes,
-            {
-                let ctx = ctx.clone();
-                move || provide_context(ctx.clone())
-            },
-            {
-                let options = options.clone();
-                move || shell(options.clone())
-            },
-        )
-        // Static files, and the app's "not found" page (which renders the top bar too).
-        .fallback(leptos_axum::file_and_error_handler_with_context(
-            move || provide_context(ctx.clone()),
-            shell,
-        ))
+        .leptos_routes_with_context(&options, routes, move || provide_context(ctx.clone()), {
+            let options = options.clone();
+            move || shell(options.clone())
+        })
+        .fallback(|| async { middleware::not_found() })
         .with_state(options)
+        .layer(from_fn(crate::auth::headers::server_fn_status))
         .layer(from_fn_with_state(st, middleware::authenticate))
         .layer(session_layer)
+        .layer(from_fn(crate::auth::headers::security_headers))
+        .layer(tower_http::limit::RequestBodyLimitLayer::new(MAX_BODY_BYTES))
 }
 
 pub async fn run(cfg: Config) -> Result<(), ServeError> {
-    let st = AppState::open(&cfg).await?;
+    let st = AppState::open(&cfg, crate::state::Mode::Server).await?;
+    let audit_task = st.audit.spawn_maintenance();
+    tokio::spawn({
+        let limiter = st.ip_limiter.clone();
+        async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(60));
+            loop {
+                tick.tick().await;
+                limiter.sweep();
+            }
+        }
+    });
     let store = SqliteStore::new(st.pool.clone());
     store.migrate().await.map_err(ServeError::Sessions)?;
     tokio::spawn({
@@ -227,7 +236,11 @@ pub async fn run(cfg: Config) -> Result<(), ServeError> {
             }
         }
     }
+    let audit = st.audit.clone();
     let router = build_router(&cfg, ctx, st, store);
+    // Paths are checked before routing: nothing, not even the router, sees
+    // a path that is not in canonical form.
+    let app = tower::Layer::layer(&from_fn(crate::auth::path::canonical_paths), router);
     let listener = tokio::net::TcpListener::bind(cfg.listen)
         .await
         .map_err(|source| ServeError::Bind {
@@ -241,26 +254,29 @@ pub async fn run(cfg: Config) -> Result<(), ServeError> {
         cfg.cluster_name,
         cfg.members.len()
     );
-    axum::serve(
+    let served = axum::serve(
         listener,
-        router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        axum::ServiceExt::<axum::extract::Request>::into_make_service_with_connect_info::<std::net::SocketAddr>(app),
     )
     .with_graceful_shutdown(shutdown_signal())
     .await
-    .map_err(ServeError::Serve)
+    .map_err(ServeError::Serve);
+    audit_task.abort();
+    audit.flush(true).await;
+    served
 }
 
 /// Log and audit one thing startup recovery did.
 async fn recovered(st: &AppState, line: &str) {
     tracing::warn!("startup recovery: {line}");
-    middleware::audit(
-        st,
-        domain::audit::AuditEntry::new("backup_recovered", domain::audit::AuditResult::Ok)
-            .user("console", "system")
-            .ip("local")
-            .params(serde_json::json!({ "what": line })),
-    )
-    .await;
+    st.audit
+        .record_or_log(
+            domain::audit::AuditEntry::new("backup_recovered", domain::audit::AuditResult::Ok)
+                .user("console", "system")
+                .ip("local")
+                .params(serde_json::json!({ "what": line })),
+        )
+        .await;
 }
 
 async fn shutdown_signal() {

@@ -15,7 +15,7 @@ const VIEWER_PW: &str = "just looking at the topology";
 /// Bodies that pass authorization but change nothing (they fail validation).
 fn body_for(path: &str) -> &'static str {
     match path {
-        "/api/audit_page" => "user=&action=&result=&from=&to=&page=1",
+        "/api/audit_page" => "user=&action=&result=&from=&to=",
         "/api/admin_add_user" => "name=routes-check&role=viewer&password=short",
         "/api/admin_set_role" => "name=nobody-here&role=viewer",
         "/api/admin_set_disabled" => "name=nobody-here&disabled=true",
@@ -33,6 +33,7 @@ fn action_named(name: &str) -> Action {
 }
 
 #[tokio::test]
+#[ignore = "needs the real stack: run scripts/test"]
 async fn every_server_function_has_a_rule_and_it_is_enforced_for_every_role() {
     let app = spawn_app().await;
     let out = app.cli(&["routes"], "");
@@ -41,12 +42,12 @@ async fn every_server_function_has_a_rule_and_it_is_enforced_for_every_role() {
         out.status.success(),
         "a server function has no authorization rule:\n{listing}"
     );
+    // Server functions and websockets here; pages and path spellings in routing.rs.
     let routes: Vec<(String, Action)> = listing
         .lines()
-        .map(|l| {
-            let (p, a) = l.split_once('\t').unwrap();
-            (p.to_string(), action_named(a))
-        })
+        .map(|l| l.split_once('\t').unwrap())
+        .filter(|(p, _)| p.starts_with("/api/") || p.starts_with("/ws/"))
+        .map(|(p, a)| (p.to_string(), action_named(a)))
         .collect();
     assert!(routes.len() >= 4, "{listing}");
 
@@ -101,10 +102,10 @@ async fn every_server_function_has_a_rule_and_it_is_enforced_for_every_role() {
             }
         }
     }
-    // An endpoint the registry does not know is refused even for an admin.
+    // An endpoint the registry does not know is not a route, even for an admin.
     assert_eq!(
         app.call(&app.http, "/api/not_a_registered_function", "").await,
-        StatusCode::FORBIDDEN
+        StatusCode::NOT_FOUND
     );
     // Refusals are audited.
     let rows = audit_rows(&app, "action=authorization_refused").await;
@@ -126,6 +127,7 @@ async fn ws_upgrade(app: &TestApp, client: &reqwest::Client, path: &str) -> Stat
 }
 
 #[tokio::test]
+#[ignore = "needs the real stack: run scripts/test"]
 async fn cross_origin_requests_and_websocket_upgrades_are_refused() {
     let app = spawn_app().await;
     let plain = reqwest::Client::builder()
@@ -196,6 +198,7 @@ async fn cross_origin_requests_and_websocket_upgrades_are_refused() {
 }
 
 #[tokio::test]
+#[ignore = "needs the real stack: run scripts/test"]
 async fn lockout_after_five_failures_then_unlock_after_the_backoff() {
     let app = spawn_app_with(&[("PGC_LOCKOUT_BASE_SECS", "2")]).await;
     app.add_user("carol", "viewer", VIEWER_PW);
@@ -221,6 +224,7 @@ async fn lockout_after_five_failures_then_unlock_after_the_backoff() {
 }
 
 #[tokio::test]
+#[ignore = "needs the real stack: run scripts/test"]
 async fn unknown_user_and_wrong_password_get_the_same_answer() {
     let app = spawn_app().await;
     let (a, _) = app.login_response("admin", "not the admin password").await;
@@ -231,6 +235,7 @@ async fn unknown_user_and_wrong_password_get_the_same_answer() {
 }
 
 #[tokio::test]
+#[ignore = "needs the real stack: run scripts/test"]
 async fn no_users_means_no_logins_with_a_hint() {
     let app = spawn_app_without_users(&[]).await;
     let loc = app.login("admin", ADMIN_PASSWORD).await.unwrap_err();
@@ -251,6 +256,7 @@ async fn no_users_means_no_logins_with_a_hint() {
 }
 
 #[tokio::test]
+#[ignore = "needs the real stack: run scripts/test"]
 async fn pages_need_a_login_and_weak_passwords_are_refused() {
     let app = spawn_app().await;
     let r = app.client().get(format!("{}/", app.base)).send().await.unwrap();
@@ -284,6 +290,7 @@ async fn pages_need_a_login_and_weak_passwords_are_refused() {
 }
 
 #[tokio::test]
+#[ignore = "needs the real stack: run scripts/test"]
 async fn idle_timeout_ends_a_session() {
     let app = spawn_app_with(&[("PGC_SESSION_IDLE_SECS", "2")]).await;
     assert_eq!(app.call(&app.http, "/api/whoami", "").await, StatusCode::OK);
@@ -292,6 +299,7 @@ async fn idle_timeout_ends_a_session() {
 }
 
 #[tokio::test]
+#[ignore = "needs the real stack: run scripts/test"]
 async fn absolute_timeout_ends_an_active_session() {
     let app = spawn_app_with(&[("PGC_SESSION_ABSOLUTE_SECS", "3")]).await;
     let mut ended_after = None;
@@ -307,6 +315,7 @@ async fn absolute_timeout_ends_an_active_session() {
 }
 
 #[tokio::test]
+#[ignore = "needs the real stack: run scripts/test"]
 async fn logout_revoke_role_change_and_disable_end_sessions() {
     let app = spawn_app().await;
     app.add_user("erin", "operator", OPERATOR_PW);
@@ -351,6 +360,7 @@ async fn logout_revoke_role_change_and_disable_end_sessions() {
 }
 
 #[tokio::test]
+#[ignore = "needs the real stack: run scripts/test"]
 async fn audit_tampering_is_detected_by_the_cli_and_the_audit_page() {
     let app = spawn_app().await;
     app.add_user("frank", "viewer", VIEWER_PW);
@@ -383,23 +393,32 @@ async fn audit_tampering_is_detected_by_the_cli_and_the_audit_page() {
 
     let out = app.cli(&["audit", "verify"], "");
     assert_eq!(out.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&out.stdout).contains("broken at #2"));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("broken at #2: the row was changed"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    // The page checks the rows it shows (and those appended since the last check).
     let page: serde_json::Value = app
         .http
         .post(format!("{}/api/audit_page", app.base))
         .header("content-type", "application/x-www-form-urlencoded")
-        .body("user=&action=&result=&from=&to=&page=1")
+        .body("user=&action=&result=&from=&to=")
         .send()
         .await
         .unwrap()
         .json()
         .await
         .unwrap();
-    assert_eq!(page["chain_broken"], true);
-    assert_eq!(page["chain_status"], "broken at #2");
+    assert_eq!(page["chain_broken"], true, "{page}");
+    assert!(
+        page["chain_status"].as_str().unwrap().starts_with("broken at #2"),
+        "{page}"
+    );
 }
 
 #[tokio::test]
+#[ignore = "needs the real stack: run scripts/test"]
 async fn admins_manage_users_from_the_admin_page_functions() {
     let app = spawn_app().await;
     let (s, t) = post(
@@ -424,29 +443,37 @@ async fn admins_manage_users_from_the_admin_page_functions() {
         &[("name", "hank"), ("role", "viewer"), ("password", "password1234")],
     )
     .await;
-    assert_eq!(s, StatusCode::INTERNAL_SERVER_ERROR);
+    assert_eq!(s, StatusCode::BAD_REQUEST);
     assert!(t.contains("common"), "{t}");
     let (_, t) = post(&app, &app.http, "/api/admin_users", &[]).await;
     assert!(!t.contains("hank"));
-    // Role change ends gina's session.
-    let (s, _) = post(
+    // Role change ends gina's session (with the admin's password re-entered).
+    let (s, t) = post(
         &app,
         &app.http,
         "/api/admin_set_role",
-        &[("name", "gina"), ("role", "viewer")],
+        &[
+            ("name", "gina"),
+            ("role", "viewer"),
+            ("current_password", ADMIN_PASSWORD),
+        ],
     )
     .await;
-    assert_eq!(s, StatusCode::OK);
+    assert_eq!(s, StatusCode::OK, "{t}");
     assert_eq!(app.call(&gina, "/api/whoami", "").await, StatusCode::UNAUTHORIZED);
     // The last admin cannot be disabled or demoted.
     let (s, t) = post(
         &app,
         &app.http,
         "/api/admin_set_disabled",
-        &[("name", "admin"), ("disabled", "true")],
+        &[
+            ("name", "admin"),
+            ("disabled", "true"),
+            ("current_password", ADMIN_PASSWORD),
+        ],
     )
     .await;
-    assert_eq!(s, StatusCode::INTERNAL_SERVER_ERROR);
+    assert_eq!(s, StatusCode::PRECONDITION_FAILED);
     assert!(t.contains("at least one active admin"), "{t}");
     assert_eq!(
         app.call(&app.http, "/api/whoami", "").await,
@@ -466,7 +493,13 @@ async fn admins_manage_users_from_the_admin_page_functions() {
         .as_str()
         .unwrap()
         .to_string();
-    let (s, _) = post(&app, &app.http, "/api/admin_revoke_session", &[("id_prefix", &prefix)]).await;
+    let (s, _) = post(
+        &app,
+        &app.http,
+        "/api/admin_revoke_session",
+        &[("id_prefix", &prefix), ("current_password", ADMIN_PASSWORD)],
+    )
+    .await;
     assert_eq!(s, StatusCode::OK);
     assert_eq!(app.call(&gina, "/api/whoami", "").await, StatusCode::UNAUTHORIZED);
     let rows = audit_rows(&app, "user=admin").await;
@@ -481,6 +514,7 @@ async fn admins_manage_users_from_the_admin_page_functions() {
 }
 
 #[tokio::test]
+#[ignore = "needs the real stack: run scripts/test"]
 async fn audit_filters_by_user_result_and_time_range() {
     let app = spawn_app().await;
     let _ = app.login("admin", "a wrong password for the filter test").await;
@@ -509,15 +543,13 @@ async fn audit_filters_by_user_result_and_time_range() {
 }
 
 #[tokio::test]
-async fn unknown_pages_render_not_found_with_the_top_bar() {
+#[ignore = "needs the real stack: run scripts/test"]
+async fn unknown_pages_are_not_found() {
     let app = spawn_app().await;
     let r = app.http.get(format!("{}/no-such-page", app.base)).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
     let html = r.text().await.unwrap();
-    assert!(
-        html.contains("Page not found."),
-        "the app's own 404 page, rendered completely"
-    );
+    assert!(html.contains("Page not found."), "{html}");
     let r = app
         .client()
         .get(format!("{}/favicon.ico", app.base))

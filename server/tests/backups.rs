@@ -181,7 +181,56 @@ async fn backup_while_writing_then_the_gzip_archive_restores_with_plain_tar() {
 
     // Verify: the sha256 matches, and an isolated PostgreSQL started on the
     // extracted copy has the cluster's identity and every row written before.
-    let (s, t) = post(&app, &app.http, "/api/backup_verify", &[("id", &b.id)]).await;
+    let verifying = tokio::spawn({
+        let (http, base, id) = (app.http.clone(), app.base.clone(), b.id.clone());
+        async move {
+            let r = http
+                .post(format!("{base}/api/backup_verify"))
+                .form(&[("id", id.as_str())])
+                .send()
+                .await
+                .unwrap();
+            (r.status(), r.text().await.unwrap())
+        }
+    });
+    // While it runs: nothing else on the machine can reach that PostgreSQL,
+    // and the backup cannot be deleted.
+    eventually(Duration::from_secs(120), "the scratch PostgreSQL's socket", || async {
+        scratch_socket(&app, &b.id).exists().then_some(())
+    })
+    .await;
+    let net = docker(&[
+        "inspect",
+        "-f",
+        "{{.HostConfig.NetworkMode}}",
+        domain::backup::restore_test::CONTAINER,
+    ]);
+    assert_eq!(
+        String::from_utf8_lossy(&net.stdout).trim(),
+        "none",
+        "no network, so no TCP port anywhere"
+    );
+    assert!(
+        unix_connect_as(None, &scratch_socket(&app, &b.id)),
+        "the console (root) reaches it"
+    );
+    assert!(
+        !unix_connect_as(Some(65534), &scratch_socket(&app, &b.id)),
+        "another user cannot"
+    );
+    let (s, t) = post(
+        &app,
+        &app.http,
+        "/api/backup_delete",
+        &[("id", &b.id), ("typed_id", &b.id)],
+    )
+    .await;
+    assert_eq!(s, StatusCode::CONFLICT, "{t}");
+    assert!(
+        t.contains("busy: Verify of backup") && t.contains("by admin since"),
+        "{t}"
+    );
+    let (s, t) = verifying.await.unwrap();
     assert_eq!(s, StatusCode::OK, "{t}");
     let v: model::backups::BackupRow = serde_json::from_str(&t).unwrap();
     assert_eq!(v.verified_ok, Some(true), "{t}");
@@ -221,6 +270,29 @@ async fn backup_while_writing_then_the_gzip_archive_restores_with_plain_tar() {
     assert_eq!(r.bytes().await.unwrap().len() as u64, b.archive_bytes);
     app.add_user("vic", "viewer", "a viewer with a long phrase");
     let v = app.login("vic", "a viewer with a long phrase").await.unwrap();
+    // What the test restore read is for operators; a viewer sees only that it passed.
+    let (_, t) = post(&app, &v, "/api/backups_list", &[]).await;
+    let seen: Vec<model::backups::BackupRow> = serde_json::from_str(&t).unwrap();
+    let rt = seen
+        .iter()
+        .find(|r| r.id == b.id)
+        .unwrap()
+        .restore_test
+        .clone()
+        .unwrap();
+    assert!(rt.details_hidden && rt.table_rows.is_empty() && rt.rows == 0, "{rt:?}");
+    assert!(!t.contains("pgbench_accounts") && !t.contains(&canary), "{t}");
+    let admin_view = catalog(&app).await;
+    assert!(
+        !admin_view
+            .iter()
+            .find(|r| r.id == b.id)
+            .unwrap()
+            .restore_test
+            .clone()
+            .unwrap()
+            .details_hidden
+    );
     assert_eq!(
         v.get(format!("{}/backups/download/{}", app.base, b.id))
             .send()
@@ -517,6 +589,34 @@ async fn a_console_killed_while_archiving_leaves_the_backup_failed_and_no_partia
     let _ = std::fs::remove_dir_all(&shared);
 }
 
+/// The Unix socket of a test restore's scratch PostgreSQL.
+fn scratch_socket(app: &TestApp, id: &str) -> PathBuf {
+    backups_dir(app).join(".restore").join(id).join("s/.s.PGSQL.5432")
+}
+
+/// Whether a process running as `uid` (None: as the test, root) can connect to `socket`.
+fn unix_connect_as(uid: Option<u32>, socket: &Path) -> bool {
+    let script = "import socket,sys; s=socket.socket(socket.AF_UNIX); s.connect(sys.argv[1])";
+    let mut cmd = match uid {
+        Some(u) => {
+            let mut c = std::process::Command::new("setpriv");
+            c.args([
+                &format!("--reuid={u}"),
+                &format!("--regid={u}"),
+                "--clear-groups",
+                "python3",
+            ]);
+            c
+        }
+        None => std::process::Command::new("python3"),
+    };
+    cmd.args(["-c", script])
+        .arg(socket)
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false)
+}
+
 type Ws = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 /// The next text message within `secs` (None: the socket closed).
@@ -552,9 +652,42 @@ async fn a_backup_is_pushed_over_the_websocket_until_the_session_is_revoked() {
         .unwrap();
     req.headers_mut().insert("cookie", cookie.parse().unwrap());
     req.headers_mut().insert("origin", app.base.parse().unwrap());
-    let (mut ws, _) = tokio_tungstenite::connect_async(req)
+    let (mut ws, _) = tokio_tungstenite::connect_async(req.clone())
         .await
         .expect("the websocket opens");
+    // Bounded: 8 sockets per session, the ninth is refused before the upgrade...
+    let mut more = Vec::new();
+    for _ in 0..7 {
+        more.push(
+            tokio_tungstenite::connect_async(req.clone())
+                .await
+                .expect("within the cap")
+                .0,
+        );
+    }
+    match tokio_tungstenite::connect_async(req.clone()).await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(r)) => assert_eq!(r.status().as_u16(), 429),
+        other => panic!("a ninth socket of one session: {:?}", other.map(|_| ())),
+    }
+    // ...and a client message over 64 KiB ends that socket, not the others.
+    let mut big = more.pop().unwrap();
+    let _ = futures::SinkExt::send(
+        &mut big,
+        tokio_tungstenite::tungstenite::Message::Text("x".repeat(100 * 1024).into()),
+    )
+    .await;
+    let closed = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            match futures::StreamExt::next(&mut big).await {
+                None | Some(Err(_)) | Some(Ok(tokio_tungstenite::tungstenite::Message::Close(_))) => return true,
+                Some(Ok(_)) => {}
+            }
+        }
+    })
+    .await
+    .unwrap_or(false);
+    assert!(closed, "an oversize client message did not end the socket");
+    drop(more);
     // Each message is the whole job; steps arrive as they happen.
     let mut seen = 0;
     loop {

@@ -267,10 +267,40 @@ async fn reinitialize_a_member_needs_the_password_and_rebuilds_it() {
     let c_old = cookie_client(&app, &old_cookie);
     let p = prepare(&app, &c_old, "reinitialize_member", "pg-2", "").await;
     assert!(p.can_run() && p.needs_password, "{:?}", p.preconditions);
-    let e = execute(&app, &c_old, &p.token, "pg-2", "not my password")
-        .await
-        .unwrap_err();
+    // A wrong password uses the confirmation up (and counts toward the lockout).
+    let (s, e) = post(
+        &app,
+        &c_old,
+        "/api/op_execute",
+        &[
+            ("token", p.token.as_str()),
+            ("typed_name", "pg-2"),
+            ("password", "not my password"),
+        ],
+    )
+    .await;
+    assert_eq!(s, StatusCode::FORBIDDEN, "{e}");
     assert!(e.contains("password is wrong"), "{e}");
+    let (s, e) = post(
+        &app,
+        &c_old,
+        "/api/op_execute",
+        &[
+            ("token", p.token.as_str()),
+            ("typed_name", "pg-2"),
+            ("password", ADMIN_PASSWORD),
+        ],
+    )
+    .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{e}");
+    assert!(e.contains("already used"), "the token was burnt: {e}");
+    let users = String::from_utf8_lossy(&app.cli(&["user", "list"], "").stdout).to_string();
+    let admin = users.lines().find(|l| l.starts_with("admin ")).unwrap().to_string();
+    assert!(
+        admin.split_whitespace().any(|w| w == "1"),
+        "one failure counted: {admin}"
+    );
+    let p = prepare(&app, &c_old, "reinitialize_member", "pg-2", "").await;
     // Re-authentication renews the session id: the cookie held before the
     // password was entered stops working, the renewed one works.
     let r = c_old
@@ -405,4 +435,77 @@ async fn restart_a_replica_and_refuse_a_pending_only_restart_with_nothing_pendin
         "{job:?}"
     );
     ensure_replica(&app, "pg-2").await;
+}
+
+#[tokio::test]
+#[ignore = "needs the real stack: run scripts/test"]
+async fn a_confirmed_switchover_does_not_run_after_the_leader_moved() {
+    let _g = lock_stack();
+    let app = spawn_app().await;
+    ensure_replica(&app, "pg-2").await;
+    let ov = app.overview().await;
+    let leader = ov.topology.leader().unwrap().name.clone();
+    let (a, b) = {
+        let r = replicas(&ov);
+        (r[0].clone(), r[1].clone())
+    };
+    // Confirmed: leader → a. Meanwhile, someone else moves the leader to b.
+    let plan = prepare(&app, &app.http, "switchover", &a, "").await;
+    assert!(plan.can_run(), "{:?}", plan.preconditions);
+    patronictl(&["switchover", "--leader", &leader, "--candidate", &b, "--force"]);
+    eventually(Duration::from_secs(90), "the other switchover", || async {
+        let t = app.overview().await.topology;
+        (t.leader().map(|l| l.name == b).unwrap_or(false)
+            && t.members
+                .iter()
+                .filter(|m| m.role.is_replica() && m.state == "streaming")
+                .count()
+                == 2)
+            .then_some(())
+    })
+    .await;
+    let (s, e) = post(
+        &app,
+        &app.http,
+        "/api/op_execute",
+        &[
+            ("token", plan.token.as_str()),
+            ("typed_name", plan.confirm_name.as_str()),
+            ("password", ""),
+        ],
+    )
+    .await;
+    assert_eq!(s, StatusCode::CONFLICT, "{e}");
+    assert!(
+        e.contains(&format!(
+            "the cluster changed since you confirmed: was Switchover {leader} → {a}, now Switchover {b} → {a}"
+        )),
+        "{e}"
+    );
+    assert_eq!(app.overview().await.topology.leader().unwrap().name, b, "nothing ran");
+}
+
+#[tokio::test]
+#[ignore = "needs the real stack: run scripts/test"]
+async fn whole_cluster_reinit_is_refused_when_the_consoles_backups_lie_inside() {
+    let env = stack_env();
+    let data = env
+        .get("DEFAULT_DATA_DIR")
+        .cloned()
+        .unwrap_or_else(|| repo_root().join(".data/data").display().to_string());
+    let inside = format!("{data}/etcd/pg-console-backups");
+    let app = spawn_app_with(&[("PGC_BACKUPS_DIR", inside.as_str())]).await;
+    let p = prepare(&app, &app.http, "reinitialize_cluster", "", "").await;
+    assert!(!p.can_run() && p.token.is_empty());
+    assert!(
+        p.preconditions
+            .iter()
+            .any(|x| !x.ok && x.text.contains("the console's backups") && x.text.contains("refusing")),
+        "{:?}",
+        p.preconditions
+    );
+    assert!(
+        !std::path::Path::new(&inside).exists(),
+        "nothing was created inside etcd/"
+    );
 }

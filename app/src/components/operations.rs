@@ -7,6 +7,7 @@ use leptos::prelude::*;
 use model::operations::{OpJob, OpKind, OpRequest, Plan, StepState};
 
 use crate::api::{op_status, OpExecute, OpPrepare};
+use crate::error::ApiError;
 
 /// Set by buttons on the Overview to open the panel.
 #[derive(Clone, Copy)]
@@ -24,10 +25,8 @@ pub fn request(kind: OpKind, member: &str) -> OpRequest {
     }
 }
 
-fn err_text(e: &ServerFnError) -> String {
-    e.to_string()
-        .trim_start_matches("error running server function: ")
-        .to_string()
+fn err_text(e: &ApiError) -> String {
+    e.message.clone()
 }
 
 #[component]
@@ -268,9 +267,8 @@ pub fn JobView(id: String) -> impl IntoView {
                     {j.progress.clone().filter(|p| j.outcome.is_none() && p.bytes_total > 0).map(|p| {
                         let pct = if p.bytes_total > 0 { p.bytes_done * 100 / p.bytes_total } else { 0 };
                         view! {
-                            <div class="progress" data-testid="job-progress" data-pct=pct.to_string()>
-                                <div class="bar" style=format!("width: {pct}%")></div>
-                            </div>
+                            <progress class="progress" max="100" value=pct.to_string()
+                                data-testid="job-progress" data-pct=pct.to_string()></progress>
                             <p class="muted">{format!(
                                 "{} · {} of {} MB · {} files · {} MB/s{}",
                                 p.phase,

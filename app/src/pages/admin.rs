@@ -1,21 +1,20 @@
 //! Admin: users and their sessions, with the same changes the CLI offers
 //! (add, role, disable/enable, password, revoke a session). The server checks
-//! the admin role on every call and audits each change.
+//! the admin role on every call and audits each change. Changes that could
+//! hand a stolen session more power (a new admin, a role, a password,
+//! disabling or enabling, someone else's session) need the admin's own
+//! password, typed once at the top and sent with each of them.
 
 use leptos::prelude::*;
 
 use crate::api::{admin_users, AdminAddUser, AdminRevokeSession, AdminSetDisabled, AdminSetPassword, AdminSetRole};
+use crate::error::ApiError;
 use crate::format::utc_time;
 
-fn outcome(v: Option<Result<String, ServerFnError>>) -> Option<(&'static str, String)> {
+fn outcome(v: Option<Result<String, ApiError>>) -> Option<(&'static str, String)> {
     v.map(|r| match r {
         Ok(m) => ("banner info", m),
-        Err(e) => (
-            "banner error",
-            e.to_string()
-                .trim_start_matches("error running server function: ")
-                .to_string(),
-        ),
+        Err(e) => ("banner error", e.message),
     })
 }
 
@@ -26,6 +25,9 @@ pub fn AdminPage() -> impl IntoView {
     let set_disabled = ServerAction::<AdminSetDisabled>::new();
     let set_password = ServerAction::<AdminSetPassword>::new();
     let revoke = ServerAction::<AdminRevokeSession>::new();
+    // The admin's own password, sent with each change that needs it.
+    let current = RwSignal::new(String::new());
+    let step_up = move || view! { <input type="hidden" name="current_password" prop:value=move || current.get()/> };
     let data = Resource::new(
         move || {
             (
@@ -70,6 +72,7 @@ pub fn AdminPage() -> impl IntoView {
                                     <td>
                                         <ActionForm action=set_role attr:class="inline">
                                             <input type="hidden" name="name" value=n1/>
+                                            {step_up()}
                                             <select name="role">
                                                 <option value="viewer" selected=u.role.as_str() == "viewer">"viewer"</option>
                                                 <option value="operator" selected=u.role.as_str() == "operator">"operator"</option>
@@ -84,6 +87,7 @@ pub fn AdminPage() -> impl IntoView {
                                     <td>
                                         <ActionForm action=set_disabled attr:class="inline">
                                             <input type="hidden" name="name" value=n2/>
+                                            {step_up()}
                                             <input type="hidden" name="disabled" value=(!u.disabled).to_string()/>
                                             <button type="submit" data-testid="toggle-disabled">
                                                 {if u.disabled { "Enable" } else { "Disable" }}
@@ -91,6 +95,7 @@ pub fn AdminPage() -> impl IntoView {
                                         </ActionForm>
                                         <ActionForm action=set_password attr:class="inline">
                                             <input type="hidden" name="name" value=n3/>
+                                            {step_up()}
                                             <input type="password" name="password" placeholder="new password" autocomplete="new-password" required/>
                                             <button type="submit">"Set password"</button>
                                         </ActionForm>
@@ -110,6 +115,7 @@ pub fn AdminPage() -> impl IntoView {
                                     <td>
                                         <ActionForm action=revoke attr:class="inline">
                                             <input type="hidden" name="id_prefix" value=s.id_prefix/>
+                                            {step_up()}
                                             <button type="submit" data-testid="revoke-session">"Revoke"</button>
                                         </ActionForm>
                                     </td>
@@ -142,8 +148,16 @@ pub fn AdminPage() -> impl IntoView {
         <section class="page admin">
             {move || message.get().map(|(class, m)| view! { <div class=class data-testid="admin-message">{m}</div> })}
             <section class="panel">
+                <label>"Your password "
+                    <input type="password" autocomplete="current-password" data-testid="admin-current-password"
+                        placeholder="needed to add an admin, change a role or password, disable or enable a user, or end someone else's session"
+                        size="60" on:input=move |ev| current.set(event_target_value(&ev)) prop:value=move || current.get()/>
+                </label>
+            </section>
+            <section class="panel">
                 <h2>"Add a user"</h2>
                 <ActionForm action=add attr:class="filters">
+                    {step_up()}
                     <input name="name" placeholder="user name" required/>
                     <select name="role">
                         <option value="viewer">"viewer"</option>

@@ -1,5 +1,7 @@
-//! The audit log (admin): newest first, filters, paging, CSV export, and the
-//! hash chain's status.
+//! The audit log (admin): newest first, filters, pages by key ("older" /
+//! "newer" from the last / first row shown, never an offset), CSV export,
+//! and the hash chain's state. A long value is shown cut, with a way to see
+//! it whole, so one value cannot widen the page.
 
 use leptos::prelude::*;
 use leptos_router::hooks::use_query_map;
@@ -7,34 +9,67 @@ use leptos_router::hooks::use_query_map;
 use crate::api::fetch_audit_page;
 use crate::format::utc_time;
 
+/// Longest value shown in a cell before it is cut.
+const CELL_CHARS: usize = 120;
+
+/// A cell's text: whole when short, else the start and a "show all".
+fn cell(text: String) -> impl IntoView {
+    let chars = text.chars().count();
+    if chars <= CELL_CHARS {
+        return view! { <span>{text}</span> }.into_any();
+    }
+    let head: String = text.chars().take(CELL_CHARS).collect();
+    view! {
+        <details data-testid="cut-value">
+            <summary>{head}{format!("… ({chars} characters: show all)")}</summary>
+            <span class="whole">{text}</span>
+        </details>
+    }
+    .into_any()
+}
+
 #[component]
 pub fn AuditPageView() -> impl IntoView {
     let q = use_query_map();
     let param = move |k: &'static str| q.with(|m| m.get(k).map(|s| s.to_string()).unwrap_or_default());
+    let id_param = move |k: &'static str| param(k).parse::<i64>().ok();
     let data = Resource::new(
         move || {
             (
                 (param("user"), param("action"), param("result")),
                 (param("from"), param("to")),
-                param("page").parse::<i64>().unwrap_or(1),
+                (id_param("before"), id_param("after")),
             )
         },
-        |((u, a, r), (f, t), p)| fetch_audit_page(u, a, r, f, t, p),
+        |((u, a, r), (f, t), (before, after))| fetch_audit_page(u, a, r, f, t, before, after),
     );
     let body = move || {
         Suspend::new(async move {
             match data.await {
-                Err(e) => view! { <p class="banner error">{format!("Cannot read the audit log: {e}")}</p> }.into_any(),
+                Err(e) => view! { <p class="banner error" data-testid="audit-error">{format!("Cannot read the audit log: {e}")}</p> }.into_any(),
                 Ok(p) => {
-                    let (u, a, r) = (param("user"), param("action"), param("result"));
-                    let (f, t) = (param("from"), param("to"));
-                    let filters = format!("user={u}&action={a}&result={r}&from={f}&to={t}");
-                    let pages = ((p.total + p.per_page - 1) / p.per_page).max(1);
+                    let enc = |s: String| -> String {
+                        s.bytes()
+                            .map(|b| match b {
+                                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+                                _ => format!("%{b:02X}"),
+                            })
+                            .collect()
+                    };
+                    let filters = format!(
+                        "user={}&action={}&result={}&from={}&to={}",
+                        enc(param("user")),
+                        enc(param("action")),
+                        enc(param("result")),
+                        enc(param("from")),
+                        enc(param("to"))
+                    );
                     let chain_class = if p.chain_broken {
                         "status-pill degraded"
                     } else {
                         "status-pill healthy"
                     };
+                    let (first, last) = (p.rows.first().map(|r| r.id), p.rows.last().map(|r| r.id));
                     let rows = p
                         .rows
                         .into_iter()
@@ -43,22 +78,30 @@ pub fn AuditPageView() -> impl IntoView {
                                 <tr data-testid="audit-row" data-action=row.action.clone() data-result=row.result.clone()>
                                     <td class="num">{row.id}</td>
                                     <td>{utc_time(row.at_ms)}</td>
-                                    <td>{row.user}" "<span class="muted">{row.role}</span></td>
-                                    <td>{row.source_ip}</td>
+                                    <td>{cell(row.user)}" "<span class="muted">{row.role}</span></td>
+                                    <td>{cell(row.source_ip)}</td>
                                     <td>{row.action.clone()}</td>
-                                    <td>{row.target}</td>
+                                    <td>{cell(row.target)}</td>
                                     <td class=format!("result {}", row.result)>{row.result.clone()}</td>
-                                    <td class="params">{row.params}" "{row.error}</td>
+                                    <td class="params">{cell(format!("{} {}", row.params, row.error))}</td>
                                 </tr>
                             }
                         })
                         .collect_view();
+                    let full = p
+                        .full_check_at_ms
+                        .map(|ms| format!("whole chain checked at {}; newer rows on each load", utc_time(ms)))
+                        .unwrap_or_else(|| "the whole chain has not been checked since the console started".into());
                     view! {
                         <div class="summary">
-                            <span class=chain_class data-testid="chain-status">{format!("Hash chain {}", p.chain_status)}</span>
-                            <span class="muted">{format!("{} matching entries · page {} of {}", p.total, p.page, pages)}</span>
+                            <span class=chain_class data-testid="chain-status" title=full>{format!("Hash chain {}", p.chain_status)}</span>
                             <a class="refreshed" href=format!("/audit/export.csv?{filters}") data-testid="csv-export">"Export CSV"</a>
                         </div>
+                        <details class="muted">
+                            <summary>"Signed head (keep a copy outside the console)"</summary>
+                            <code class="signed-head" data-testid="signed-head">{p.signed_head}</code>
+                            <p>"`pg-console audit verify --head '…'` later proves the log still holds this row unchanged."</p>
+                        </details>
                         <table class="audit">
                             <thead><tr>
                                 <th>"#"</th><th>"When (UTC)"</th><th>"User"</th><th>"From"</th><th>"Action"</th>
@@ -67,8 +110,8 @@ pub fn AuditPageView() -> impl IntoView {
                             <tbody>{rows}</tbody>
                         </table>
                         <div class="pager">
-                            {(p.page > 1).then(|| view! { <a href=format!("/audit?{filters}&page={}", p.page - 1)>"← newer"</a> })}
-                            {(p.page < pages).then(|| view! { <a href=format!("/audit?{filters}&page={}", p.page + 1)>"older →"</a> })}
+                            {p.has_newer.then(|| view! { <a data-testid="audit-newer" href=format!("/audit?{filters}&after={}", first.unwrap_or(0))>"← newer"</a> })}
+                            {p.has_older.then(|| view! { <a data-testid="audit-older" href=format!("/audit?{filters}&before={}", last.unwrap_or(0))>"older →"</a> })}
                         </div>
                     }
                     .into_any()

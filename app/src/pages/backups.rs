@@ -33,13 +33,14 @@ pub fn BackupsPage() -> impl IntoView {
         let ok = b.status == "ok";
         let verified = match (b.verified_ok, &b.restore_test) {
             (Some(false), _) => "CORRUPTED (sha256 mismatch)".to_string(),
+            (Some(true), Some(r)) if r.ok && r.details_hidden => "verified ✓ restored".to_string(),
             (Some(true), Some(r)) if r.ok => format!("verified ✓ restored: {} tables, {} rows", r.tables, r.rows),
             (Some(true), Some(r)) => format!("sha256 ✓, test restore FAILED: {}", r.error),
             (Some(true), None) => "sha256 ✓".to_string(),
             (None, _) => "not verified".to_string(),
         };
         let restored_ok = b.restore_test.as_ref().map(|r| r.ok.to_string()).unwrap_or_default();
-        let tables = b.restore_test.clone().map(|r| {
+        let tables = b.restore_test.clone().filter(|r| !r.details_hidden).map(|r| {
             let lines = r
                 .table_rows
                 .iter()
@@ -116,12 +117,10 @@ pub fn BackupsPage() -> impl IntoView {
     };
     let action_error = move || {
         let e = match (verify.value().get(), delete.value().get()) {
-            (Some(Err(e)), _) | (_, Some(Err(e))) => Some(e.to_string()),
+            (Some(Err(e)), _) | (_, Some(Err(e))) => Some(e.message),
             _ => None,
         }?;
-        Some(
-            view! { <p class="banner error" data-testid="backup-action-error">{e.trim_start_matches("error running server function: ").to_string()}</p> },
-        )
+        Some(view! { <p class="banner error" data-testid="backup-action-error">{e}</p> })
     };
     view! {
         <section class="page">

@@ -10,25 +10,19 @@ pub fn LoginPage() -> impl IntoView {
     let q = use_query_map();
     let get = move |k: &str| q.with_untracked(|m| m.get(k).map(|s| s.to_string()));
     let next = get("next").unwrap_or_else(|| "/".to_string());
+    // Only known messages, and only numbers from the query: nothing a link
+    // sends is shown as text.
     let message = match get("error").as_deref() {
         Some("invalid") => Some(("error", "Wrong user name or password.".to_string())),
         Some("locked") => {
             let until = get("until")
                 .and_then(|u| u.parse::<i64>().ok())
-                .map(utc_time)
+                .filter(|ms| (0..=253_402_300_799_000).contains(ms))
+                .map(|ms| format!(" until {}", utc_time(ms)))
                 .unwrap_or_default();
             Some((
                 "error",
-                format!(
-                    "Too many failed logins: this account is locked until {until}. Try again then, or ask an admin."
-                ),
-            ))
-        }
-        Some("ratelimited") => {
-            let wait = get("wait").unwrap_or_else(|| "a few".into());
-            Some((
-                "error",
-                format!("Too many failed logins from your address: try again in {wait} s."),
+                format!("Too many failed logins: this account is locked{until}. Try again then, or ask an admin."),
             ))
         }
         Some("nousers") => Some((
@@ -37,10 +31,11 @@ pub fn LoginPage() -> impl IntoView {
              `pg-console user add NAME --role admin`."
                 .to_string(),
         )),
-        Some(_) => Some((
+        Some("internal") => Some((
             "error",
             "Login failed because of a server error; see the console's log.".to_string(),
         )),
+        Some(_) => None,
         None if get("loggedout").is_some() => Some(("info", "You are logged out.".to_string())),
         None => None,
     };

@@ -1,8 +1,11 @@
+//! CSV export of audit rows, written batch by batch (the export streams).
+
 use super::AuditRecord;
 
+/// Neutralise spreadsheet formulas (a leading `=`, `+`, `-`, `@`, TAB, CR
+/// or LF makes spreadsheets evaluate or reinterpret the cell), quote everything.
 fn field(s: &str) -> String {
-    // Neutralise spreadsheet formulas, quote everything.
-    let s = if s.starts_with(['=', '+', '-', '@']) {
+    let s = if s.starts_with(['=', '+', '-', '@', '\t', '\r', '\n']) {
         format!("'{s}")
     } else {
         s.to_string()
@@ -10,11 +13,13 @@ fn field(s: &str) -> String {
     format!("\"{}\"", s.replace('"', "\"\""))
 }
 
-/// CSV export of audit rows (header + one line each).
-pub fn to_csv(rows: &[AuditRecord]) -> String {
-    let mut out = String::from(
-        "id,at_ms,user,role,source_ip,session_hash,action,target,params,result,error,correlation_id,duration_ms,hash\n",
-    );
+pub fn csv_header() -> &'static str {
+    "id,at_ms,user,role,source_ip,session_hash,action,target,params,result,error,correlation_id,duration_ms,hash\n"
+}
+
+/// One line per row.
+pub fn csv_rows(rows: &[AuditRecord]) -> String {
+    let mut out = String::new();
     for r in rows {
         let cols = [
             r.id.to_string(),
@@ -36,4 +41,19 @@ pub fn to_csv(rows: &[AuditRecord]) -> String {
         out.push('\n');
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formulas_are_neutralised() {
+        for bad in ["=1+1", "+cmd", "-2", "@SUM(A1)", "\t=1", "\r=1", "\n=1"] {
+            let f = field(bad);
+            assert!(f.starts_with("\"'"), "{bad:?} → {f}");
+        }
+        assert_eq!(field("admin"), "\"admin\"");
+        assert_eq!(field("a\"b"), "\"a\"\"b\"");
+    }
 }

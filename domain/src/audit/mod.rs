@@ -1,16 +1,34 @@
 //! The tamper-evident audit log: an append-only SQLite table (triggers refuse
-//! UPDATE and DELETE) where each row carries
-//! `hash = sha256(previous hash ‖ canonical row)`.
+//! UPDATE and DELETE) whose rows are chained with a keyed hash (see
+//! [`chain`]). Every field that can come from a request is bounded
+//! ([`limits`]); refusals a client can cause at will are aggregated per
+//! source and window ([`AuditLog::refuse`]); reading and verifying never
+//! load the table whole ([`query`], [`verify`]).
 
+mod aggregate;
+pub mod chain;
 mod csv;
+pub mod limits;
+mod query;
+mod verify;
 
-pub use self::csv::to_csv;
+pub use self::csv::{csv_header, csv_rows};
+pub use chain::{ChainKey, ChainStatus, Head};
+pub use query::{AuditFilter, Cursor, Page};
+pub use verify::ChainReport;
+
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
 
 use serde::Serialize;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 use sqlx::SqlitePool;
-use tokio::sync::Mutex;
+
+use aggregate::{Admit, Aggregator};
+use chain::GENESIS;
+use limits::*;
+use verify::Verified;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -40,7 +58,7 @@ pub struct AuditEntry {
     pub session_hash: String,
     pub action: String,
     pub target: String,
-    /// Parameters; keys that look secret are redacted by [`AuditEntry::new`].
+    /// Parameters; keys that look secret are redacted by [`AuditEntry::params`].
     pub params: Value,
     pub result: AuditResult,
     pub error: String,
@@ -145,7 +163,9 @@ pub struct AuditRecord {
 }
 
 impl AuditRecord {
-    fn canonical(&self) -> String {
+    /// What the hash covers (unchanged since the first release, so older
+    /// rows still verify).
+    pub(crate) fn canonical(&self) -> String {
         serde_json::json!([
             self.at_ms,
             self.user_name,
@@ -163,94 +183,167 @@ impl AuditRecord {
         .to_string()
     }
 
-    fn compute_hash(&self) -> String {
-        let mut h = Sha256::new();
-        h.update(self.prev_hash.as_bytes());
-        h.update(self.canonical().as_bytes());
-        hex::encode(h.finalize())
-    }
-}
-
-#[derive(Clone, Debug, PartialEq, Serialize)]
-pub enum ChainStatus {
-    Empty,
-    VerifiedThrough(i64),
-    BrokenAt(i64),
-}
-
-impl std::fmt::Display for ChainStatus {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            ChainStatus::Empty => write!(f, "empty"),
-            ChainStatus::VerifiedThrough(n) => write!(f, "verified through #{n}"),
-            ChainStatus::BrokenAt(n) => write!(f, "broken at #{n}"),
+    /// A row from an entry, every field within its bound; cut fields are
+    /// marked in the value and listed in the params' `cut`.
+    fn bounded(e: AuditEntry, at_ms: i64) -> AuditRecord {
+        let mut r = AuditRecord {
+            id: 0,
+            at_ms,
+            user_name: e.user_name,
+            role: e.role,
+            source_ip: e.source_ip,
+            session_hash: e.session_hash,
+            action: e.action,
+            target: e.target,
+            params: String::new(),
+            result: e.result.as_str().into(),
+            error: e.error,
+            correlation_id: e.correlation_id,
+            duration_ms: e.duration_ms,
+            prev_hash: String::new(),
+            hash: String::new(),
+        };
+        let mut cut = Vec::new();
+        for (name, field, max) in [
+            ("user_name", &mut r.user_name, USER_NAME_MAX),
+            ("role", &mut r.role, ROLE_MAX),
+            ("source_ip", &mut r.source_ip, SOURCE_IP_MAX),
+            ("action", &mut r.action, ACTION_MAX),
+            ("target", &mut r.target, TARGET_MAX),
+            ("error", &mut r.error, ERROR_MAX),
+        ] {
+            if bound(field, max) {
+                cut.push(name);
+            }
         }
+        let mut params = e.params;
+        if !cut.is_empty() {
+            match &mut params {
+                Value::Object(m) => {
+                    m.insert("cut".into(), serde_json::json!(cut));
+                }
+                other => *other = serde_json::json!({ "value": other.clone(), "cut": cut }),
+            }
+        }
+        r.params = bound_params(&params).0;
+        r
     }
 }
 
-/// Filters for reading the log.
-#[derive(Clone, Debug, Default)]
-pub struct AuditFilter {
-    pub user: Option<String>,
-    pub action: Option<String>,
-    pub result: Option<String>,
-    pub from_ms: Option<i64>,
-    pub to_ms: Option<i64>,
+/// How an [`AuditLog`] behaves.
+#[derive(Clone, Debug)]
+pub struct AuditOptions {
+    /// Refusals of one (kind, source, target) within this window become one entry.
+    pub aggregate_window_ms: i64,
+    /// Record the head after each append (CLI), or let [`AuditLog::spawn_maintenance`]
+    /// record it once per second (server).
+    pub head_every_append: bool,
+}
+
+#[derive(Default)]
+struct HeadState {
+    last: Option<Head>,
+    dirty: bool,
 }
 
 pub struct AuditLog {
     pool: SqlitePool,
     /// One writer at a time keeps the chain linear.
-    writer: Mutex<()>,
-}
-
-const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
-type Row = (
-    i64,
-    i64,
-    String,
-    String,
-    String,
-    String,
-    String,
-    String,
-    String,
-    String,
-    String,
-    String,
-    i64,
-    String,
-    String,
-);
-const COLS: &str = "id, at_ms, user_name, role, source_ip, session_hash, action, target, params, result, error, \
-                    correlation_id, duration_ms, prev_hash, hash";
-
-fn record(r: Row) -> AuditRecord {
-    AuditRecord {
-        id: r.0,
-        at_ms: r.1,
-        user_name: r.2,
-        role: r.3,
-        source_ip: r.4,
-        session_hash: r.5,
-        action: r.6,
-        target: r.7,
-        params: r.8,
-        result: r.9,
-        error: r.10,
-        correlation_id: r.11,
-        duration_ms: r.12,
-        prev_hash: r.13,
-        hash: r.14,
-    }
+    writer: tokio::sync::Mutex<()>,
+    key: ChainKey,
+    legacy_through: i64,
+    /// Set when the head file is there but not signed with our key.
+    head_error: Option<String>,
+    head: Mutex<HeadState>,
+    opts: AuditOptions,
+    aggregator: Aggregator,
+    verifying: tokio::sync::Mutex<()>,
+    verified: Mutex<Verified>,
 }
 
 impl AuditLog {
-    pub fn new(pool: SqlitePool) -> Self {
-        Self {
+    /// Open the log on `pool`, keyed by `key`. The first time a key meets a
+    /// table with rows (written by an older console), those rows are
+    /// recorded as chained without a key.
+    pub async fn open(pool: SqlitePool, key: ChainKey, opts: AuditOptions) -> Result<AuditLog, sqlx::Error> {
+        let (legacy_through, head_error, last) = match key.read_head() {
+            Ok(Some(h)) => (h.legacy_through, None, Some(h)),
+            Ok(None) => {
+                let last: Option<(i64, String, i64)> =
+                    sqlx::query_as("SELECT id, hash, at_ms FROM audit ORDER BY id DESC LIMIT 1")
+                        .fetch_optional(&pool)
+                        .await?;
+                let (id, hash, at_ms) = last.unwrap_or((0, GENESIS.into(), crate::now_ms()));
+                let h = Head {
+                    id,
+                    hash,
+                    at_ms,
+                    legacy_through: id,
+                };
+                if let Err(e) = key.write_head(&h) {
+                    tracing::error!("cannot record the audit head in {}: {e}", key.head_file().display());
+                }
+                (id, None, Some(h))
+            }
+            Err(why) => {
+                tracing::error!("audit log: {why}; `pg-console audit verify` reports it as broken");
+                (0, Some(why), None)
+            }
+        };
+        Ok(AuditLog {
             pool,
-            writer: Mutex::new(()),
+            writer: tokio::sync::Mutex::new(()),
+            key,
+            legacy_through,
+            head_error,
+            head: Mutex::new(HeadState { last, dirty: false }),
+            aggregator: Aggregator::new(opts.aggregate_window_ms),
+            opts,
+            verifying: tokio::sync::Mutex::new(()),
+            verified: Mutex::new(Verified::default()),
+        })
+    }
+
+    pub(crate) fn pool(&self) -> &SqlitePool {
+        &self.pool
+    }
+
+    pub(crate) fn key(&self) -> &ChainKey {
+        &self.key
+    }
+
+    pub(crate) fn legacy_through(&self) -> i64 {
+        self.legacy_through
+    }
+
+    fn verifying(&self) -> &tokio::sync::Mutex<()> {
+        &self.verifying
+    }
+
+    fn verified_state(&self) -> MutexGuard<'_, Verified> {
+        self.verified.lock().expect("audit verification state poisoned")
+    }
+
+    fn head_state(&self) -> MutexGuard<'_, HeadState> {
+        self.head.lock().expect("audit head poisoned")
+    }
+
+    /// The latest head recorded (by this process or another one).
+    pub(crate) fn recorded_head(&self) -> Result<Option<Head>, String> {
+        if let Some(e) = &self.head_error {
+            return Err(e.clone());
         }
+        let mine = self.head_state().last.clone();
+        let file = self.key.read_head()?;
+        Ok(match (mine, file) {
+            (Some(a), Some(b)) => Some(if a.id >= b.id { a } else { b }),
+            (a, b) => a.or(b),
+        })
+    }
+
+    /// The recorded head as a signed line.
+    pub fn signed_head(&self) -> Option<String> {
+        self.recorded_head().ok().flatten().map(|h| self.key.signed_line(&h))
     }
 
     /// Append an entry; returns its id.
@@ -263,24 +356,9 @@ impl AuditLog {
         let prev: Option<String> = sqlx::query_scalar("SELECT hash FROM audit ORDER BY id DESC LIMIT 1")
             .fetch_optional(&mut *tx)
             .await?;
-        let mut rec = AuditRecord {
-            id: 0,
-            at_ms: crate::now_ms(),
-            user_name: e.user_name,
-            role: e.role,
-            source_ip: e.source_ip,
-            session_hash: e.session_hash,
-            action: e.action,
-            target: e.target,
-            params: e.params.to_string(),
-            result: e.result.as_str().into(),
-            error: e.error,
-            correlation_id: e.correlation_id,
-            duration_ms: e.duration_ms,
-            prev_hash: prev.unwrap_or_else(|| GENESIS.to_string()),
-            hash: String::new(),
-        };
-        rec.hash = rec.compute_hash();
+        let mut rec = AuditRecord::bounded(e, crate::now_ms());
+        rec.prev_hash = prev.unwrap_or_else(|| GENESIS.to_string());
+        rec.hash = self.key.row_hash(&rec.prev_hash, &rec.canonical());
         let id = sqlx::query(
             "INSERT INTO audit (at_ms, user_name, role, source_ip, session_hash, action, target, params, result, error, \
              correlation_id, duration_ms, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -303,138 +381,101 @@ impl AuditLog {
         .await?
         .last_insert_rowid();
         tx.commit().await?;
+        let head = Head {
+            id,
+            hash: rec.hash,
+            at_ms: rec.at_ms,
+            legacy_through: self.legacy_through,
+        };
+        {
+            let mut h = self.head_state();
+            h.last = Some(head);
+            h.dirty = true;
+        }
+        if self.opts.head_every_append {
+            self.write_head();
+        }
         Ok(id)
     }
 
-    /// Newest first, filtered, one page; and the total matching count.
-    pub async fn query(
-        &self,
-        f: &AuditFilter,
-        limit: i64,
-        offset: i64,
-    ) -> Result<(Vec<AuditRecord>, i64), sqlx::Error> {
-        let where_ = "WHERE (?1 IS NULL OR user_name = ?1) AND (?2 IS NULL OR action = ?2) \
-                      AND (?3 IS NULL OR result = ?3) AND (?4 IS NULL OR at_ms >= ?4) AND (?5 IS NULL OR at_ms <= ?5)";
-        let rows: Vec<Row> = sqlx::query_as(&format!(
-            "SELECT {COLS} FROM audit {where_} ORDER BY id DESC LIMIT ?6 OFFSET ?7"
-        ))
-        .bind(&f.user)
-        .bind(&f.action)
-        .bind(&f.result)
-        .bind(f.from_ms)
-        .bind(f.to_ms)
-        .bind(limit)
-        .bind(offset)
-        .fetch_all(&self.pool)
-        .await?;
-        let total: i64 = sqlx::query_scalar(&format!("SELECT COUNT(*) FROM audit {where_}"))
-            .bind(&f.user)
-            .bind(&f.action)
-            .bind(&f.result)
-            .bind(f.from_ms)
-            .bind(f.to_ms)
-            .fetch_one(&self.pool)
-            .await?;
-        Ok((rows.into_iter().map(record).collect(), total))
-    }
-
-    /// The console's finished operations, newest first (for the history).
-    pub async fn recent_operations(&self, limit: i64) -> Result<Vec<model::OperationRecord>, sqlx::Error> {
-        // Asked on every Overview refresh: an index walk of `limit` rows, no count.
-        let rows: Vec<Row> = sqlx::query_as(&format!(
-            "SELECT {COLS} FROM audit WHERE action = 'op_result' ORDER BY id DESC LIMIT ?"
-        ))
-        .bind(limit)
-        .fetch_all(&self.pool)
-        .await?;
-        Ok(rows
-            .into_iter()
-            .map(record)
-            .map(|r| {
-                let params: Value = serde_json::from_str(&r.params).unwrap_or(Value::Null);
-                let summary = params
-                    .get("summary")
-                    .and_then(|s| s.as_str())
-                    .map(str::to_string)
-                    .unwrap_or(r.error.clone());
-                model::OperationRecord {
-                    at_ms: r.at_ms,
-                    user: r.user_name,
-                    title: r.target,
-                    ok: r.result == "ok",
-                    summary,
-                }
-            })
-            .collect())
-    }
-
-    /// Recompute the chain from the first row.
-    pub async fn verify(&self) -> Result<ChainStatus, sqlx::Error> {
-        let rows: Vec<Row> = sqlx::query_as(&format!("SELECT {COLS} FROM audit ORDER BY id"))
-            .fetch_all(&self.pool)
-            .await?;
-        let mut prev = GENESIS.to_string();
-        let mut last = None;
-        for r in rows.into_iter().map(record) {
-            if r.prev_hash != prev || r.compute_hash() != r.hash {
-                return Ok(ChainStatus::BrokenAt(r.id));
-            }
-            prev = r.hash.clone();
-            last = Some(r.id);
+    /// Record an entry; a failure to write is logged loudly, never hidden.
+    pub async fn record_or_log(&self, e: AuditEntry) {
+        if let Err(err) = self.record(e).await {
+            tracing::error!("cannot write the audit log: {err}");
         }
-        Ok(last.map(ChainStatus::VerifiedThrough).unwrap_or(ChainStatus::Empty))
+    }
+
+    /// A refusal a client can cause at will: the first of its (kind,
+    /// source, target) in a window is written now, the rest are counted and
+    /// written as one entry when the window ends.
+    pub async fn refuse(&self, e: AuditEntry) {
+        if let Admit::Write(e) = self.aggregator.admit(e, crate::now_ms()) {
+            self.record_or_log(e).await;
+        }
+    }
+
+    fn write_head(&self) {
+        if self.head_error.is_some() {
+            return;
+        }
+        let head = {
+            let mut h = self.head_state();
+            if !h.dirty {
+                return;
+            }
+            h.dirty = false;
+            h.last.clone()
+        };
+        let Some(head) = head else { return };
+        match self.key.write_head(&head) {
+            Ok(()) => tracing::info!(target: "audit_head", "{}", self.key.signed_line(&head)),
+            Err(e) => {
+                tracing::error!(
+                    "cannot record the audit head in {}: {e}",
+                    self.key.head_file().display()
+                );
+                self.head_state().dirty = true;
+            }
+        }
+    }
+
+    /// Write the aggregated refusals whose window ended (all of them when
+    /// `all`), then record the head if rows were appended.
+    pub async fn flush(&self, all: bool) {
+        for e in self.aggregator.due(crate::now_ms(), all) {
+            self.record_or_log(e).await;
+        }
+        self.write_head();
+    }
+
+    /// The server's background work: once per second write due aggregates
+    /// and the head; a full chain check at start and every hour.
+    pub fn spawn_maintenance(self: &Arc<Self>) -> tokio::task::JoinHandle<()> {
+        let log = self.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(1));
+            let mut last_full: Option<std::time::Instant> = None;
+            loop {
+                tick.tick().await;
+                log.flush(false).await;
+                if last_full
+                    .map(|t| t.elapsed() > Duration::from_secs(3600))
+                    .unwrap_or(true)
+                {
+                    last_full = Some(std::time::Instant::now());
+                    let bg = log.clone();
+                    tokio::spawn(async move {
+                        match bg.verify().await {
+                            Ok(s) if s.is_broken() => tracing::error!("audit log chain: {s}"),
+                            Ok(s) => tracing::info!("audit log chain: {s}"),
+                            Err(e) => tracing::error!("cannot verify the audit log: {e}"),
+                        }
+                    });
+                }
+            }
+        })
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn secrets_are_redacted() {
-        let v = redact(
-            serde_json::json!({"user": "a", "password": "x", "nested": {"api_token": "t"}, "list": [{"secret": 1}]}),
-        );
-        assert_eq!(v["user"], "a");
-        assert_eq!(v["password"], "[redacted]");
-        assert_eq!(v["nested"]["api_token"], "[redacted]");
-        assert_eq!(v["list"][0]["secret"], "[redacted]");
-    }
-
-    #[tokio::test]
-    async fn chain_detects_tampering() {
-        let dir = std::env::temp_dir().join(format!("pgc-audit-{}-{}", std::process::id(), crate::now_ms()));
-        let pool = crate::db::open(&dir.join("t.db")).await.unwrap();
-        let log = AuditLog::new(pool.clone());
-        assert_eq!(log.verify().await.unwrap(), ChainStatus::Empty);
-        for i in 0..3 {
-            log.record(AuditEntry::new("login", AuditResult::Ok).user(&format!("u{i}"), "admin"))
-                .await
-                .unwrap();
-        }
-        assert_eq!(log.verify().await.unwrap(), ChainStatus::VerifiedThrough(3));
-        // The triggers refuse changes...
-        assert!(sqlx::query("UPDATE audit SET user_name = 'x' WHERE id = 2")
-            .execute(&pool)
-            .await
-            .is_err());
-        assert!(sqlx::query("DELETE FROM audit WHERE id = 2")
-            .execute(&pool)
-            .await
-            .is_err());
-        // ...and someone who drops them is caught by the chain.
-        sqlx::raw_sql("DROP TRIGGER audit_no_update")
-            .execute(&pool)
-            .await
-            .unwrap();
-        sqlx::query("UPDATE audit SET user_name = 'mallory' WHERE id = 2")
-            .execute(&pool)
-            .await
-            .unwrap();
-        assert_eq!(log.verify().await.unwrap(), ChainStatus::BrokenAt(2));
-        let (rows, total) = log.query(&AuditFilter::default(), 10, 0).await.unwrap();
-        assert_eq!(total, 3);
-        assert_eq!(rows[0].id, 3, "newest first");
-        let _ = std::fs::remove_dir_all(dir);
-    }
-}
+mod tests;

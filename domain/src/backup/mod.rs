@@ -10,6 +10,8 @@ pub mod retention;
 mod run;
 mod service;
 
+pub use service::BackupError;
+
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -29,8 +31,6 @@ pub struct BackupSettings {
     pub test_delay_after_stop_ms: u64,
     /// Fault injection for tests: pause once the archive has started.
     pub test_delay_in_archive_ms: u64,
-    /// Loopback port of the scratch PostgreSQL used by test restores.
-    pub restore_test_port: u16,
     pub retention: retention::Retention,
 }
 

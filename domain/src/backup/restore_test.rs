@@ -1,8 +1,14 @@
 //! Test restore: extract an archive into a scratch directory, start an
 //! isolated PostgreSQL on it (a throwaway container from the nodes' image,
-//! loopback only, as a read-only standby with replication, WAL restore and
-//! archiving switched off), check the system identifier, read every table of
-//! every database, shut it down and record the result in the manifest.
+//! as a read-only standby with replication, WAL restore and archiving
+//! switched off), check the system identifier, read every table of every
+//! database, shut it down and record the result in the manifest.
+//!
+//! Nothing else on the machine can reach that PostgreSQL: its container has
+//! no network at all (`--network none`, so no TCP port anywhere), and it
+//! listens only on a Unix socket in a directory of the scratch folder that
+//! is private to the postgres user (mode 700), which the console (root, or
+//! the same uid) reaches through the bind mount.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -71,18 +77,24 @@ async fn restore_and_read(
             .map_err(|e| e.to_string())?
             .map_err(|e| format!("cannot extract the archive: {e}"))?;
         let top = top_folder(&scratch)?;
-        let port = s.restore_test_port;
         let mount = std::fs::canonicalize(&scratch).map_err(|e| e.to_string())?;
+        let socket_dir = mount.join(SOCKET_DIR);
+        if socket_dir.join(".s.PGSQL.5432").as_os_str().len() > MAX_SOCKET_PATH {
+            return Err(format!(
+                "the backups directory's path is too long for a Unix socket ({}): use a shorter backups_dir",
+                socket_dir.display()
+            ));
+        }
         docker
             .run_scratch(
                 CONTAINER,
                 &image,
                 &format!("{}:/restore", mount.display()),
-                vec!["/bin/sh".into(), "-c".into(), start_command(&top, port)],
+                vec!["/bin/sh".into(), "-c".into(), start_command(&top)],
             )
             .await
             .map_err(|e| e.to_string())?;
-        let client = connect_when_ready(docker, port, "postgres").await?;
+        let client = connect_when_ready(docker, &socket_dir, "postgres").await?;
         let sysid: i64 = client
             .query_one("SELECT system_identifier FROM pg_control_system()", &[])
             .await
@@ -104,7 +116,7 @@ async fn restore_and_read(
             .collect();
         drop(client);
         for db in dbs {
-            read_every_table(&db, port, check).await?;
+            read_every_table(&db, &socket_dir, check).await?;
             check.databases += 1;
         }
         Ok(())
@@ -116,7 +128,7 @@ async fn restore_and_read(
         String::new()
     };
     let _ = docker.remove(CONTAINER).await;
-    let _ = std::fs::remove_dir_all(&scratch);
+    let _ = tokio::task::spawn_blocking(move || std::fs::remove_dir_all(&scratch)).await;
     result.map_err(|e| {
         if logs.trim().is_empty() {
             e
@@ -126,15 +138,23 @@ async fn restore_and_read(
     })
 }
 
-/// Extract, and let only loopback in without a password (nothing else listens).
+/// The private socket directory, inside the scratch folder.
+const SOCKET_DIR: &str = "s";
+/// Unix socket paths are limited to 107 bytes.
+const MAX_SOCKET_PATH: usize = 100;
+
+/// Extract, and allow connections only on the private Unix socket (the
+/// container has no network, so there is no TCP to allow).
 fn prepare_scratch(archive_path: &Path, into: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
     let _ = std::fs::remove_dir_all(into);
     std::fs::create_dir_all(into)?;
+    std::fs::set_permissions(into, std::fs::Permissions::from_mode(0o700))?;
     archive::extract(archive_path, into)?;
-    std::fs::write(
-        into.join("restore_test_hba.conf"),
-        "local all all trust\nhost all all 127.0.0.1/32 trust\n",
-    )
+    let sock = into.join(SOCKET_DIR);
+    std::fs::create_dir_all(&sock)?;
+    std::fs::set_permissions(&sock, std::fs::Permissions::from_mode(0o700))?;
+    std::fs::write(into.join("restore_test_hba.conf"), "local all all trust\n")
 }
 
 fn top_folder(scratch: &Path) -> Result<String, String> {
@@ -147,12 +167,13 @@ fn top_folder(scratch: &Path) -> Result<String, String> {
 }
 
 /// A read-only standby that replicates from nobody, restores no WAL,
-/// archives nothing and listens on loopback only.
-fn start_command(top: &str, port: u16) -> String {
+/// archives nothing and listens only on the private socket.
+fn start_command(top: &str) -> String {
     let opts = [
-        "listen_addresses=127.0.0.1".to_string(),
-        format!("port={port}"),
-        "unix_socket_directories=/tmp".into(),
+        "listen_addresses=''".to_string(),
+        "port=5432".into(),
+        format!("unix_socket_directories=/restore/{SOCKET_DIR}"),
+        "unix_socket_permissions=0700".into(),
         "hba_file=/restore/restore_test_hba.conf".into(),
         format!("ident_file=/restore/{top}/pg_ident.conf"),
         "primary_conninfo=".into(),
@@ -169,14 +190,15 @@ fn start_command(top: &str, port: u16) -> String {
     .join(" ");
     format!(
         "chown -R postgres:postgres /restore && chmod 700 /restore/{top} && touch /restore/{top}/standby.signal \
-         && exec su postgres -s /bin/sh -c 'exec {PG_BIN}/postgres -D /restore/{top} {opts}'"
+         && chmod 700 /restore /restore/{SOCKET_DIR} \
+         && exec su postgres -s /bin/sh -c \"exec {PG_BIN}/postgres -D /restore/{top} {opts}\""
     )
 }
 
-fn config(port: u16, db: &str) -> tokio_postgres::Config {
+fn config(socket_dir: &Path, db: &str) -> tokio_postgres::Config {
     let mut cfg = tokio_postgres::Config::new();
-    cfg.host("127.0.0.1")
-        .port(port)
+    cfg.host_path(socket_dir)
+        .port(5432)
         .user("postgres")
         .dbname(db)
         .connect_timeout(Duration::from_secs(2))
@@ -184,8 +206,8 @@ fn config(port: u16, db: &str) -> tokio_postgres::Config {
     cfg
 }
 
-async fn connect(port: u16, db: &str) -> Result<tokio_postgres::Client, String> {
-    let (client, conn) = config(port, db)
+async fn connect(socket_dir: &Path, db: &str) -> Result<tokio_postgres::Client, String> {
+    let (client, conn) = config(socket_dir, db)
         .connect(tokio_postgres::NoTls)
         .await
         .map_err(|e| e.to_string())?;
@@ -193,10 +215,14 @@ async fn connect(port: u16, db: &str) -> Result<tokio_postgres::Client, String> 
     Ok(client)
 }
 
-async fn connect_when_ready(docker: &DockerControl, port: u16, db: &str) -> Result<tokio_postgres::Client, String> {
+async fn connect_when_ready(
+    docker: &DockerControl,
+    socket_dir: &Path,
+    db: &str,
+) -> Result<tokio_postgres::Client, String> {
     let t0 = Instant::now();
     loop {
-        match connect(port, db).await {
+        match connect(socket_dir, db).await {
             Ok(c) => return Ok(c),
             Err(e) if t0.elapsed() > Duration::from_secs(120) => {
                 return Err(format!(
@@ -214,8 +240,8 @@ async fn connect_when_ready(docker: &DockerControl, port: u16, db: &str) -> Resu
 
 /// `SELECT count(*)` of every table and materialized view: every heap page
 /// is read (and its checksum checked).
-async fn read_every_table(db: &str, port: u16, check: &mut RestoreTest) -> Result<(), String> {
-    let client = connect(port, db).await?;
+async fn read_every_table(db: &str, socket_dir: &Path, check: &mut RestoreTest) -> Result<(), String> {
+    let client = connect(socket_dir, db).await?;
     let tables = client
         .query(
             "SELECT format('%I.%I', n.nspname, c.relname) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \

@@ -1,31 +1,79 @@
 //! What users do with finished backups, audited: verify (sha256 + test
-//! restore) and delete (admins, typed confirmation).
+//! restore) and delete (admins, typed confirmation). Both take the catalog
+//! lock: a delete never races a verify, and verifies queue (bounded).
 
 use crate::audit::AuditResult;
-use crate::authz::{may, Action, Caller};
+use crate::authz::{Action, Caller};
 use crate::docker::DockerControl;
-use crate::operations::OperationService;
+use crate::operations::{utc, Holder, OperationService};
 
 use super::Manifest;
 
+#[derive(Debug, thiserror::Error)]
+pub enum BackupError {
+    #[error("backups are not configured on this console (backups_dir)")]
+    NotConfigured,
+    #[error("there is no backup {0}: see the Backups page")]
+    NotFound(String),
+    #[error("refused: your role ({0}) may not delete backups")]
+    Forbidden(String),
+    #[error("refused: type the backup's id ({0}) exactly to delete it; nothing was deleted")]
+    WrongId(String),
+    #[error("busy: {title} by {user} since {since}. Try again when it has finished")]
+    Busy { title: String, user: String, since: String },
+    #[error("{0}")]
+    Failed(String),
+}
+
+impl From<Holder> for BackupError {
+    fn from(h: Holder) -> Self {
+        BackupError::Busy {
+            title: h.title,
+            user: h.user,
+            since: utc(h.since_ms),
+        }
+    }
+}
+
+impl BackupError {
+    fn audit_result(&self) -> AuditResult {
+        match self {
+            BackupError::Failed(_) => AuditResult::Failed,
+            _ => AuditResult::Refused,
+        }
+    }
+}
+
 impl OperationService {
-    fn backups(&self) -> Result<super::BackupSettings, String> {
-        self.backup
-            .clone()
-            .ok_or_else(|| "backups are not configured (backups_dir)".to_string())
+    fn backups(&self) -> Result<super::BackupSettings, BackupError> {
+        self.backup.clone().ok_or(BackupError::NotConfigured)
+    }
+
+    async fn find_backup(&self, s: &super::BackupSettings, id: &str) -> Result<Manifest, BackupError> {
+        let (dir, id2) = (s.backups_dir.clone(), id.to_string());
+        tokio::task::spawn_blocking(move || super::find(&dir, &id2))
+            .await
+            .map_err(|e| BackupError::Failed(e.to_string()))?
+            .ok_or_else(|| BackupError::NotFound(id.to_string()))
     }
 
     /// Check the archive's sha256, then restore it into an isolated
     /// PostgreSQL and read every table. Ok holds the updated manifest
     /// (whose `verified_ok` / `restore_test` say how it went).
-    pub async fn verify_backup(&self, caller: &Caller, id: &str) -> Result<Manifest, String> {
-        let s = self.backups()?;
+    pub async fn verify_backup(&self, caller: &Caller, id: &str) -> Result<Manifest, BackupError> {
         let r = async {
-            let docker = DockerControl::connect().await.map_err(|e| e.to_string())?;
-            let member = super::find(&s.backups_dir, id)
-                .map(|m| m.member)
-                .ok_or_else(|| format!("no backup {id}"))?;
-            super::restore_test::verify_and_restore(&s, &docker, &member, id).await
+            let s = self.backups()?;
+            let m = self.find_backup(&s, id).await?;
+            let _turn = self
+                .catalog
+                .acquire_queued(&format!("Verify of backup {id}"), &caller.name)
+                .await?;
+            let docker = DockerControl::connect()
+                .await
+                .map_err(|e| BackupError::Failed(e.to_string()))?;
+            super::restore_test::verify_and_restore(&s, &docker, &m.member, id)
+                .await
+                .map_err(BackupError::Failed)
         }
         .await;
         let (result, err, params) = match &r {
@@ -41,7 +89,7 @@ impl OperationService {
                     }),
                 )
             }
-            Err(e) => (AuditResult::Failed, e.clone(), serde_json::Value::Null),
+            Err(e) => (e.audit_result(), e.to_string(), serde_json::Value::Null),
         };
         let target = r.as_ref().map(|m| m.archive_name()).unwrap_or_else(|_| id.to_string());
         self.log(
@@ -54,30 +102,29 @@ impl OperationService {
     }
 
     /// Delete one backup; the caller must be allowed to and type its id.
-    pub async fn delete_backup(&self, caller: &Caller, id: &str, typed: &str) -> Result<Manifest, String> {
+    pub async fn delete_backup(&self, caller: &Caller, id: &str, typed: &str) -> Result<Manifest, BackupError> {
         let r = async {
-            if !may(caller.role, Action::DeleteBackup) {
-                return Err(format!(
-                    "refused: your role ({}) may not delete backups",
-                    caller.role.as_str()
-                ));
+            if !caller.may(Action::DeleteBackup) {
+                return Err(BackupError::Forbidden(caller.role.as_str().into()));
             }
             if typed.trim() != id {
-                return Err(format!(
-                    "refused: type the backup's id ({id}) exactly to delete it; nothing was deleted"
-                ));
+                return Err(BackupError::WrongId(id.into()));
             }
             let s = self.backups()?;
+            self.find_backup(&s, id).await?;
+            let _turn = self
+                .catalog
+                .try_acquire(&format!("Delete of backup {id}"), &caller.name)?;
             let (dir, id) = (s.backups_dir.clone(), id.to_string());
             tokio::task::spawn_blocking(move || super::retention::delete(&dir, &id))
                 .await
-                .map_err(|e| e.to_string())?
+                .map_err(|e| BackupError::Failed(e.to_string()))?
+                .map_err(BackupError::Failed)
         }
         .await;
         let (result, err) = match &r {
             Ok(_) => (AuditResult::Ok, String::new()),
-            Err(e) if e.starts_with("refused") => (AuditResult::Refused, e.clone()),
-            Err(e) => (AuditResult::Failed, e.clone()),
+            Err(e) => (e.audit_result(), e.to_string()),
         };
         let target = r.as_ref().map(|m| m.archive_name()).unwrap_or_else(|_| id.to_string());
         self.log(Self::entry(caller, "backup_delete", result, &target).error(&err))

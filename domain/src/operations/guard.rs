@@ -61,13 +61,6 @@ impl TokenStore {
     pub fn take(&self, token: &str) -> Option<TokenBinding> {
         self.tokens.lock().expect("token map poisoned").remove(token)
     }
-
-    /// For tests and the expiry path: shorten a token's life.
-    pub fn expire_now(&self, token: &str) {
-        if let Some(b) = self.tokens.lock().expect("token map poisoned").get_mut(token) {
-            b.expires_at_ms = 0;
-        }
-    }
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -149,9 +142,8 @@ mod tests {
         assert!(s.peek(&t, 1, "s", 0).is_ok());
         assert!(s.take(&t).is_some());
         assert_eq!(s.peek(&t, 1, "s", 0).unwrap_err(), TokenError::Unknown, "used up");
-        let t2 = s.issue(binding(i64::MAX));
-        s.expire_now(&t2);
-        assert_eq!(s.peek(&t2, 1, "s", 1).unwrap_err(), TokenError::Expired);
+        let t2 = s.issue(binding(10));
+        assert_eq!(s.peek(&t2, 1, "s", 10).unwrap_err(), TokenError::Expired);
     }
 
     #[test]
@@ -162,5 +154,118 @@ mod tests {
         assert_eq!((busy.title.as_str(), busy.user.as_str()), ("Switchover", "alice"));
         drop(g);
         assert!(l.try_acquire("Restart", "bob").is_ok());
+    }
+}
+
+/// Verify and delete of finished backups: one at a time, with the same
+/// "busy: … by … since …" answer as the operation lock. A verify may wait
+/// for the one running (at most `MAX_WAITING` wait); a delete does not wait.
+pub struct CatalogLock {
+    sem: Arc<tokio::sync::Semaphore>,
+    holder: Arc<Mutex<Option<Holder>>>,
+    waiting: std::sync::atomic::AtomicUsize,
+}
+
+impl Default for CatalogLock {
+    fn default() -> Self {
+        CatalogLock {
+            sem: Arc::new(tokio::sync::Semaphore::new(1)),
+            holder: Arc::default(),
+            waiting: Default::default(),
+        }
+    }
+}
+
+/// Held while a verify or delete runs; releases (and forgets the holder) when dropped.
+pub struct CatalogGuard {
+    _permit: tokio::sync::OwnedSemaphorePermit,
+    holder: Arc<Mutex<Option<Holder>>>,
+}
+
+impl Drop for CatalogGuard {
+    fn drop(&mut self) {
+        if let Ok(mut h) = self.holder.lock() {
+            *h = None;
+        }
+    }
+}
+
+impl CatalogLock {
+    pub const MAX_WAITING: usize = 2;
+
+    fn holder_now(&self) -> Holder {
+        self.holder
+            .lock()
+            .expect("catalog lock poisoned")
+            .clone()
+            .unwrap_or(Holder {
+                title: "another backup action".into(),
+                user: "someone".into(),
+                since_ms: crate::now_ms(),
+            })
+    }
+
+    fn held(&self, permit: tokio::sync::OwnedSemaphorePermit, title: &str, user: &str) -> CatalogGuard {
+        *self.holder.lock().expect("catalog lock poisoned") = Some(Holder {
+            title: title.into(),
+            user: user.into(),
+            since_ms: crate::now_ms(),
+        });
+        CatalogGuard {
+            _permit: permit,
+            holder: self.holder.clone(),
+        }
+    }
+
+    /// Take the lock now, or say who holds it.
+    pub fn try_acquire(&self, title: &str, user: &str) -> Result<CatalogGuard, Holder> {
+        match self.sem.clone().try_acquire_owned() {
+            Ok(p) => Ok(self.held(p, title, user)),
+            Err(_) => Err(self.holder_now()),
+        }
+    }
+
+    /// Wait for the lock behind at most `MAX_WAITING` others, or say who holds it.
+    pub async fn acquire_queued(&self, title: &str, user: &str) -> Result<CatalogGuard, Holder> {
+        use std::sync::atomic::Ordering;
+        if let Ok(g) = self.try_acquire(title, user) {
+            return Ok(g);
+        }
+        if self.waiting.fetch_add(1, Ordering::SeqCst) >= Self::MAX_WAITING {
+            self.waiting.fetch_sub(1, Ordering::SeqCst);
+            return Err(self.holder_now());
+        }
+        let p = self.sem.clone().acquire_owned().await;
+        self.waiting.fetch_sub(1, Ordering::SeqCst);
+        let p = p.map_err(|_| self.holder_now())?;
+        Ok(self.held(p, title, user))
+    }
+}
+
+#[cfg(test)]
+mod catalog_tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn deletes_do_not_wait_and_verifies_queue_with_a_bound() {
+        let l = Arc::new(CatalogLock::default());
+        let g = l.try_acquire("Verify b1", "alice").unwrap();
+        let busy = l.try_acquire("Delete b2", "bob").err().unwrap();
+        assert_eq!((busy.title.as_str(), busy.user.as_str()), ("Verify b1", "alice"));
+        let waiters: Vec<_> = (0..CatalogLock::MAX_WAITING)
+            .map(|i| {
+                let l = l.clone();
+                tokio::spawn(async move { l.acquire_queued(&format!("Verify q{i}"), "carol").await.is_ok() })
+            })
+            .collect();
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        assert!(
+            l.acquire_queued("Verify extra", "dave").await.is_err(),
+            "the queue is full"
+        );
+        drop(g);
+        for w in waiters {
+            assert!(w.await.unwrap(), "queued verifies run in turn");
+        }
     }
 }

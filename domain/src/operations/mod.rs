@@ -11,7 +11,7 @@ pub mod reinit_cluster;
 mod runner;
 pub mod write_probe;
 
-pub use guard::{Holder, OpLock, TokenBinding, TokenError, TokenStore};
+pub use guard::{CatalogLock, Holder, OpLock, TokenBinding, TokenError, TokenStore};
 pub use jobs::{JobHandle, Jobs};
 
 use std::sync::Arc;
@@ -34,14 +34,20 @@ pub enum OpError {
     Token(#[from] TokenError),
     #[error("you typed {typed:?}; type exactly {expected:?} to confirm. Nothing was changed")]
     WrongName { typed: String, expected: String },
-    #[error("the password is wrong. Nothing was changed")]
+    #[error("the password is wrong, so this confirmation is used up and counts toward your account's lockout. Nothing was changed; prepare the operation again")]
     WrongPassword,
+    #[error("too many wrong passwords: your account is locked until {} UTC. Nothing was changed", utc(*.0))]
+    Locked(i64),
     #[error("busy: {title} by {user} since {since}. Try again when it has finished")]
     Busy { title: String, user: String, since: String },
+    #[error("the cluster changed since you confirmed: was {was}, now {now}. Nothing was changed; prepare the operation again")]
+    Changed { was: String, now: String },
     #[error("refused, nothing was changed: {0}")]
     Preconditions(String),
     #[error("{0}")]
     Failed(String),
+    #[error("{0}")]
+    Internal(String),
 }
 
 pub struct OperationService {
@@ -54,6 +60,8 @@ pub struct OperationService {
     pub probe: Option<ProbeTarget>,
     pub tokens: TokenStore,
     pub lock: OpLock,
+    /// Verify and delete of finished backups, one at a time (verify queues, bounded).
+    pub catalog: CatalogLock,
     pub jobs: Jobs,
     /// How long a confirmation token lives (5 minutes in production).
     pub token_ttl_ms: i64,
@@ -63,7 +71,7 @@ pub struct OperationService {
     pub backup: Option<crate::backup::BackupSettings>,
 }
 
-fn utc(ms: i64) -> String {
+pub(crate) fn utc(ms: i64) -> String {
     let s = (ms / 1000).rem_euclid(86_400);
     format!("{:02}:{:02}:{:02} UTC", s / 3600, (s % 3600) / 60, s % 60)
 }
@@ -127,14 +135,21 @@ impl OperationService {
         }
     }
 
+    /// What a confirmation is bound to: what the plan does (title, steps,
+    /// confirmation name) for this request. Preconditions and the shell
+    /// rendering are left out: they may change without changing the plan.
+    fn plan_digest(d: &plan::Draft, req: &OpRequest) -> String {
+        hex::encode(Sha256::digest(
+            serde_json::json!([d.title, d.steps, d.confirm_name, req])
+                .to_string()
+                .as_bytes(),
+        ))
+    }
+
     /// Step 1: the plan, with a token when the preconditions pass.
     pub async fn prepare(&self, caller: &Caller, req: OpRequest) -> Plan {
         let (d, _) = self.draft(caller, &req).await;
-        let digest = hex::encode(Sha256::digest(
-            serde_json::json!([d.title, d.steps, d.shell, d.confirm_name, req])
-                .to_string()
-                .as_bytes(),
-        ));
+        let digest = Self::plan_digest(&d, &req);
         let needs_password = req.kind.needs_password();
         let expires_at_ms = crate::now_ms() + self.token_ttl_ms;
         let can_run = d.preconditions.iter().all(|p| p.ok);
@@ -214,13 +229,18 @@ impl OperationService {
             });
         }
         if b.needs_password {
-            let ok = self
-                .users
-                .verify_password(caller.user_id, password.unwrap_or(""))
-                .await
-                .map_err(|e| OpError::Failed(e.to_string()))?;
-            if !ok {
-                return Err(OpError::WrongPassword);
+            match self.users.step_up(caller.user_id, password.unwrap_or("")).await {
+                Ok(_) => {}
+                Err(e) => {
+                    // A wrong password uses the confirmation up: guessing
+                    // needs a new plan each time, and counts toward the lockout.
+                    self.tokens.take(token);
+                    return Err(match e {
+                        crate::users::UserError::WrongPassword => OpError::WrongPassword,
+                        crate::users::UserError::Locked(until) => OpError::Locked(until),
+                        other => OpError::Internal(other.to_string()),
+                    });
+                }
             }
         }
         // From here on the token is used up, whatever happens.
@@ -234,6 +254,16 @@ impl OperationService {
                 since: utc(h.since_ms),
             })?;
         let (d, before) = self.draft(caller, &b.request).await;
+        if Self::plan_digest(&d, &b.request) != b.plan_digest {
+            return Err(OpError::Changed {
+                was: b.title.clone(),
+                now: if d.title == b.title {
+                    format!("{} with other steps ({})", d.title, d.steps.join("; "))
+                } else {
+                    d.title.clone()
+                },
+            });
+        }
         let failed: Vec<String> = d
             .preconditions
             .iter()

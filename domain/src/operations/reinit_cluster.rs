@@ -18,9 +18,14 @@ pub struct ReinitSettings {
     /// `${DEFAULT_DATA_DIR}`: holds `pg/pgN-data` and `etcd`.
     pub data_dir: PathBuf,
     pub etcd_container: String,
-    /// The console's own data (users, audit, backups): must not be inside.
+    /// The console's own data (users, audit log): must not be inside.
     pub console_data_dir: PathBuf,
+    /// The console's backups: must not be inside either.
+    pub backups_dir: PathBuf,
 }
+
+/// What etcd keeps in its data directory (`etcd/member/{snap,wal}`).
+const ETCD_ENTRIES: &[&str] = &["member"];
 
 fn pass(ok: bool, text: impl Into<String>) -> Precondition {
     Precondition { ok, text: text.into() }
@@ -76,23 +81,60 @@ pub fn check_data_dir(s: &ReinitSettings) -> Vec<Precondition> {
             format!("pg/ holds other things ({}): refusing", strays.join(", "))
         },
     ));
-    let console = s
-        .console_data_dir
-        .canonicalize()
-        .unwrap_or_else(|_| s.console_data_dir.clone());
-    let inside = console.starts_with(&pg) || console.starts_with(&etcd);
+    let etcd_strays: Vec<String> = std::fs::read_dir(&etcd)
+        .map(|rd| {
+            rd.filter_map(|e| e.ok())
+                .map(|e| e.file_name().to_string_lossy().to_string())
+                .filter(|n| !ETCD_ENTRIES.contains(&n.as_str()))
+                .collect()
+        })
+        .unwrap_or_default();
     out.push(pass(
-        !inside,
-        if inside {
-            format!(
-                "the console's own data ({}) is inside what would be removed: refusing",
-                console.display()
-            )
+        etcd_strays.is_empty(),
+        if etcd_strays.is_empty() {
+            "etcd/ holds only etcd's member/ directory".to_string()
         } else {
-            "the console's users, audit log and backups are elsewhere and are kept".to_string()
+            format!("etcd/ holds other things ({}): refusing", etcd_strays.join(", "))
         },
     ));
+    for (what, path) in [
+        ("the console's users and audit log", &s.console_data_dir),
+        ("the console's backups", &s.backups_dir),
+    ] {
+        let p = path.canonicalize().unwrap_or_else(|_| path.clone());
+        let inside = p.starts_with(&pg) || p.starts_with(&etcd);
+        out.push(pass(
+            !inside,
+            if inside {
+                format!("{what} ({}) lie inside what would be removed: refusing", p.display())
+            } else {
+                format!("{what} are elsewhere and are kept")
+            },
+        ));
+    }
     out
+}
+
+/// Check the data directory again and empty `pg/` and `etcd/`, off the
+/// async threads; returns the names removed from `pg/` (recreated empty,
+/// since the containers' bind mounts need them).
+fn recheck_and_empty(s: &ReinitSettings) -> Result<Vec<String>, String> {
+    let failed: Vec<String> = check_data_dir(s)
+        .into_iter()
+        .filter(|p| !p.ok)
+        .map(|p| p.text)
+        .collect();
+    if !failed.is_empty() {
+        return Err(format!("refused just before deleting: {}", failed.join("; ")));
+    }
+    let dir = s.data_dir.canonicalize().map_err(|e| e.to_string())?;
+    let (pg, etcd) = (dir.join("pg"), dir.join("etcd"));
+    let removed = empty_dir(&pg).map_err(|e| format!("cannot empty {}: {e}", pg.display()))?;
+    empty_dir(&etcd).map_err(|e| format!("cannot empty {}: {e}", etcd.display()))?;
+    for name in &removed {
+        std::fs::create_dir_all(pg.join(name)).map_err(|e| e.to_string())?;
+    }
+    Ok(removed)
 }
 
 /// Remove everything inside `dir`, keeping `dir`.
@@ -213,12 +255,10 @@ impl OperationService {
             etcd.display()
         ))
         .await;
-        let removed = empty_dir(&pg).map_err(|e| format!("cannot empty {}: {e}", pg.display()))?;
-        empty_dir(&etcd).map_err(|e| format!("cannot empty {}: {e}", etcd.display()))?;
-        // The containers' bind mounts need their source directories.
-        for name in &removed {
-            std::fs::create_dir_all(pg.join(name)).map_err(|e| e.to_string())?;
-        }
+        let settings = s.clone();
+        tokio::task::spawn_blocking(move || recheck_and_empty(&settings))
+            .await
+            .map_err(|e| e.to_string())??;
 
         job.step(format!("starting {}", s.etcd_container)).await;
         docker.start(&s.etcd_container).await.map_err(|e| e.to_string())?;
@@ -251,6 +291,7 @@ mod tests {
             data_dir: data.to_path_buf(),
             etcd_container: "etcd".into(),
             console_data_dir: console.to_path_buf(),
+            backups_dir: console.join("backups"),
         }
     }
 
@@ -266,6 +307,14 @@ mod tests {
         assert!(!ok(&settings(Path::new(""), &root)), "empty");
         assert!(!ok(&settings(&root.join("missing"), &root)), "missing");
         assert!(!ok(&settings(&data, &data.join("pg/console"))), "console data inside");
+        let mut backups_inside = settings(&data, &root.join("console"));
+        backups_inside.backups_dir = data.join("etcd/backups");
+        assert!(!ok(&backups_inside), "backups inside etcd/");
+        std::fs::create_dir_all(data.join("etcd/member/wal")).unwrap();
+        assert!(ok(&settings(&data, &root.join("console"))), "etcd's own member/");
+        std::fs::write(data.join("etcd/notes.txt"), "x").unwrap();
+        assert!(!ok(&settings(&data, &root.join("console"))), "a stray file in etcd/");
+        std::fs::remove_file(data.join("etcd/notes.txt")).unwrap();
         std::fs::create_dir_all(data.join("pg/precious")).unwrap();
         assert!(!ok(&settings(&data, &root.join("console"))), "stray directory in pg/");
         let _ = std::fs::remove_dir_all(root);

@@ -1,10 +1,13 @@
 //! User administration shared by the CLI and the Admin page: each change ends
 //! the sessions it must end and leaves an audit entry, whether it succeeds or
-//! not.
+//! not. Changes that could hand an attacker with a stolen admin cookie more
+//! power (any password, a new admin, a role, disabling or enabling a user,
+//! ending someone else's sessions) need a [`StepUp`]: the acting admin
+//! re-entered their password (the CLI on the server is trusted as is).
 
 use serde_json::json;
 
-use super::{SessionStore, User, UserError, UserStore};
+use super::{SessionStore, StepUp, User, UserError, UserStore};
 use crate::audit::{AuditEntry, AuditLog, AuditResult};
 use crate::authz::UserRole;
 
@@ -82,13 +85,26 @@ impl UserAdmin<'_> {
         Ok(())
     }
 
-    pub async fn add(&self, actor: &Actor, name: &str, role: UserRole, password: &str) -> Result<User, UserError> {
-        let r = self.users.add(name, role, password).await;
+    pub async fn add(
+        &self,
+        actor: &Actor,
+        step_up: Option<&StepUp>,
+        name: &str,
+        role: UserRole,
+        password: &str,
+    ) -> Result<User, UserError> {
+        let r = async {
+            if role == UserRole::Admin && step_up.is_none() {
+                return Err(UserError::StepUpRequired);
+            }
+            self.users.add(name, role, password).await
+        }
+        .await;
         self.log(actor, "user_add", name, json!({ "role": role.as_str() }), r)
             .await
     }
 
-    pub async fn set_password(&self, actor: &Actor, name: &str, password: &str) -> Result<u64, UserError> {
+    pub async fn set_password(&self, actor: &Actor, _: &StepUp, name: &str, password: &str) -> Result<u64, UserError> {
         let r = async {
             let u = self.users.set_password(name, password).await?;
             Ok(self.sessions.delete_for_user(u.id).await?)
@@ -97,7 +113,7 @@ impl UserAdmin<'_> {
         self.log(actor, "user_passwd", name, json!({}), r).await
     }
 
-    pub async fn set_role(&self, actor: &Actor, name: &str, role: UserRole) -> Result<u64, UserError> {
+    pub async fn set_role(&self, actor: &Actor, _: &StepUp, name: &str, role: UserRole) -> Result<u64, UserError> {
         let r = async {
             if role != UserRole::Admin {
                 self.keep_an_admin(name).await?;
@@ -110,7 +126,7 @@ impl UserAdmin<'_> {
             .await
     }
 
-    pub async fn set_disabled(&self, actor: &Actor, name: &str, disabled: bool) -> Result<u64, UserError> {
+    pub async fn set_disabled(&self, actor: &Actor, _: &StepUp, name: &str, disabled: bool) -> Result<u64, UserError> {
         let r = async {
             if disabled {
                 self.keep_an_admin(name).await?;
@@ -127,7 +143,7 @@ impl UserAdmin<'_> {
         self.log(actor, action, name, json!({}), r).await
     }
 
-    pub async fn revoke_user_sessions(&self, actor: &Actor, name: &str) -> Result<u64, UserError> {
+    pub async fn revoke_user_sessions(&self, actor: &Actor, _: &StepUp, name: &str) -> Result<u64, UserError> {
         let r = async {
             let u = self
                 .users
@@ -142,7 +158,13 @@ impl UserAdmin<'_> {
     }
 
     /// Revoke the one session whose id starts with `prefix` (≥ 8 characters).
-    pub async fn revoke_session(&self, actor: &Actor, prefix: &str) -> Result<String, UserError> {
+    /// Another user's session needs a step-up; one's own does not.
+    pub async fn revoke_session(
+        &self,
+        actor: &Actor,
+        step_up: Option<&StepUp>,
+        prefix: &str,
+    ) -> Result<String, UserError> {
         let r = async {
             if prefix.len() < 8 {
                 return Err(UserError::SessionPrefix(format!(
@@ -156,6 +178,9 @@ impl UserAdmin<'_> {
                     found.len()
                 )));
             };
+            if s.user_name != actor.name && step_up.is_none() {
+                return Err(UserError::StepUpRequired);
+            }
             self.sessions.delete(&s.sid).await?;
             Ok(s.user_name.clone())
         }

@@ -2,6 +2,7 @@
 //! runtime with a cap on concurrent hash computations.
 
 use std::collections::HashSet;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use argon2::password_hash::{rand_core::OsRng, PasswordHash, PasswordHasher as _, PasswordVerifier as _, SaltString};
@@ -99,19 +100,31 @@ pub enum HashError {
     Hash(String),
     #[error("the password hashing task failed: {0}")]
     Task(String),
+    /// The queue of hashes waiting to run is full: answer 429, retry later.
+    #[error("the console is checking many passwords at once: try again in a second")]
+    Busy,
 }
 
 /// argon2id with the argon2 crate's defaults (m=19456 KiB, t=2, p=1), run on
-/// the blocking pool, at most `max_concurrent` at once.
+/// the blocking pool, at most `max_concurrent` at once and at most
+/// `max_queued` waiting; more fail at once with [`HashError::Busy`].
 #[derive(Clone)]
 pub struct PasswordHasher {
     permits: Arc<Semaphore>,
+    waiting: Arc<AtomicUsize>,
+    max_queued: usize,
 }
 
 impl PasswordHasher {
     pub fn new(max_concurrent: usize) -> Self {
+        Self::with_queue(max_concurrent, 4 * max_concurrent.max(1))
+    }
+
+    pub fn with_queue(max_concurrent: usize, max_queued: usize) -> Self {
         Self {
             permits: Arc::new(Semaphore::new(max_concurrent.max(1))),
+            waiting: Arc::new(AtomicUsize::new(0)),
+            max_queued,
         }
     }
 
@@ -120,11 +133,18 @@ impl PasswordHasher {
         &self,
         f: impl FnOnce() -> Result<T, HashError> + Send + 'static,
     ) -> Result<T, HashError> {
-        let _permit = self
-            .permits
-            .acquire()
-            .await
-            .map_err(|e| HashError::Task(e.to_string()))?;
+        let _permit = match self.permits.clone().try_acquire_owned() {
+            Ok(p) => p,
+            Err(_) => {
+                if self.waiting.fetch_add(1, Ordering::SeqCst) >= self.max_queued {
+                    self.waiting.fetch_sub(1, Ordering::SeqCst);
+                    return Err(HashError::Busy);
+                }
+                let p = self.permits.clone().acquire_owned().await;
+                self.waiting.fetch_sub(1, Ordering::SeqCst);
+                p.map_err(|e| HashError::Task(e.to_string()))?
+            }
+        };
         tokio::task::spawn_blocking(f)
             .await
             .map_err(|e| HashError::Task(e.to_string()))?
@@ -211,6 +231,25 @@ mod tests {
             Err(PasswordRuleError::Common),
             "one repeated character"
         );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_queue_is_bounded() {
+        let h = PasswordHasher::with_queue(1, 2);
+        let tasks: Vec<_> = (0..8)
+            .map(|_| {
+                let h = h.clone();
+                tokio::spawn(async move { h.verify("blue tractor on the moon", None).await })
+            })
+            .collect();
+        let mut busy = 0;
+        for t in tasks {
+            if matches!(t.await.unwrap(), Err(HashError::Busy)) {
+                busy += 1;
+            }
+        }
+        assert!(busy >= 1, "at most 1 running + 2 queued: some of 8 must be refused");
+        assert!(busy <= 5, "{busy}");
     }
 
     #[tokio::test]

@@ -60,7 +60,7 @@ impl SessionStore {
         .bind(now)
         .bind(now)
         .bind(ip)
-        .bind(ua.chars().take(200).collect::<String>())
+        .bind(crate::audit::limits::cut(ua, crate::audit::limits::USER_AGENT_MAX).unwrap_or_else(|| ua.to_string()))
         .execute(&self.pool)
         .await?;
         Ok(sid)

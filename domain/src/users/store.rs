@@ -1,12 +1,11 @@
 use sqlx::SqlitePool;
 
+use std::sync::Arc;
+
 use super::password::{check_password, HashError, PasswordHasher, PasswordRuleError};
+use super::throttle::{Gate, Throttle};
 use crate::authz::UserRole;
 use crate::now_ms;
-
-/// Failures before an account locks, and the first lock's length.
-pub const LOCK_AFTER: i64 = 5;
-pub const MAX_LOCK_MS: i64 = 3_600_000;
 
 #[derive(Clone, Debug, PartialEq, serde::Serialize)]
 pub struct User {
@@ -33,6 +32,12 @@ pub enum UserError {
     LastAdmin,
     #[error("{0}; nothing was revoked (see the session list)")]
     SessionPrefix(String),
+    #[error("re-enter your password to confirm this change")]
+    StepUpRequired,
+    #[error("the password you re-entered is wrong; nothing was changed")]
+    WrongPassword,
+    #[error("too many wrong passwords: your account is locked until {0} (unix ms); nothing was changed")]
+    Locked(i64),
     #[error(transparent)]
     Hash(#[from] HashError),
     #[error("database error: {0}")]
@@ -57,8 +62,23 @@ pub enum LoginOutcome {
 pub struct UserStore {
     pool: SqlitePool,
     hasher: PasswordHasher,
-    /// The first lockout's length; each further failure doubles it.
-    first_lock_ms: i64,
+    throttle: Arc<Throttle>,
+}
+
+/// Proof that the acting user re-entered their password just now (or that
+/// the change comes from the local CLI). Only [`UserStore::step_up`] and
+/// [`StepUp::local`] make one.
+#[derive(Clone, Debug)]
+pub struct StepUp {
+    /// The user who re-authenticated (None: the local CLI).
+    pub user_id: Option<i64>,
+}
+
+impl StepUp {
+    /// Changes made with the CLI on the server itself.
+    pub fn local() -> StepUp {
+        StepUp { user_id: None }
+    }
 }
 
 type Row = (i64, String, String, i64, i64, i64, i64);
@@ -89,7 +109,7 @@ impl UserStore {
         Self {
             pool,
             hasher,
-            first_lock_ms,
+            throttle: Arc::new(Throttle::new(first_lock_ms)),
         }
     }
 
@@ -166,6 +186,7 @@ impl UserStore {
         .bind(u.id)
         .execute(&self.pool)
         .await?;
+        self.throttle.clear(name);
         Ok(u)
     }
 
@@ -197,60 +218,79 @@ impl UserStore {
         Ok(User { disabled, ..u })
     }
 
-    /// Re-authentication for risky operations (no lockout bookkeeping).
-    pub async fn verify_password(&self, user_id: i64, password: &str) -> Result<bool, UserError> {
-        let hash: Option<String> = sqlx::query_scalar("SELECT password_hash FROM users WHERE id = ? AND disabled = 0")
-            .bind(user_id)
-            .fetch_optional(&self.pool)
-            .await?;
-        Ok(self.hasher.verify(password, hash.as_deref()).await?)
+    /// Re-authentication before a risky change or operation: the same
+    /// throttle as logins (a wrong password counts toward the lockout, a
+    /// locked account cannot step up).
+    pub async fn step_up(&self, user_id: i64, password: &str) -> Result<StepUp, UserError> {
+        let name = self
+            .get_by_id(user_id)
+            .await?
+            .map(|u| u.name)
+            .ok_or_else(|| UserError::NoSuchUser(format!("#{user_id}")))?;
+        match self.attempt(&name, password).await? {
+            LoginOutcome::Ok(_) => Ok(StepUp { user_id: Some(user_id) }),
+            LoginOutcome::Locked { until_ms } => Err(UserError::Locked(until_ms)),
+            LoginOutcome::Invalid {
+                now_locked_until_ms: Some(until),
+                ..
+            } => Err(UserError::Locked(until)),
+            LoginOutcome::Invalid { .. } => Err(UserError::WrongPassword),
+        }
     }
 
-    /// Check a login. Always verifies a hash (a dummy one for unknown users),
-    /// so unknown user and wrong password take the same time.
+    /// Check a login. Unknown and existing names go through the same
+    /// throttle and the same hash work, so neither the answer nor its
+    /// timing tells whether an account exists.
     pub async fn login(&self, name: &str, password: &str) -> Result<LoginOutcome, UserError> {
+        self.attempt(name, password).await
+    }
+
+    async fn attempt(&self, name: &str, password: &str) -> Result<LoginOutcome, UserError> {
+        // Names longer than any valid one never exist; keep the key small.
+        let key: String = name.chars().take(80).collect();
+        let _serial = self.throttle.serialise(&key).await;
         let now = now_ms();
         let row: Option<(i64, String, i64, i64, i64)> = sqlx::query_as(
             "SELECT id, password_hash, disabled, failed_logins, locked_until_ms FROM users WHERE name = ?",
         )
-        .bind(name)
+        .bind(&key)
         .fetch_optional(&self.pool)
         .await?;
+        if let Some(r) = &row {
+            self.throttle.seed(&key, r.3, r.4, now);
+        }
+        if let Gate::Locked(until_ms) = self.throttle.gate(&key, now) {
+            return Ok(LoginOutcome::Locked { until_ms });
+        }
         let ok = self.hasher.verify(password, row.as_ref().map(|r| r.1.as_str())).await?;
-        let Some((id, _, disabled, failed, locked_until)) = row else {
-            return Ok(LoginOutcome::Invalid {
-                known_user: false,
-                now_locked_until_ms: None,
-            });
-        };
-        if locked_until > now {
-            return Ok(LoginOutcome::Locked { until_ms: locked_until });
+        match row {
+            Some((id, _, 0, _, _)) if ok => {
+                self.throttle.succeed(&key);
+                sqlx::query("UPDATE users SET failed_logins = 0, locked_until_ms = 0 WHERE id = ?")
+                    .bind(id)
+                    .execute(&self.pool)
+                    .await?;
+                let u = self
+                    .get_by_id(id)
+                    .await?
+                    .ok_or_else(|| UserError::NoSuchUser(key.clone()))?;
+                Ok(LoginOutcome::Ok(u))
+            }
+            row => {
+                let (failures, lock) = self.throttle.fail(&key, now);
+                if let Some((id, ..)) = row {
+                    sqlx::query("UPDATE users SET failed_logins = ?, locked_until_ms = ? WHERE id = ?")
+                        .bind(failures as i64)
+                        .bind(lock.unwrap_or(0))
+                        .bind(id)
+                        .execute(&self.pool)
+                        .await?;
+                }
+                Ok(LoginOutcome::Invalid {
+                    known_user: row.is_some(),
+                    now_locked_until_ms: lock,
+                })
+            }
         }
-        if ok && disabled == 0 {
-            sqlx::query("UPDATE users SET failed_logins = 0, locked_until_ms = 0 WHERE id = ?")
-                .bind(id)
-                .execute(&self.pool)
-                .await?;
-            let u = self
-                .get_by_id(id)
-                .await?
-                .ok_or_else(|| UserError::NoSuchUser(name.to_string()))?;
-            return Ok(LoginOutcome::Ok(u));
-        }
-        let failed = failed + 1;
-        let lock = (failed >= LOCK_AFTER).then(|| {
-            let doublings = (failed - LOCK_AFTER).min(16) as u32;
-            now + (self.first_lock_ms.saturating_mul(1 << doublings)).min(MAX_LOCK_MS)
-        });
-        sqlx::query("UPDATE users SET failed_logins = ?, locked_until_ms = ? WHERE id = ?")
-            .bind(failed)
-            .bind(lock.unwrap_or(0))
-            .bind(id)
-            .execute(&self.pool)
-            .await?;
-        Ok(LoginOutcome::Invalid {
-            known_user: true,
-            now_locked_until_ms: lock,
-        })
     }
 }

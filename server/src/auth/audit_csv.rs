@@ -1,16 +1,22 @@
-//! GET /audit/export.csv?user=&action=&result=&from=&to= (admin; the
-//! middleware enforces the /audit page rule): the filtered rows as CSV.
+//! GET /audit/export.csv?user=&action=&result=&from=&to= (admins, by the
+//! rule of the route): the filtered rows as CSV, streamed batch by batch, so
+//! an export of the whole log never holds it in memory.
 
+use app::error::ApiError;
+use axum::body::Body;
 use axum::extract::{Query, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use axum::Extension;
-use domain::audit::{to_csv, AuditFilter, AuditResult};
+use domain::audit::{csv_header, csv_rows, AuditFilter, AuditResult};
+use futures::StreamExt;
 use serde::Deserialize;
 
-use super::middleware::{audit, entry_for};
+use super::middleware::{api_error, entry_for};
 use super::CurrentUser;
 use crate::state::AppState;
+
+const BATCH: i64 = 1000;
 
 #[derive(Deserialize, Default)]
 pub struct FilterQuery {
@@ -22,17 +28,31 @@ pub struct FilterQuery {
     pub to: Option<String>,
 }
 
-impl FilterQuery {
-    pub fn into_filter(self) -> AuditFilter {
-        let some = |s: Option<String>| s.filter(|v| !v.trim().is_empty());
-        AuditFilter {
-            user: some(self.user),
-            action: some(self.action),
-            result: some(self.result),
-            from_ms: self.from.as_deref().and_then(model::time::parse_utc),
-            to_ms: self.to.as_deref().and_then(model::time::parse_utc),
-        }
-    }
+/// A filter from the page's fields; a date that is not one is a 400.
+pub fn filter(
+    user: Option<String>,
+    action: Option<String>,
+    result: Option<String>,
+    from: Option<String>,
+    to: Option<String>,
+) -> Result<AuditFilter, ApiError> {
+    let some = |s: Option<String>| s.map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
+    let date = |field: &str, s: Option<String>| match some(s) {
+        None => Ok(None),
+        Some(t) => model::time::parse_utc(&t).map(Some).ok_or_else(|| {
+            ApiError::bad_input(format!(
+                "{field}: {:?} is not a date and time (YYYY-MM-DDTHH:MM, UTC, years 1970 to 9999)",
+                t.chars().take(40).collect::<String>()
+            ))
+        }),
+    };
+    Ok(AuditFilter {
+        user: some(user),
+        action: some(action),
+        result: some(result),
+        from_ms: date("from", from)?,
+        to_ms: date("to", to)?,
+    })
 }
 
 pub async fn export(
@@ -40,31 +60,46 @@ pub async fn export(
     Extension(caller): Extension<CurrentUser>,
     Query(q): Query<FilterQuery>,
 ) -> Response {
-    let filter = q.into_filter();
-    match st.audit.query(&filter, 1_000_000, 0).await {
-        Ok((rows, total)) => {
-            audit(
-                &st,
-                entry_for(&caller, "audit_export", AuditResult::Ok, "audit")
-                    .params(serde_json::json!({ "rows": total })),
-            )
-            .await;
-            (
-                [
-                    (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
-                    (
-                        header::CONTENT_DISPOSITION,
-                        "attachment; filename=\"pg-console-audit.csv\"",
-                    ),
-                ],
-                to_csv(&rows),
-            )
-                .into_response()
-        }
-        Err(e) => (
-            axum::http::StatusCode::INTERNAL_SERVER_ERROR,
-            format!("cannot read the audit log: {e}"),
+    let filter = match filter(q.user, q.action, q.result, q.from, q.to) {
+        Ok(f) => f,
+        Err(e) => return api_error(e),
+    };
+    st.audit
+        .record_or_log(
+            entry_for(&caller, "audit_export", AuditResult::Ok, "audit")
+                .params(serde_json::json!({ "filter": format!("{filter:?}") })),
         )
-            .into_response(),
-    }
+        .await;
+    let audit = st.audit.clone();
+    let rows = futures::stream::unfold(Some(i64::MAX), move |cursor| {
+        let (audit, filter) = (audit.clone(), filter.clone());
+        async move {
+            let before = cursor?;
+            match audit.batch_before(&filter, before, BATCH).await {
+                Ok(batch) if batch.is_empty() => None,
+                Ok(batch) => {
+                    let next = (batch.len() as i64 == BATCH)
+                        .then(|| batch.last().map(|r| r.id))
+                        .flatten();
+                    Some((Ok::<_, std::io::Error>(csv_rows(&batch)), next))
+                }
+                Err(e) => {
+                    tracing::error!("audit export: {e}");
+                    Some((Err(std::io::Error::other("cannot read the audit log")), None))
+                }
+            }
+        }
+    });
+    let body = futures::stream::once(async { Ok(csv_header().to_string()) }).chain(rows);
+    (
+        [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
+            (
+                header::CONTENT_DISPOSITION,
+                "attachment; filename=\"pg-console-audit.csv\"",
+            ),
+        ],
+        Body::from_stream(body),
+    )
+        .into_response()
 }

@@ -1,56 +1,79 @@
-//! Every request passes here: CSRF/origin check on unsafe requests, session
-//! validation (idle/absolute timeouts, revocation, role change), then the
-//! authorization rule of the path. The server is the authority; the UI only
-//! hides what the user may not do.
+//! Every request with a canonical path (`auth::path` ran first) passes here:
+//! the route's rule is looked up (no rule: 404, whoever asks), unsafe
+//! requests must be same-origin, the session is validated (idle/absolute
+//! timeouts, revocation, role change), and the rule is enforced. The server
+//! is the authority; the UI only hides what the user may not do, and every
+//! server function checks its own rule again (`app::access::authorize`).
 
 use std::net::SocketAddr;
 
+use app::access::Access;
+use app::error::{ApiError, ErrorKind};
 use axum::extract::{ConnectInfo, Request, State};
-use axum::http::{header, StatusCode};
+use axum::http::{header, Method, StatusCode};
 use axum::middleware::Next;
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::response::{Html, IntoResponse, Redirect, Response};
 use domain::audit::{AuditEntry, AuditResult};
-use domain::authz::{may, Action};
 use domain::users::SessionCheck;
 use tower_sessions::Session;
 
-use super::{client_ip::client_ip, csrf, rules, CurrentUser, SESSION_KEY};
+use super::rules::{lookup, RouteKind};
+use super::{client_ip::client_ip, csrf, CurrentUser, SESSION_KEY};
 use crate::state::AppState;
 
-fn is_public(path: &str) -> bool {
-    path == "/login"
-        || path == "/logout"
-        || path == "/healthz"
-        || path.starts_with("/pkg/")
-        || path == "/favicon.ico"
-        || path == "/robots.txt"
-}
-
-fn json_error(status: StatusCode, msg: &str) -> Response {
+/// An [`ApiError`] as an HTTP response (the status from its kind).
+pub fn api_error(e: ApiError) -> Response {
+    let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     (
         status,
         [(header::CONTENT_TYPE, "application/json")],
-        serde_json::json!({ "error": msg }).to_string(),
+        serde_json::to_string(&e).expect("an ApiError serialises"),
     )
         .into_response()
 }
 
+/// The answer for a path that is not a route.
+pub fn not_found() -> Response {
+    (
+        StatusCode::NOT_FOUND,
+        Html(
+            "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Not found · pg-console</title>\
+             <link rel=\"stylesheet\" href=\"/pkg/pg-console.css\"></head><body><main><p class=\"notice\">\
+             Page not found. <a href=\"/\">Go to the Overview</a>.</p></main></body></html>",
+        ),
+    )
+        .into_response()
+}
+
+/// `/login?next=…` for a page the caller must log in to see.
+fn login_redirect(req: &Request) -> Response {
+    let next_path = req.uri().path_and_query().map(|p| p.as_str()).unwrap_or("/");
+    let next: String = super::path::encode_query_value(next_path);
+    Redirect::to(&format!("/login?next={next}")).into_response()
+}
+
 pub async fn authenticate(State(st): State<AppState>, session: Session, mut req: Request, next: Next) -> Response {
     let path = req.uri().path().to_string();
+    let Some((kind, access)) = lookup(&path) else {
+        return not_found();
+    };
+    if kind == RouteKind::Static {
+        return next.run(req).await;
+    }
     let peer = req.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0);
     let ip = client_ip(req.headers(), peer, &st.trusted_proxies);
 
     if csrf::needs_check(req.method(), req.headers()) {
         if let Err(reason) = csrf::check(req.headers(), &st.public_origin) {
-            audit(
-                &st,
-                AuditEntry::new("csrf_refused", AuditResult::Refused)
-                    .ip(&ip)
-                    .target(&path)
-                    .error(&reason),
-            )
-            .await;
-            return json_error(StatusCode::FORBIDDEN, &format!("refused: {reason}"));
+            st.audit
+                .refuse(
+                    AuditEntry::new("csrf_refused", AuditResult::Refused)
+                        .ip(&ip)
+                        .target(&path)
+                        .error(&reason),
+                )
+                .await;
+            return api_error(ApiError::forbidden(format!("refused: {reason}")));
         }
     }
 
@@ -59,69 +82,46 @@ pub async fn authenticate(State(st): State<AppState>, session: Session, mut req:
     if let Some(c) = &caller {
         req.extensions_mut().insert(c.clone());
     }
-    if is_public(&path) {
-        if path == "/login" && req.method() == axum::http::Method::GET && caller.is_some() {
-            return Redirect::to("/").into_response();
+    let action = match access {
+        Access::Public => {
+            if path == "/login" && req.method() == Method::GET && caller.is_some() {
+                return Redirect::to("/").into_response();
+            }
+            return next.run(req).await;
         }
-        return next.run(req).await;
-    }
-    let is_ws = path.starts_with("/ws/");
-    let is_api = is_ws || path.starts_with("/api/");
+        Access::Needs(action) => action,
+    };
     let Some(caller) = caller else {
-        return if is_api {
-            json_error(
-                StatusCode::UNAUTHORIZED,
-                "login required: your session has ended or you are not logged in",
-            )
+        return if kind == RouteKind::Page && req.method() == Method::GET {
+            login_redirect(&req)
         } else {
-            let next_path = req.uri().path_and_query().map(|p| p.as_str()).unwrap_or("/");
-            Redirect::to(&format!("/login?next={}", urlencode(next_path))).into_response()
+            api_error(ApiError::login_required())
         };
     };
-    let rule = if is_ws {
-        rules::ws_rule(&path).ok_or(())
-    } else if is_api {
-        rules::api_rule(&path).ok_or(())
-    } else {
-        Ok(rules::page_rule(&path).unwrap_or(Action::ViewSelf))
-    };
-    match rule {
-        Err(()) => {
-            audit(
-                &st,
-                entry_for(&caller, "authorization_refused", AuditResult::Refused, &path).error("no authorization rule"),
-            )
-            .await;
-            json_error(
-                StatusCode::FORBIDDEN,
-                "refused: this endpoint has no authorization rule",
-            )
-        }
-        Ok(action) if !may(caller.role, action) => {
-            audit(
-                &st,
+    if !caller.may(action) {
+        st.audit
+            .refuse(
                 entry_for(&caller, "authorization_refused", AuditResult::Refused, &path)
                     .params(serde_json::json!({ "needs": action.name() })),
             )
             .await;
-            let msg = format!(
-                "refused: your role ({}) may not {}",
-                caller.role.as_str(),
-                action.name().replace('_', " ")
-            );
-            if is_api {
-                json_error(StatusCode::FORBIDDEN, &msg)
-            } else {
-                (
-                    StatusCode::FORBIDDEN,
-                    [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
-                    msg,
-                )
-                    .into_response()
-            }
-        }
-        Ok(_) => next.run(req).await,
+        let msg = format!(
+            "refused: your role ({}) may not {}",
+            caller.role.as_str(),
+            action.name().replace('_', " ")
+        );
+        return if kind == RouteKind::Page {
+            (
+                StatusCode::FORBIDDEN,
+                [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+                msg,
+            )
+                .into_response()
+        } else {
+            api_error(ApiError::new(ErrorKind::Forbidden, msg))
+        };
     }
+    next.run(req).await
 }
 
 /// Validate the session cookie's console session; end it (and say why in
@@ -145,12 +145,12 @@ async fn current_user(st: &AppState, session: &Session, ip: &str) -> Option<Curr
             ip: ip.to_string(),
         }),
         SessionCheck::IdleTimeout(info) => {
-            audit(st, ended(&info, "idle timeout")).await;
+            st.audit.record_or_log(ended(&info, "idle timeout")).await;
             let _ = session.flush().await;
             None
         }
         SessionCheck::AbsoluteTimeout(info) => {
-            audit(st, ended(&info, "absolute timeout")).await;
+            st.audit.record_or_log(ended(&info, "absolute timeout")).await;
             let _ = session.flush().await;
             None
         }
@@ -167,20 +167,4 @@ pub fn entry_for(c: &CurrentUser, action: &str, result: AuditResult, target: &st
         .ip(&c.ip)
         .session(&c.sid)
         .target(target)
-}
-
-/// Record an audit entry; a failure to write is logged loudly, never hidden.
-pub async fn audit(st: &AppState, e: AuditEntry) {
-    if let Err(err) = st.audit.record(e).await {
-        tracing::error!("cannot write the audit log: {err}");
-    }
-}
-
-pub fn urlencode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' => (b as char).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }

@@ -1,10 +1,13 @@
-//! Authentication, authorization, CSRF/origin checks and login/logout.
+//! Canonical paths, authentication, authorization, CSRF/origin checks and
+//! login/logout.
 
 pub mod audit_csv;
 pub mod client_ip;
 pub mod csrf;
+pub mod headers;
 pub mod login;
 pub mod middleware;
+pub mod path;
 pub mod ratelimit;
 pub mod rules;
 

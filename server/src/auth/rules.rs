@@ -1,74 +1,140 @@
-//! The one table mapping every server function and websocket to the
-//! action it performs. A path missing here is refused with 403 at run time,
-//! and `pg-console routes` (used by the tests) lists it as unruled.
+//! Every route the server answers, with its access rule. Pages and server
+//! functions come from the app's one table (`app::access`); the server adds
+//! its plain HTTP routes, websockets and the static site here. A path that
+//! matches nothing here is answered 404 before any handler runs, and the
+//! same patterns are registered with axum, so what is looked up here is
+//! what gets routed (paths are canonical by then: `auth::path`).
 
-use domain::authz::Action;
+use app::access::{self, Access, Action};
 
-pub const API_RULES: &[(&str, Action)] = &[
-    ("/api/overview", Action::ViewCluster),
-    ("/api/whoami", Action::ViewSelf),
-    ("/api/audit_page", Action::ViewAudit),
-    ("/api/admin_users", Action::ManageUsers),
-    ("/api/admin_add_user", Action::ManageUsers),
-    ("/api/admin_set_role", Action::ManageUsers),
-    ("/api/admin_set_disabled", Action::ManageUsers),
-    ("/api/admin_set_password", Action::ManageUsers),
-    ("/api/admin_revoke_session", Action::ManageUsers),
-    ("/api/op_prepare", Action::OperateCluster),
-    ("/api/op_execute", Action::OperateCluster),
-    ("/api/op_cancel_switchover", Action::OperateCluster),
-    ("/api/op_status", Action::ViewCluster),
-    ("/api/op_recent", Action::ViewCluster),
-    ("/api/cluster_paused", Action::ViewCluster),
-    ("/api/backups_list", Action::ViewCluster),
-    ("/api/backup_verify", Action::OperateCluster),
-    ("/api/backup_delete", Action::DeleteBackup),
+/// What kind of route a path is (decides how refusals are answered).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RouteKind {
+    Page,
+    ServerFn,
+    Http,
+    Websocket,
+    Static,
+}
+
+/// The static site, served by its own route (tower-http's ServeDir).
+pub const STATIC_ROUTE: &str = "/pkg/{*file}";
+
+/// The server's own routes besides pages and server functions.
+pub const HTTP_ROUTES: &[(&str, Access)] = &[
+    ("/logout", Access::Public),
+    ("/healthz", Access::Public),
+    ("/audit/export.csv", Access::Needs(Action::ViewAudit)),
+    ("/backups/download/{id}", Access::Needs(Action::ReadBackupContents)),
 ];
 
 /// Websocket routes (as registered, `{param}` segments included).
-pub const WS_RULES: &[(&str, Action)] = &[(crate::jobs_ws::JOB_ROUTE, Action::ViewCluster)];
+pub const WS_ROUTES: &[(&str, Action)] = &[(crate::jobs_ws::JOB_ROUTE, Action::ViewCluster)];
 
-/// The rule of a concrete websocket path (`/ws/jobs/abc` matches `/ws/jobs/{id}`).
-pub fn ws_rule(path: &str) -> Option<Action> {
-    let segs: Vec<&str> = path.split('/').collect();
-    WS_RULES
+/// Whether `path` matches the axum-style `pattern` (`{x}` one segment,
+/// `{*x}` the rest, at least one segment).
+pub fn matches(pattern: &str, path: &str) -> bool {
+    let mut pat = pattern.split('/');
+    let mut segs = path.split('/');
+    loop {
+        match (pat.next(), segs.next()) {
+            (None, None) => return true,
+            (Some(p), Some(s)) if p.starts_with("{*") => return !s.is_empty(),
+            (Some(p), Some(s)) if p.starts_with('{') => {
+                if s.is_empty() {
+                    return false;
+                }
+            }
+            (Some(p), Some(s)) if p == s => {}
+            _ => return false,
+        }
+    }
+}
+
+/// The route kind and access rule of a canonical path; None: not a route (404).
+pub fn lookup(path: &str) -> Option<(RouteKind, Access)> {
+    if let Some(a) = access::page(path) {
+        return Some((RouteKind::Page, a));
+    }
+    if let Some(a) = access::server_fn(path) {
+        return Some((RouteKind::ServerFn, Access::Needs(a)));
+    }
+    if let Some((_, a)) = HTTP_ROUTES.iter().find(|(p, _)| matches(p, path)) {
+        return Some((RouteKind::Http, *a));
+    }
+    if let Some((_, a)) = WS_ROUTES.iter().find(|(p, _)| matches(p, path)) {
+        return Some((RouteKind::Websocket, Access::Needs(*a)));
+    }
+    matches(STATIC_ROUTE, path).then_some((RouteKind::Static, Access::Public))
+}
+
+fn describe(a: Access) -> String {
+    match a {
+        Access::Public => "public".into(),
+        Access::Needs(a) => a.name().into(),
+    }
+}
+
+/// Every registered route with its rule (None: unruled, which `pg-console
+/// routes` reports with exit status 1): the app's pages as Leptos lists
+/// them, every registered server function, and the server's own routes.
+pub fn all_routes(pages: &[String]) -> Vec<(String, Option<String>)> {
+    let mut v: Vec<(String, Option<String>)> = pages
         .iter()
-        .find(|(route, _)| {
-            let r: Vec<&str> = route.split('/').collect();
-            r.len() == segs.len()
-                && r.iter()
-                    .zip(&segs)
-                    .all(|(a, b)| (a.starts_with('{') && !b.is_empty()) || a == b)
-        })
-        .map(|(_, a)| *a)
-}
-
-/// Pages that need more than being logged in.
-pub const PAGE_RULES: &[(&str, Action)] = &[
-    ("/audit", Action::ViewAudit),
-    ("/admin", Action::ManageUsers),
-    // Archives hold all the data: operators and admins only.
-    ("/backups/download", Action::OperateCluster),
-];
-
-pub fn api_rule(path: &str) -> Option<Action> {
-    API_RULES.iter().find(|(p, _)| *p == path).map(|(_, a)| *a)
-}
-
-pub fn page_rule(path: &str) -> Option<Action> {
-    PAGE_RULES
-        .iter()
-        .find(|(p, _)| *p == path || path.starts_with(&format!("{p}/")))
-        .map(|(_, a)| *a)
-}
-
-/// Every registered server-function path and websocket route with its rule (None: unruled).
-pub fn server_fn_routes() -> Vec<(String, Option<Action>)> {
-    let mut v: Vec<(String, Option<Action>)> = leptos::server_fn::axum::server_fn_paths()
-        .map(|(path, _method)| (path.to_string(), api_rule(path)))
+        .map(|p| (p.clone(), access::page(p).map(describe)))
         .collect();
-    v.extend(WS_RULES.iter().map(|(p, a)| (p.to_string(), Some(*a))));
+    v.extend(
+        leptos::server_fn::axum::server_fn_paths()
+            .map(|(path, _method)| (path.to_string(), access::server_fn(path).map(|a| a.name().to_string()))),
+    );
+    v.extend(HTTP_ROUTES.iter().map(|(p, a)| (p.to_string(), Some(describe(*a)))));
+    v.extend(
+        WS_ROUTES
+            .iter()
+            .map(|(p, a)| (p.to_string(), Some(a.name().to_string()))),
+    );
+    v.push((STATIC_ROUTE.to_string(), Some(describe(Access::Public))));
     v.sort_by(|a, b| a.0.cmp(&b.0));
     v.dedup_by(|a, b| a.0 == b.0);
     v
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn patterns_match_whole_segments() {
+        assert!(matches("/ws/jobs/{id}", "/ws/jobs/abc"));
+        assert!(!matches("/ws/jobs/{id}", "/ws/jobs/"));
+        assert!(!matches("/ws/jobs/{id}", "/ws/jobs/abc/more"));
+        assert!(matches("/pkg/{*file}", "/pkg/pg-console.js"));
+        assert!(matches("/pkg/{*file}", "/pkg/a/b.js"));
+        assert!(!matches("/pkg/{*file}", "/pkg"));
+        assert!(!matches("/audit/export.csv", "/audit/export.csv/x"));
+    }
+
+    #[test]
+    fn unknown_paths_have_no_rule() {
+        for p in [
+            "/nope",
+            "/AUDIT",
+            "/Admin",
+            "/api/nope",
+            "/pkgx/a",
+            "/ws/other/1",
+            "/favicon.ico",
+        ] {
+            assert_eq!(lookup(p), None, "{p}");
+        }
+        assert_eq!(
+            lookup("/audit"),
+            Some((RouteKind::Page, Access::Needs(Action::ViewAudit)))
+        );
+        assert_eq!(lookup("/login"), Some((RouteKind::Page, Access::Public)));
+        assert_eq!(
+            lookup("/backups/download/x"),
+            Some((RouteKind::Http, Access::Needs(Action::ReadBackupContents)))
+        );
+    }
 }

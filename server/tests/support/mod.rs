@@ -178,6 +178,14 @@ pub async fn spawn_app_without_users(extra: &[(&str, &str)]) -> TestApp {
 }
 
 impl TestApp {
+    /// Stop the console as `docker stop` or systemd would (SIGTERM), and wait.
+    pub fn stop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let _ = self.child.wait();
+    }
+
     /// Kill the console process (SIGKILL), as a crash would.
     pub fn kill(&mut self) {
         let _ = self.child.kill();
@@ -456,4 +464,121 @@ pub async fn audit_rows(app: &TestApp, filter: &str) -> String {
         .unwrap();
     assert_eq!(r.status(), reqwest::StatusCode::OK);
     r.text().await.unwrap()
+}
+
+/// An HTTP answer read off the wire.
+#[derive(Debug)]
+pub struct Raw {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+}
+
+impl Raw {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// Send `method path` exactly as written (no URL normalisation: reqwest and
+/// browsers resolve `..` and `%2e%2e` before sending, an attacker's client
+/// does not), with an optional cookie and body; read the whole answer.
+pub async fn raw_request(app: &TestApp, method: &str, path: &str, cookie: Option<&str>, body: &str) -> Raw {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let addr = app.base.trim_start_matches("http://").to_string();
+    let mut s = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let mut req = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nOrigin: {}\r\n",
+        app.base
+    );
+    if let Some(c) = cookie {
+        req.push_str(&format!("Cookie: {c}\r\n"));
+    }
+    if !body.is_empty() || method == "POST" {
+        req.push_str(&format!(
+            "Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n",
+            body.len()
+        ));
+    }
+    req.push_str("\r\n");
+    req.push_str(body);
+    s.write_all(req.as_bytes()).await.unwrap();
+    let mut buf = Vec::new();
+    tokio::time::timeout(Duration::from_secs(20), s.read_to_end(&mut buf))
+        .await
+        .expect("answer within 20 s")
+        .unwrap();
+    let text = String::from_utf8_lossy(&buf).to_string();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let mut lines = head.lines();
+    let status = lines
+        .next()
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let headers = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+        .collect::<Vec<_>>();
+    let chunked = headers
+        .iter()
+        .any(|(k, v)| k.eq_ignore_ascii_case("transfer-encoding") && v.contains("chunked"));
+    let body = if chunked { dechunk(body) } else { body.to_string() };
+    Raw { status, headers, body }
+}
+
+fn dechunk(s: &str) -> String {
+    let mut out = String::new();
+    let mut rest = s;
+    while let Some((size, after)) = rest.split_once("\r\n") {
+        let Ok(n) = usize::from_str_radix(size.trim(), 16) else {
+            break;
+        };
+        if n == 0 || after.len() < n {
+            out.push_str(&after[..n.min(after.len())]);
+            break;
+        }
+        out.push_str(&after[..n]);
+        rest = after[n..].trim_start_matches("\r\n");
+    }
+    out
+}
+
+/// A same-origin client whose connections come from `ip` (any 127.x.y.z).
+pub fn client_from(app: &TestApp, ip: &str) -> reqwest::Client {
+    let mut h = reqwest::header::HeaderMap::new();
+    h.insert("origin", app.base.parse().unwrap());
+    reqwest::Client::builder()
+        .cookie_store(true)
+        .default_headers(h)
+        .local_address(ip.parse::<std::net::IpAddr>().unwrap())
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(Duration::from_secs(60))
+        .build()
+        .unwrap()
+}
+
+impl TestApp {
+    /// Stop the console (SIGKILL) and start it again on the same port and data.
+    pub async fn restart(&mut self) {
+        self.kill();
+        let port = self.base.rsplit(':').next().unwrap().to_string();
+        self.child = Command::new(env!("CARGO_BIN_EXE_pg-console"))
+            .env("PGC_LISTEN", format!("127.0.0.1:{port}"))
+            .env("PGC_LOG", "warn")
+            .envs(self.console_env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("spawn pg-console");
+        let http = reqwest::Client::new();
+        eventually(Duration::from_secs(20), "the console to start again", || async {
+            let r = http.get(format!("{}/healthz", self.base)).send().await.ok()?;
+            r.status().is_success().then_some(())
+        })
+        .await;
+    }
 }

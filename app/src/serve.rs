@@ -1,0 +1,145 @@
+//! Server-side helpers shared by the server functions (and the server's
+//! CSV export): step-up re-authentication, session renewal, input parsing,
+//! and turning domain records into what the browser is shown.
+
+use domain::audit::{AuditEntry, AuditFilter, AuditResult};
+use domain::authz::Caller;
+use domain::users::{StepUp, UserError};
+
+use crate::api::ServerContext;
+use crate::error::ApiError;
+
+/// Check the password the acting user re-entered. A wrong one counts toward
+/// the account's lockout and is audited; a right one renews the session id.
+pub async fn step_up(ctx: &ServerContext, c: &Caller, password: &str) -> Result<StepUp, ApiError> {
+    if password.is_empty() {
+        return Err(UserError::StepUpRequired.into());
+    }
+    match ctx.users.step_up(c.user_id, password).await {
+        Ok(proof) => {
+            renew_session().await;
+            Ok(proof)
+        }
+        Err(e) => {
+            if matches!(e, UserError::WrongPassword | UserError::Locked(_)) {
+                ctx.audit
+                    .refuse(
+                        AuditEntry::new("step_up_failed", AuditResult::Refused)
+                            .user(&c.name, c.role.as_str())
+                            .ip(&c.ip)
+                            .session(&c.sid)
+                            .target(&c.name)
+                            .error(&e.to_string()),
+                    )
+                    .await;
+            }
+            Err(e.into())
+        }
+    }
+}
+
+/// A fresh session id after a re-authentication, as at login, so a cookie
+/// captured before it is worthless. A store error is logged, not fatal.
+pub async fn renew_session() {
+    match leptos_axum::extract::<tower_sessions::Session>().await {
+        Ok(session) => {
+            if let Err(e) = session.cycle_id().await {
+                tracing::warn!("could not renew the session id after re-authentication: {e}");
+            }
+        }
+        Err(e) => tracing::warn!("no session to renew after re-authentication: {e}"),
+    }
+}
+
+/// An audit filter from the Audit page's fields (also the CSV export's
+/// query); a date that is not one is a 400.
+pub fn audit_filter(
+    user: impl Into<Option<String>>,
+    action: impl Into<Option<String>>,
+    result: impl Into<Option<String>>,
+    from: impl Into<Option<String>>,
+    to: impl Into<Option<String>>,
+) -> Result<AuditFilter, ApiError> {
+    let some = |s: Option<String>| s.map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
+    let date = |field: &str, s: Option<String>| match some(s) {
+        None => Ok(None),
+        Some(t) => model::time::parse_utc(&t).map(Some).ok_or_else(|| {
+            ApiError::bad_input(format!(
+                "{field}: {:?} is not a date and time (YYYY-MM-DDTHH:MM, UTC, years 1970 to 9999)",
+                t.chars().take(40).collect::<String>()
+            ))
+        }),
+    };
+    Ok(AuditFilter {
+        user: some(user.into()),
+        action: some(action.into()),
+        result: some(result.into()),
+        from_ms: date("from", from.into())?,
+        to_ms: date("to", to.into())?,
+    })
+}
+
+pub fn audit_row(r: domain::audit::AuditRecord) -> model::auth::AuditRow {
+    model::auth::AuditRow {
+        id: r.id,
+        at_ms: r.at_ms,
+        user: r.user_name,
+        role: r.role,
+        source_ip: r.source_ip,
+        action: r.action,
+        target: r.target,
+        params: r.params,
+        result: r.result,
+        error: r.error,
+        correlation_id: r.correlation_id,
+        duration_ms: r.duration_ms,
+    }
+}
+
+/// A catalog row; `details`: whether the caller may see what the test
+/// restore read (table names, row counts).
+pub fn backup_row(m: domain::backup::Manifest, details: bool) -> model::backups::BackupRow {
+    let n = m.member.rsplit('-').next().unwrap_or("0").to_string();
+    let restore_test = m.restore_test.clone().map(|mut r| {
+        if !details {
+            r.tables = 0;
+            r.rows = 0;
+            r.table_rows.clear();
+            r.details_hidden = true;
+        }
+        r
+    });
+    model::backups::BackupRow {
+        restore: format!(
+            "docker stop {member}\nmv ${{DEFAULT_DATA_DIR}}/pg/pg{n}-data ${{DEFAULT_DATA_DIR}}/pg/pg{n}-data.old\n\
+             tar -C ${{DEFAULT_DATA_DIR}}/pg -x{flag}f {file}\ndocker start {member}",
+            member = m.member,
+            flag = if m.archive_name().ends_with(".tar.gz") {
+                "z"
+            } else {
+                " --zstd -"
+            },
+            file = m.archive_name(),
+        ),
+        archive: m.archive_name(),
+        id: m.id,
+        status: m.status,
+        error: m.error,
+        member: m.member,
+        started_at_ms: m.started_at_ms,
+        started_by: m.started_by,
+        compression: format!("{:?}", m.compression).to_lowercase(),
+        data_bytes: m.data_bytes,
+        archive_bytes: m.archive_bytes,
+        duration_ms: m.phases_ms.iter().map(|(_, ms)| ms).sum(),
+        downtime_ms: m.replica_downtime_ms,
+        sha256: m.sha256,
+        system_identifier: m.system_identifier,
+        verified_ok: m.verified_ok,
+        verified_at_ms: m.verified_at_ms,
+        compressed_running_bytes: m.compressed_while_running.1,
+        compressed_stopped_bytes: m.compressed_while_stopped.1,
+        recycled_wal_bytes: m.recycled_wal_skipped.1,
+        restore_test,
+    }
+}

@@ -1,0 +1,16 @@
+// The Playwright test with one addition: a test fails if the browser reported
+// any Content-Security-Policy violation on its page (inline scripts or styles
+// the policy blocks would otherwise fail silently).
+const base = require('@playwright/test');
+
+exports.test = base.test.extend({
+  page: async ({ page }, use) => {
+    const violations = [];
+    page.on('console', (m) => {
+      if (/Content Security Policy/i.test(m.text())) violations.push(m.text());
+    });
+    await use(page);
+    base.expect(violations, 'Content-Security-Policy violations').toEqual([]);
+  },
+});
+exports.expect = base.expect;
