@@ -5,14 +5,35 @@ Overview page calls every second: Patroni members in parallel + history +
 HAProxy stats) and of `docker exec pg-0 patronictl -c /home/postgres/postgres0.yml
 topology`, p50/p99 and the ratio; then the same with one replica stopped.
 
-Usage: python3 bench/topology.py --console http://127.0.0.1:18080 [--calls 200] [--stop pg-2]
+Usage: python3 bench/topology.py --console http://127.0.0.1:18080 --user U --password P [--calls 200] [--stop pg-2]
+(scripts/bench topology creates the user and passes both.)
 """
 import argparse
+import http.cookiejar
 import json
 import statistics
 import subprocess
 import time
+import urllib.error
+import urllib.parse
 import urllib.request
+
+
+class NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *a, **k):
+        return None
+
+
+OPENER = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()), NoRedirect())
+
+
+def login(base, user, password):
+    data = urllib.parse.urlencode({"username": user, "password": password, "next": "/"}).encode()
+    try:
+        OPENER.open(urllib.request.Request(f"{base}/login", data=data, headers={"origin": base}), timeout=10)
+    except urllib.error.HTTPError as e:
+        if e.code != 303 or e.headers.get("location") != "/":
+            raise SystemExit(f"login as {user} failed: HTTP {e.code} {e.headers.get('location')}")
 
 
 def pct(samples, p):
@@ -23,9 +44,9 @@ def pct(samples, p):
 
 def console_call(base):
     req = urllib.request.Request(f"{base}/api/overview", data=b"", method="POST",
-                                 headers={"content-type": "application/x-www-form-urlencoded"})
+                                 headers={"content-type": "application/x-www-form-urlencoded", "origin": base})
     t = time.perf_counter()
-    with urllib.request.urlopen(req, timeout=10) as r:
+    with OPENER.open(req, timeout=10) as r:
         body = r.read()
     dt = time.perf_counter() - t
     return dt, json.loads(body)
@@ -69,7 +90,10 @@ def main():
     ap.add_argument("--console", default="http://127.0.0.1:18080")
     ap.add_argument("--calls", type=int, default=200)
     ap.add_argument("--stop", default="pg-2", help="replica to stop for the degraded scenario")
+    ap.add_argument("--user", required=True)
+    ap.add_argument("--password", required=True)
     args = ap.parse_args()
+    login(args.console, args.user, args.password)
     rows = [measure(args.console, args.calls, "healthy (3 members)")]
     subprocess.run(["docker", "stop", args.stop], check=True, capture_output=True)
     try:

@@ -131,7 +131,7 @@ mod from_domain {
     impl From<OpError> for ApiError {
         fn from(e: OpError) -> Self {
             let kind = match &e {
-                OpError::Token(_) | OpError::WrongName { .. } => ErrorKind::BadInput,
+                OpError::Token(_) | OpError::WrongName { .. } | OpError::PasswordRequired => ErrorKind::BadInput,
                 OpError::WrongPassword => ErrorKind::Forbidden,
                 OpError::Locked(_) => ErrorKind::TooMany,
                 OpError::Busy { .. } => ErrorKind::Busy,

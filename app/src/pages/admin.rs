@@ -40,19 +40,31 @@ pub fn AdminPage() -> impl IntoView {
         },
         |_| admin_users(),
     );
-    // The newest outcome of any action.
+    // The outcome of the action that finished last.
+    let last = RwSignal::new(None::<usize>);
+    let versions = [
+        add.version(),
+        set_role.version(),
+        set_disabled.version(),
+        set_password.version(),
+        revoke.version(),
+    ];
+    for (i, v) in versions.into_iter().enumerate() {
+        Effect::new(move |_| {
+            if v.get() > 0 {
+                last.set(Some(i));
+            }
+        });
+    }
     let message = Memo::new(move |_| {
-        [
-            (add.version().get(), add.value().get()),
-            (set_role.version().get(), set_role.value().get()),
-            (set_disabled.version().get(), set_disabled.value().get()),
-            (set_password.version().get(), set_password.value().get()),
-            (revoke.version().get(), revoke.value().get()),
-        ]
-        .into_iter()
-        .filter(|(v, _)| *v > 0)
-        .filter_map(|(_, val)| outcome(val))
-        .last()
+        let value = match last.get()? {
+            0 => add.value().get(),
+            1 => set_role.value().get(),
+            2 => set_disabled.value().get(),
+            3 => set_password.value().get(),
+            _ => revoke.value().get(),
+        };
+        outcome(value)
     });
 
     let body = move || {

@@ -34,6 +34,8 @@ pub enum OpError {
     Token(#[from] TokenError),
     #[error("you typed {typed:?}; type exactly {expected:?} to confirm. Nothing was changed")]
     WrongName { typed: String, expected: String },
+    #[error("this operation needs your password: type it to confirm. Nothing was changed")]
+    PasswordRequired,
     #[error("the password is wrong, so this confirmation is used up and counts toward your account's lockout. Nothing was changed; prepare the operation again")]
     WrongPassword,
     #[error("too many wrong passwords: your account is locked until {} UTC. Nothing was changed", utc(*.0))]
@@ -229,7 +231,8 @@ impl OperationService {
             });
         }
         if b.needs_password {
-            match self.users.step_up(caller.user_id, password.unwrap_or("")).await {
+            let password = password.filter(|p| !p.is_empty()).ok_or(OpError::PasswordRequired)?;
+            match self.users.step_up(caller.user_id, password).await {
                 Ok(_) => {}
                 Err(e) => {
                     // A wrong password uses the confirmation up: guessing

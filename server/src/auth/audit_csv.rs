@@ -2,13 +2,12 @@
 //! rule of the route): the filtered rows as CSV, streamed batch by batch, so
 //! an export of the whole log never holds it in memory.
 
-use app::error::ApiError;
 use axum::body::Body;
 use axum::extract::{Query, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use axum::Extension;
-use domain::audit::{csv_header, csv_rows, AuditFilter, AuditResult};
+use domain::audit::{csv_header, csv_rows, AuditResult};
 use futures::StreamExt;
 use serde::Deserialize;
 
@@ -28,39 +27,12 @@ pub struct FilterQuery {
     pub to: Option<String>,
 }
 
-/// A filter from the page's fields; a date that is not one is a 400.
-pub fn filter(
-    user: Option<String>,
-    action: Option<String>,
-    result: Option<String>,
-    from: Option<String>,
-    to: Option<String>,
-) -> Result<AuditFilter, ApiError> {
-    let some = |s: Option<String>| s.map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
-    let date = |field: &str, s: Option<String>| match some(s) {
-        None => Ok(None),
-        Some(t) => model::time::parse_utc(&t).map(Some).ok_or_else(|| {
-            ApiError::bad_input(format!(
-                "{field}: {:?} is not a date and time (YYYY-MM-DDTHH:MM, UTC, years 1970 to 9999)",
-                t.chars().take(40).collect::<String>()
-            ))
-        }),
-    };
-    Ok(AuditFilter {
-        user: some(user),
-        action: some(action),
-        result: some(result),
-        from_ms: date("from", from)?,
-        to_ms: date("to", to)?,
-    })
-}
-
 pub async fn export(
     State(st): State<AppState>,
     Extension(caller): Extension<CurrentUser>,
     Query(q): Query<FilterQuery>,
 ) -> Response {
-    let filter = match filter(q.user, q.action, q.result, q.from, q.to) {
+    let filter = match app::serve::audit_filter(q.user, q.action, q.result, q.from, q.to) {
         Ok(f) => f,
         Err(e) => return api_error(e),
     };
