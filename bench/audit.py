@@ -111,7 +111,7 @@ def main():
     ap.add_argument("--port", type=int, default=18191)
     a = ap.parse_args()
     env = dict(os.environ, PGC_DATA_DIR=a.data_dir, PGC_LOG="warn")
-    pw = "bench audit passphrase " + os.urandom(6).hex()
+    pw = "long enough phrase " + os.urandom(6).hex()
     subprocess.run([a.bin, "user", "add", "bench", "--role", "admin"], input=pw + "\n", text=True, env=env,
                    check=True, stdout=subprocess.DEVNULL)
     key = read_key(os.path.join(a.data_dir, "console-secrets.env"))

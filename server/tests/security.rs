@@ -13,21 +13,6 @@ use support::*;
 
 const VIEWER_PW: &str = "just looking at the topology";
 
-async fn login_status(c: &reqwest::Client, app: &TestApp, name: &str, pw: &str) -> (u16, String) {
-    let r = c
-        .post(format!("{}/login", app.base))
-        .form(&[("username", name), ("password", pw), ("next", "/")])
-        .send()
-        .await
-        .unwrap();
-    let loc = r
-        .headers()
-        .get("location")
-        .map(|v| v.to_str().unwrap().to_string())
-        .unwrap_or_default();
-    (r.status().as_u16(), loc)
-}
-
 fn csv_rows_of(csv: &str, action: &str) -> Vec<String> {
     csv.lines()
         .skip(1)
@@ -319,12 +304,14 @@ async fn the_right_password_allows_the_change_and_renews_the_session() {
 #[ignore = "needs the real stack: run scripts/test"]
 async fn login_links_cannot_redirect_away_or_show_attacker_text() {
     let app = spawn_app().await;
-    for next in [
-        "/%09/evil.example",
-        "//evil.example",
-        "/\\evil.example",
-        "https://evil.example",
-        "/pkg/../audit",
+    // A login whose `next` is each of these lands on `/`; a page of the console is kept.
+    for (next, lands) in [
+        ("/%09/evil.example", "/"),
+        ("//evil.example", "/"),
+        ("/\\evil.example", "/"),
+        ("https://evil.example", "/"),
+        ("/pkg/../audit", "/"),
+        ("/audit?user=admin", "/audit?user=admin"),
     ] {
         let r = app
             .client()
@@ -333,24 +320,8 @@ async fn login_links_cannot_redirect_away_or_show_attacker_text() {
             .send()
             .await
             .unwrap();
-        assert_eq!(r.headers()["location"], "/", "next={next}");
+        assert_eq!(r.headers()["location"], lands, "next={next}");
     }
-    let r = app
-        .client()
-        .post(format!("{}/login", app.base))
-        .form(&[
-            ("username", "admin"),
-            ("password", ADMIN_PASSWORD),
-            ("next", "/audit?user=admin"),
-        ])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(
-        r.headers()["location"],
-        "/audit?user=admin",
-        "a page of the console is fine"
-    );
     for q in [
         "error=ratelimited&wait=CALL%20+1-555-SCAM%20NOW",
         "error=locked&until=CALL-SCAM",

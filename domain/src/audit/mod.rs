@@ -166,21 +166,23 @@ impl AuditRecord {
     /// What the hash covers (unchanged since the first release, so older
     /// rows still verify).
     pub(crate) fn canonical(&self) -> String {
-        serde_json::json!([
+        // A tuple serialises as a JSON array, like `json!([...])` did, without
+        // building a `Value` first (this runs once per row in a full check).
+        serde_json::to_string(&(
             self.at_ms,
-            self.user_name,
-            self.role,
-            self.source_ip,
-            self.session_hash,
-            self.action,
-            self.target,
-            self.params,
-            self.result,
-            self.error,
-            self.correlation_id,
-            self.duration_ms
-        ])
-        .to_string()
+            &self.user_name,
+            &self.role,
+            &self.source_ip,
+            &self.session_hash,
+            &self.action,
+            &self.target,
+            &self.params,
+            &self.result,
+            &self.error,
+            &self.correlation_id,
+            self.duration_ms,
+        ))
+        .expect("a row serialises")
     }
 
     /// A row from an entry, every field within its bound; cut fields are

@@ -74,8 +74,35 @@ pub(super) fn record(r: Row) -> AuditRecord {
     }
 }
 
-const WHERE: &str = "(?1 IS NULL OR user_name = ?1) AND (?2 IS NULL OR action = ?2) AND (?3 IS NULL OR result = ?3) \
-                     AND (?4 IS NULL OR at_ms >= ?4) AND (?5 IS NULL OR at_ms <= ?5)";
+impl AuditFilter {
+    /// The WHERE clause of the filters that are set (only those, so SQLite
+    /// can use the index of each: `x = ? OR ? IS NULL` would defeat it),
+    /// and the values to bind, in order.
+    fn clause(&self) -> (String, Vec<Bind<'_>>) {
+        let mut conds = Vec::new();
+        let mut binds = Vec::new();
+        for (col, v) in [("user_name", &self.user), ("action", &self.action), ("result", &self.result)] {
+            if let Some(v) = v {
+                conds.push(format!("{col} = ?"));
+                binds.push(Bind::Text(v));
+            }
+        }
+        if let Some(ms) = self.from_ms {
+            conds.push("at_ms >= ?".into());
+            binds.push(Bind::Int(ms));
+        }
+        if let Some(ms) = self.to_ms {
+            conds.push("at_ms <= ?".into());
+            binds.push(Bind::Int(ms));
+        }
+        (conds.join(" AND "), binds)
+    }
+}
+
+enum Bind<'a> {
+    Text(&'a str),
+    Int(i64),
+}
 
 impl AuditLog {
     async fn select(
@@ -86,17 +113,17 @@ impl AuditLog {
         order: &str,
         limit: i64,
     ) -> Result<Vec<AuditRecord>, sqlx::Error> {
-        let sql = format!("SELECT {COLS} FROM audit WHERE {WHERE} AND {id_cond} ORDER BY id {order} LIMIT ?7");
-        let rows: Vec<Row> = sqlx::query_as(&sql)
-            .bind(&f.user)
-            .bind(&f.action)
-            .bind(&f.result)
-            .bind(f.from_ms)
-            .bind(f.to_ms)
-            .bind(id)
-            .bind(limit)
-            .fetch_all(self.pool())
-            .await?;
+        let (filters, binds) = f.clause();
+        let and = if filters.is_empty() { String::new() } else { format!(" AND {filters}") };
+        let sql = format!("SELECT {COLS} FROM audit WHERE {id_cond}{and} ORDER BY id {order} LIMIT ?");
+        let mut q = sqlx::query_as::<_, Row>(&sql).bind(id);
+        for b in binds {
+            q = match b {
+                Bind::Text(t) => q.bind(t),
+                Bind::Int(i) => q.bind(i),
+            };
+        }
+        let rows = q.bind(limit).fetch_all(self.pool()).await?;
         Ok(rows.into_iter().map(record).collect())
     }
 
@@ -106,19 +133,19 @@ impl AuditLog {
         let limit = limit.clamp(1, 500);
         let (mut rows, more) = match cursor {
             Cursor::Newest => {
-                let mut r = self.select(f, "id < ?6", i64::MAX, "DESC", limit + 1).await?;
+                let mut r = self.select(f, "id < ?", i64::MAX, "DESC", limit + 1).await?;
                 let more = r.len() as i64 > limit;
                 r.truncate(limit as usize);
                 (r, more)
             }
             Cursor::Before(id) => {
-                let mut r = self.select(f, "id < ?6", id, "DESC", limit + 1).await?;
+                let mut r = self.select(f, "id < ?", id, "DESC", limit + 1).await?;
                 let more = r.len() as i64 > limit;
                 r.truncate(limit as usize);
                 (r, more)
             }
             Cursor::After(id) => {
-                let mut r = self.select(f, "id > ?6", id, "ASC", limit + 1).await?;
+                let mut r = self.select(f, "id > ?", id, "ASC", limit + 1).await?;
                 let more = r.len() as i64 > limit;
                 r.truncate(limit as usize);
                 r.reverse();
@@ -133,12 +160,12 @@ impl AuditLog {
         // "older" / "newer" are only promised when such rows exist.
         let has_older = has_older
             && match rows.last() {
-                Some(last) => !self.select(f, "id < ?6", last.id, "DESC", 1).await?.is_empty(),
+                Some(last) => !self.select(f, "id < ?", last.id, "DESC", 1).await?.is_empty(),
                 None => false,
             };
         let has_newer = has_newer
             && match rows.first() {
-                Some(first) => !self.select(f, "id > ?6", first.id, "ASC", 1).await?.is_empty(),
+                Some(first) => !self.select(f, "id > ?", first.id, "ASC", 1).await?.is_empty(),
                 None => matches!(cursor, Cursor::Before(_)),
             };
         rows.shrink_to_fit();
@@ -157,12 +184,12 @@ impl AuditLog {
         before: i64,
         limit: i64,
     ) -> Result<Vec<AuditRecord>, sqlx::Error> {
-        self.select(f, "id < ?6", before, "DESC", limit).await
+        self.select(f, "id < ?", before, "DESC", limit).await
     }
 
     /// Up to `limit` rows after `after` in id order, unfiltered (verification).
     pub(super) async fn chain_batch(&self, after: i64, limit: i64) -> Result<Vec<AuditRecord>, sqlx::Error> {
-        self.select(&AuditFilter::default(), "id > ?6", after, "ASC", limit)
+        self.select(&AuditFilter::default(), "id > ?", after, "ASC", limit)
             .await
     }
 

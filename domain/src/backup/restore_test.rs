@@ -157,11 +157,13 @@ fn prepare_scratch(archive_path: &Path, into: &Path) -> std::io::Result<()> {
     std::fs::write(into.join("restore_test_hba.conf"), "local all all trust\n")
 }
 
+/// The archive's data directory: the folder holding `PG_VERSION` (the
+/// scratch folder also holds the private socket directory).
 fn top_folder(scratch: &Path) -> Result<String, String> {
     std::fs::read_dir(scratch)
         .map_err(|e| e.to_string())?
         .flatten()
-        .find(|e| e.path().is_dir())
+        .find(|e| e.path().join("PG_VERSION").is_file())
         .map(|e| e.file_name().to_string_lossy().to_string())
         .ok_or_else(|| "the archive holds no data directory".to_string())
 }
@@ -265,4 +267,25 @@ async fn read_every_table(db: &str, socket_dir: &Path, check: &mut RestoreTest) 
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_data_directory_is_found_beside_the_socket_directory() {
+        let root = std::env::temp_dir().join(format!("pgc-top-{}-{}", std::process::id(), crate::now_ms()));
+        // Whatever order read_dir returns them in, the socket directory is never taken.
+        for name in ["a", SOCKET_DIR, "z"] {
+            std::fs::create_dir_all(root.join(name)).unwrap();
+        }
+        std::fs::create_dir_all(root.join("pg2-data")).unwrap();
+        std::fs::write(root.join("pg2-data/PG_VERSION"), "15\n").unwrap();
+        std::fs::write(root.join("restore_test_hba.conf"), "").unwrap();
+        assert_eq!(top_folder(&root).unwrap(), "pg2-data");
+        std::fs::remove_dir_all(root.join("pg2-data")).unwrap();
+        assert!(top_folder(&root).is_err());
+        let _ = std::fs::remove_dir_all(root);
+    }
 }

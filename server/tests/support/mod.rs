@@ -232,12 +232,7 @@ impl TestApp {
     /// POST the login form; the response (a redirect) and the client holding the cookie.
     pub async fn login_response(&self, name: &str, password: &str) -> (reqwest::Response, reqwest::Client) {
         let c = self.client();
-        let r = c
-            .post(format!("{}/login", self.base))
-            .form(&[("username", name), ("password", password), ("next", "/")])
-            .send()
-            .await
-            .unwrap();
+        let r = login_post(self, &c, name, password).await;
         (r, c)
     }
 
@@ -422,12 +417,7 @@ pub async fn wait_job(app: &TestApp, c: &reqwest::Client, id: &str) -> model::op
 
 /// Log in without a cookie store; the session cookie (`name=value`).
 pub async fn login_cookie(app: &TestApp, name: &str, password: &str) -> String {
-    let r = cookie_client(app, "")
-        .post(format!("{}/login", app.base))
-        .form(&[("username", name), ("password", password), ("next", "/")])
-        .send()
-        .await
-        .unwrap();
+    let r = login_post(app, &cookie_client(app, ""), name, password).await;
     cookie_of(&r).expect("login sets the session cookie")
 }
 
@@ -581,4 +571,23 @@ impl TestApp {
         })
         .await;
     }
+}
+
+async fn login_post(app: &TestApp, c: &reqwest::Client, name: &str, pw: &str) -> reqwest::Response {
+    c.post(format!("{}/login", app.base))
+        .form(&[("username", name), ("password", pw), ("next", "/")])
+        .send()
+        .await
+        .unwrap()
+}
+
+/// POST the login form as `c`; the status and the Location it answered.
+pub async fn login_status(c: &reqwest::Client, app: &TestApp, name: &str, pw: &str) -> (u16, String) {
+    let r = login_post(app, c, name, pw).await;
+    let loc = r
+        .headers()
+        .get("location")
+        .map(|v| v.to_str().unwrap().to_string())
+        .unwrap_or_default();
+    (r.status().as_u16(), loc)
 }
