@@ -199,12 +199,18 @@ async fn backup_while_writing_then_the_gzip_archive_restores_with_plain_tar() {
         scratch_socket(&app, &b.id).exists().then_some(())
     })
     .await;
-    let net = docker(&[
-        "inspect",
-        "-f",
-        "{{.HostConfig.NetworkMode}}",
-        domain::backup::restore_test::CONTAINER,
-    ]);
+    // Freeze it while we look (connections still reach its listen queue),
+    // so a small restore cannot finish meanwhile.
+    let scratch = domain::backup::restore_test::CONTAINER;
+    docker(&["pause", scratch]);
+    struct Unpause(&'static str);
+    impl Drop for Unpause {
+        fn drop(&mut self) {
+            let _ = std::process::Command::new("docker").args(["unpause", self.0]).output();
+        }
+    }
+    let unpause = Unpause(scratch);
+    let net = docker(&["inspect", "-f", "{{.HostConfig.NetworkMode}}", scratch]);
     assert_eq!(
         String::from_utf8_lossy(&net.stdout).trim(),
         "none",
@@ -230,6 +236,7 @@ async fn backup_while_writing_then_the_gzip_archive_restores_with_plain_tar() {
         t.contains("busy: Verify of backup") && t.contains("by admin since"),
         "{t}"
     );
+    drop(unpause);
     let (s, t) = verifying.await.unwrap();
     assert_eq!(s, StatusCode::OK, "{t}");
     let v: model::backups::BackupRow = serde_json::from_str(&t).unwrap();
