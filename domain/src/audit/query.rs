@@ -81,7 +81,11 @@ impl AuditFilter {
     fn clause(&self) -> (String, Vec<Bind<'_>>) {
         let mut conds = Vec::new();
         let mut binds = Vec::new();
-        for (col, v) in [("user_name", &self.user), ("action", &self.action), ("result", &self.result)] {
+        for (col, v) in [
+            ("user_name", &self.user),
+            ("action", &self.action),
+            ("result", &self.result),
+        ] {
             if let Some(v) = v {
                 conds.push(format!("{col} = ?"));
                 binds.push(Bind::Text(v));
@@ -114,7 +118,11 @@ impl AuditLog {
         limit: i64,
     ) -> Result<Vec<AuditRecord>, sqlx::Error> {
         let (filters, binds) = f.clause();
-        let and = if filters.is_empty() { String::new() } else { format!(" AND {filters}") };
+        let and = if filters.is_empty() {
+            String::new()
+        } else {
+            format!(" AND {filters}")
+        };
         let sql = format!("SELECT {COLS} FROM audit WHERE {id_cond}{and} ORDER BY id {order} LIMIT ?");
         let mut q = sqlx::query_as::<_, Row>(&sql).bind(id);
         for b in binds {

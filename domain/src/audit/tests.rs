@@ -74,13 +74,25 @@ async fn recompute_without_key(pool: &SqlitePool, from: i64) {
 fn the_canonical_form_is_unchanged() {
     // Rows written by earlier consoles were hashed over `json!([...]).to_string()`.
     let mut r = AuditRecord::bounded(
-        AuditEntry::new("login", AuditResult::Ok).user("al\"ice", "admin").target("é\n"),
+        AuditEntry::new("login", AuditResult::Ok)
+            .user("al\"ice", "admin")
+            .target("é\n"),
         1_795_900_000_000,
     );
     r.correlation_id = "c0ffee".into();
     let old = serde_json::json!([
-        r.at_ms, r.user_name, r.role, r.source_ip, r.session_hash, r.action, r.target, r.params, r.result, r.error,
-        r.correlation_id, r.duration_ms
+        r.at_ms,
+        r.user_name,
+        r.role,
+        r.source_ip,
+        r.session_hash,
+        r.action,
+        r.target,
+        r.params,
+        r.result,
+        r.error,
+        r.correlation_id,
+        r.duration_ms
     ])
     .to_string();
     assert_eq!(r.canonical(), old);
