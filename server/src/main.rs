@@ -5,10 +5,12 @@ mod auth;
 mod backups;
 mod cli;
 mod config;
+mod health;
 mod jobs_ws;
 mod router;
 mod secrets;
 mod state;
+mod stats_auth;
 
 use std::path::PathBuf;
 
@@ -20,6 +22,7 @@ pg-console — a web console for the postgresql-cluster stack (Patroni + HAProxy
 USAGE:
   pg-console [--config FILE] [serve]     run the web console (default)
   pg-console [--config FILE] config      print the effective configuration (TOML)
+  pg-console [--config FILE] healthcheck ask the running console's /healthz (exit 0 when healthy)
   pg-console --help | --version
 {CLI}
 Settings come from the defaults (which run the demo stack), then the TOML file
@@ -40,14 +43,14 @@ fn main() -> std::process::ExitCode {
                 return std::process::ExitCode::SUCCESS;
             }
             "-V" | "--version" => {
-                println!("pg-console {}", env!("CARGO_PKG_VERSION"));
+                println!("pg-console {} ({})", health::VERSION, health::revision());
                 return std::process::ExitCode::SUCCESS;
             }
             "-c" | "--config" => match args.next() {
                 Some(f) => config_file = Some(PathBuf::from(f)),
                 None => return fail("--config needs a file path"),
             },
-            "serve" | "config" if rest.is_empty() => command = arg,
+            "serve" | "config" | "healthcheck" if rest.is_empty() => command = arg,
             "user" | "session" | "audit" | "routes" if rest.is_empty() => {
                 command = "cli".into();
                 rest.push(arg);
@@ -66,6 +69,13 @@ fn main() -> std::process::ExitCode {
             print!("{}", toml::to_string_pretty(&cfg).expect("config serialises"));
             std::process::ExitCode::SUCCESS
         }
+        "healthcheck" => match health::check(cfg.listen) {
+            Ok(()) => std::process::ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("pg-console: unhealthy: {e}");
+                std::process::ExitCode::FAILURE
+            }
+        },
         "cli" => {
             let rt = tokio::runtime::Builder::new_current_thread()
                 .enable_all()

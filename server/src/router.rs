@@ -9,7 +9,7 @@ use axum::{
     routing::{get, post},
     Router,
 };
-use domain::backup::BackupSettings;
+use domain::backup::{BackupSettings, Recovery};
 use domain::haproxy::HaproxyClient;
 use domain::operations::{reinit_cluster::ReinitSettings, write_probe::ProbeTarget, OperationService};
 use domain::overview::{EndpointSettings, OverviewService};
@@ -164,6 +164,9 @@ pub fn build_router(cfg: &Config, ctx: ServerContext, st: AppState, sessions: Sq
         .route("/logout", post(login::logout))
         .route("/audit/export.csv", get(crate::auth::audit_csv::export))
         .route("/backups/download/{id}", get(crate::backups::download))
+        .route("/auth/traefik", get(crate::stats_auth::forward_auth))
+        .route("/auth/stats", get(crate::stats_auth::grant))
+        .route("/_pgc/grant", get(crate::stats_auth::redeem))
         .with_state(st.clone());
     let ws_routes = Router::new()
         .route(crate::jobs_ws::JOB_ROUTE, get(crate::jobs_ws::job))
@@ -174,7 +177,7 @@ pub fn build_router(cfg: &Config, ctx: ServerContext, st: AppState, sessions: Sq
     // The static site has its own route; nothing else serves files.
     let site = tower_http::services::ServeDir::new(cfg.site_root.join("pkg"));
     Router::new()
-        .route("/healthz", get(|| async { "ok" }))
+        .route("/healthz", get(crate::health::healthz))
         .nest_service("/pkg", site)
         .merge(auth_routes)
         .merge(ws_routes)
@@ -228,7 +231,7 @@ pub async fn run(cfg: Config) -> Result<(), ServeError> {
         if !domain::backup::journal::pending(&b.backups_dir).is_empty() {
             match domain::docker::DockerControl::connect().await {
                 Ok(docker) => {
-                    for line in domain::backup::recover_interrupted(&b, &docker).await {
+                    for line in domain::backup::recover_interrupted(&b, &docker, Recovery::AtStart).await {
                         recovered(&st, &line).await;
                     }
                 }
@@ -237,6 +240,7 @@ pub async fn run(cfg: Config) -> Result<(), ServeError> {
         }
     }
     let audit = st.audit.clone();
+    let (shutdown_state, backups) = (st.clone(), ctx.operations.backup.clone());
     let router = build_router(&cfg, ctx, st, store);
     // Paths are checked before routing: nothing, not even the router, sees
     // a path that is not in canonical form.
@@ -261,14 +265,39 @@ pub async fn run(cfg: Config) -> Result<(), ServeError> {
     .with_graceful_shutdown(shutdown_signal())
     .await
     .map_err(ServeError::Serve);
+    // No new requests now. A backup that has its replica stopped is not
+    // waited for: the replica is started again and the backup marked failed
+    // (as a restart after a crash would), then the audit log is flushed.
+    if let Some(b) = backups {
+        stop_interrupted_backups(&shutdown_state, &b).await;
+    }
     audit_task.abort();
     audit.flush(true).await;
     served
 }
 
-/// Log and audit one thing startup recovery did.
+/// At shutdown: start the replicas of backups still running.
+async fn stop_interrupted_backups(st: &AppState, b: &BackupSettings) {
+    let dir = b.backups_dir.clone();
+    let pending = tokio::task::spawn_blocking(move || domain::backup::journal::pending(&dir))
+        .await
+        .unwrap_or_default();
+    if pending.is_empty() {
+        return;
+    }
+    match domain::docker::DockerControl::connect().await {
+        Ok(docker) => {
+            for line in domain::backup::recover_interrupted(b, &docker, Recovery::AtShutdown).await {
+                recovered(st, &format!("at shutdown: {line}")).await;
+            }
+        }
+        Err(e) => tracing::error!("shutdown: {e}; the replica stays stopped until the console starts again"),
+    }
+}
+
+/// Log and audit one thing the recovery of interrupted backups did.
 async fn recovered(st: &AppState, line: &str) {
-    tracing::warn!("startup recovery: {line}");
+    tracing::warn!("backup recovery: {line}");
     st.audit
         .record_or_log(
             domain::audit::AuditEntry::new("backup_recovered", domain::audit::AuditResult::Ok)

@@ -39,6 +39,8 @@ pub struct AppState {
     pub public_origin: String,
     pub trusted_proxies: Arc<Vec<std::net::IpAddr>>,
     pub backups_dir: Option<std::path::PathBuf>,
+    /// Who may see HAProxy's stats through Traefik (forwardAuth).
+    pub stats_auth: Arc<crate::stats_auth::StatsAuth>,
 }
 
 impl AppState {
@@ -68,6 +70,10 @@ impl AppState {
             public_origin: cfg.public_origin(),
             trusted_proxies: Arc::new(cfg.trusted_proxies.iter().filter_map(|p| p.parse().ok()).collect()),
             backups_dir: Some(cfg.backups_dir.clone()),
+            stats_auth: Arc::new(crate::stats_auth::StatsAuth::new(
+                &cfg.public_origin(),
+                &cfg.haproxy_stats_public_url,
+            )),
             pool,
         })
     }

@@ -52,6 +52,8 @@ fn is_page(path: &str) -> bool {
         "/audit/export.csv",
         "/logout",
         "/healthz",
+        "/auth/",
+        "/_pgc/",
     ]
     .iter()
     .any(|p| path.starts_with(p))

@@ -294,7 +294,9 @@ pub fn JobView(id: String) -> impl IntoView {
 
 /// Open `/ws/jobs/{id}` on this page's origin; every message is the job's
 /// whole state (or `{"error": …}`). A socket that fails or closes before the
-/// job finished switches the view to polling.
+/// job finished switches the view to polling (so nothing is missed) and is
+/// opened again after 1, 2, 4… (at most 10) seconds; its first message
+/// switches polling off again.
 #[cfg(feature = "hydrate")]
 fn follow_over_websocket(
     id: &str,
@@ -302,46 +304,96 @@ fn follow_over_websocket(
     polling: RwSignal<bool>,
     live_error: RwSignal<Option<String>>,
 ) {
-    use wasm_bindgen::{closure::Closure, JsCast};
-    let Some(loc) = web_sys::window().map(|w| w.location()) else {
-        polling.set(true);
-        return;
+    let alive = std::rc::Rc::new(std::cell::Cell::new(true));
+    let socket: std::rc::Rc<std::cell::RefCell<Option<web_sys::WebSocket>>> = Default::default();
+    let live = Live {
+        id: id.to_string(),
+        job,
+        polling,
+        live_error,
+        alive: alive.clone(),
+        socket: socket.clone(),
     };
-    let scheme = if loc.protocol().ok().as_deref() == Some("https:") {
-        "wss"
-    } else {
-        "ws"
-    };
-    let url = format!("{scheme}://{}/ws/jobs/{id}", loc.host().unwrap_or_default());
-    let Ok(ws) = web_sys::WebSocket::new(&url) else {
-        polling.set(true);
-        return;
-    };
-    let on_message = Closure::<dyn FnMut(web_sys::MessageEvent)>::new(move |ev: web_sys::MessageEvent| {
-        let Some(text) = ev.data().as_string() else { return };
-        if let Ok(j) = serde_json::from_str::<OpJob>(&text) {
-            job.try_set(Some(j));
-        } else if let Ok(v) = serde_json::from_str::<serde_json::Value>(&text) {
-            if let Some(e) = v.get("error").and_then(|e| e.as_str()) {
-                live_error.try_set(Some(e.to_string()));
-            }
-        }
-    });
-    ws.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
-    on_message.forget();
-    let on_close = Closure::<dyn FnMut(web_sys::CloseEvent)>::new(move |_ev: web_sys::CloseEvent| {
-        let finished = job.try_get_untracked().flatten().is_some_and(|j| j.outcome.is_some());
-        if !finished && live_error.try_get_untracked().flatten().is_none() {
-            polling.try_set(true);
-        }
-    });
-    ws.set_onclose(Some(on_close.as_ref().unchecked_ref()));
-    on_close.forget();
-    let ws = send_wrapper::SendWrapper::new(ws);
+    live.open(0);
+    let guard = send_wrapper::SendWrapper::new((alive, socket));
     on_cleanup(move || {
-        ws.set_onclose(None);
-        let _ = ws.close();
+        guard.0.set(false);
+        if let Some(ws) = guard.1.borrow_mut().take() {
+            ws.set_onclose(None);
+            let _ = ws.close();
+        }
     });
+}
+
+#[cfg(feature = "hydrate")]
+#[derive(Clone)]
+struct Live {
+    id: String,
+    job: RwSignal<Option<OpJob>>,
+    polling: RwSignal<bool>,
+    live_error: RwSignal<Option<String>>,
+    /// False once the view is gone: no more reconnecting.
+    alive: std::rc::Rc<std::cell::Cell<bool>>,
+    socket: std::rc::Rc<std::cell::RefCell<Option<web_sys::WebSocket>>>,
+}
+
+#[cfg(feature = "hydrate")]
+impl Live {
+    fn finished(&self) -> bool {
+        self.job.try_get_untracked().flatten().is_some_and(|j| j.outcome.is_some())
+    }
+
+    fn open(&self, attempt: u32) {
+        use wasm_bindgen::{closure::Closure, JsCast};
+        let Some(loc) = web_sys::window().map(|w| w.location()) else {
+            self.polling.set(true);
+            return;
+        };
+        let scheme = if loc.protocol().ok().as_deref() == Some("https:") {
+            "wss"
+        } else {
+            "ws"
+        };
+        let url = format!("{scheme}://{}/ws/jobs/{}", loc.host().unwrap_or_default(), self.id);
+        let Ok(ws) = web_sys::WebSocket::new(&url) else {
+            self.polling.set(true);
+            return;
+        };
+        let me = self.clone();
+        let on_message = Closure::<dyn FnMut(web_sys::MessageEvent)>::new(move |ev: web_sys::MessageEvent| {
+            let Some(text) = ev.data().as_string() else { return };
+            if let Ok(j) = serde_json::from_str::<OpJob>(&text) {
+                me.job.try_set(Some(j));
+                me.polling.try_set(false);
+            } else if let Ok(v) = serde_json::from_str::<serde_json::Value>(&text) {
+                if let Some(e) = v.get("error").and_then(|e| e.as_str()) {
+                    me.live_error.try_set(Some(e.to_string()));
+                }
+            }
+        });
+        ws.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
+        on_message.forget();
+        let me = self.clone();
+        let on_close = Closure::<dyn FnMut(web_sys::CloseEvent)>::new(move |_ev: web_sys::CloseEvent| {
+            if me.finished() || me.live_error.try_get_untracked().flatten().is_some() || !me.alive.get() {
+                return;
+            }
+            me.polling.try_set(true);
+            let again = me.clone();
+            let delay = (1000u32 << attempt.min(3)).min(10_000);
+            let retry = Closure::once_into_js(move || {
+                if again.alive.get() && !again.finished() {
+                    again.open(attempt + 1);
+                }
+            });
+            if let Some(w) = web_sys::window() {
+                let _ = w.set_timeout_with_callback_and_timeout_and_arguments_0(retry.unchecked_ref(), delay as i32);
+            }
+        });
+        ws.set_onclose(Some(on_close.as_ref().unchecked_ref()));
+        on_close.forget();
+        *self.socket.borrow_mut() = Some(ws);
+    }
 }
 
 /// Operations still running (any user's, started from any tab), each

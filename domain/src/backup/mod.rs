@@ -269,9 +269,21 @@ pub fn fail_orphaned(s: &BackupSettings) -> Vec<String> {
     done
 }
 
-/// At startup: start every replica a dead console left stopped, mark those
-/// backups failed and remove their partial files. Returns what was done.
-pub async fn recover_interrupted(s: &BackupSettings, docker: &crate::docker::DockerControl) -> Vec<String> {
+/// When the console recovers interrupted backups: at its next start (it died
+/// with a replica stopped), or as it shuts down (SIGTERM, `docker stop`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Recovery {
+    AtStart,
+    AtShutdown,
+}
+
+/// Start every replica a backup left stopped, mark those backups failed and
+/// remove their partial files. Returns what was done.
+pub async fn recover_interrupted(
+    s: &BackupSettings,
+    docker: &crate::docker::DockerControl,
+    when: Recovery,
+) -> Vec<String> {
     let mut done = Vec::new();
     for e in journal::pending(&s.backups_dir) {
         let started = docker.start(&e.container).await;
@@ -285,8 +297,13 @@ pub async fn recover_interrupted(s: &BackupSettings, docker: &crate::docker::Doc
                 m
             });
         m.status = "failed".into();
-        m.error =
-            "the console stopped during the backup; the replica was started again at the console's next start".into();
+        m.error = match when {
+            Recovery::AtStart => {
+                "the console stopped during the backup; the replica was started again at the console's next start"
+            }
+            Recovery::AtShutdown => "the console was shut down during the backup; it started the replica again first",
+        }
+        .into();
         let _ = m.save(&s.backups_dir);
         match started {
             Ok(()) => {

@@ -23,14 +23,18 @@ pub struct LoginForm {
     pub next: String,
 }
 
-/// Only a page of this console (and a query without control characters),
-/// so the login form cannot be used to redirect elsewhere.
+/// Routes besides pages that a login may return to: the stats grant
+/// (HAProxy's stats behind Traefik send logged-out users through it).
+const RETURN_ROUTES: &[&str] = &["/auth/stats"];
+
+/// Only a page of this console, or a route of [`RETURN_ROUTES`] (and a query
+/// without control characters), so the login form cannot send anyone elsewhere.
 pub fn safe_next(next: &str) -> &str {
     let (path, query) = match next.split_once('?') {
         Some((p, q)) => (p, Some(q)),
         None => (next, None),
     };
-    let page = matches!(app::access::page(path), Some(app::access::Access::Needs(_)));
+    let page = matches!(app::access::page(path), Some(app::access::Access::Needs(_))) || RETURN_ROUTES.contains(&path);
     let canonical = super::path::check(path) == super::path::PathCheck::Canonical;
     let clean_query = query
         .map(|q| q.bytes().all(|b| b.is_ascii_graphic() && b != b'\\'))
@@ -197,7 +201,7 @@ mod tests {
 
     #[test]
     fn next_is_only_a_page_of_this_console() {
-        for ok in ["/", "/audit", "/backups", "/audit?user=a&action=login_failed", "/admin"] {
+        for ok in ["/", "/audit", "/backups", "/audit?user=a&action=login_failed", "/admin", "/auth/stats"] {
             assert_eq!(safe_next(ok), ok);
         }
         for bad in [

@@ -92,7 +92,7 @@ pub async fn authenticate(State(st): State<AppState>, session: Session, mut req:
         Access::Needs(action) => action,
     };
     let Some(caller) = caller else {
-        return if kind == RouteKind::Page && req.method() == Method::GET {
+        return if matches!(kind, RouteKind::Page | RouteKind::Http) && req.method() == Method::GET {
             login_redirect(&req)
         } else {
             api_error(ApiError::login_required())

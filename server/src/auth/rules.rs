@@ -26,6 +26,12 @@ pub const HTTP_ROUTES: &[(&str, Access)] = &[
     ("/healthz", Access::Public),
     ("/audit/export.csv", Access::Needs(Action::ViewAudit)),
     ("/backups/download/{id}", Access::Needs(Action::ReadBackupContents)),
+    // HAProxy's stats behind Traefik (stats_auth.rs): Traefik's forwardAuth
+    // and the stats host's grant check their own session; the grant is issued
+    // to logged-in users only.
+    ("/auth/traefik", Access::Public),
+    ("/auth/stats", Access::Needs(Action::ViewCluster)),
+    ("/_pgc/grant", Access::Public),
 ];
 
 /// Websocket routes (as registered, `{param}` segments included).
