@@ -1,14 +1,59 @@
-# pg-console runtime image. Build the binary and site first (scripts/build
-# --release), then: docker build --build-arg BASE_IMAGE=pgc-base:bookworm -t pg-console .
-# (The full multi-stage build with a Rust toolchain image is a later issue: no
-# registry can be reached on the development machines.)
+# pg-console, built from source: `scripts/image` (or, with the builder image
+# and vendored crates it prepares, `docker build .`). A release build of the
+# server and of the hydrate WASM (wasm-opt -Oz), on the local Debian base.
+#
+# No registry can be reached, and containers cannot fetch over HTTPS here, so:
+# - BUILDER_IMAGE (pgc-rust:…) holds the Rust toolchain, the wasm32 target and
+#   the pinned wasm-bindgen (infra/build/rust, from the host's toolchain);
+# - .build/vendor holds every crate of Cargo.lock (`cargo vendor` on the host);
+#   the build is offline.
+# Layers: the dependency manifests first, built with empty crates, so a change
+# to the sources alone rebuilds only the console's own crates.
+ARG BUILDER_IMAGE=pgc-rust:latest
 ARG BASE_IMAGE=debian:bookworm-slim
+
+FROM ${BUILDER_IMAGE} AS build
+WORKDIR /src
+ENV CARGO_HOME=/cargo CARGO_TARGET_DIR=/src/target CARGO_INCREMENTAL=0 CARGO_TERM_COLOR=never
+COPY .build/vendor /vendor
+RUN mkdir -p /cargo \
+ && printf '[source.crates-io]\nreplace-with = "vendored"\n\n[source.vendored]\ndirectory = "/vendor"\n\n[net]\noffline = true\n' \
+    > /cargo/config.toml
+COPY Cargo.toml Cargo.lock ./
+COPY model/Cargo.toml model/Cargo.toml
+COPY domain/Cargo.toml domain/Cargo.toml
+COPY app/Cargo.toml app/Cargo.toml
+COPY frontend/Cargo.toml frontend/Cargo.toml
+COPY server/Cargo.toml server/Cargo.toml
+RUN for c in model domain app frontend; do mkdir -p $c/src && touch $c/src/lib.rs; done \
+ && mkdir -p server/src && echo 'fn main() {}' > server/src/main.rs \
+ && cargo build --locked --release -p server \
+ && cargo build --locked -p frontend --lib --target wasm32-unknown-unknown --profile wasm-release \
+ && rm -rf model domain app frontend server
+COPY . .
+ARG GIT_REVISION=unknown
+# COPY keeps the files' own times, which may be older than the empty crates
+# built above: touch them so cargo rebuilds the console's crates.
+RUN find model domain app frontend server -name '*.rs' -exec touch {} + \
+ && PGC_GIT_REVISION=${GIT_REVISION} scripts/build --release
+
 FROM ${BASE_IMAGE}
-RUN useradd --system --home /var/lib/pg-console --create-home pgconsole
-COPY target/release/pg-console /usr/local/bin/pg-console
-COPY target/site /usr/share/pg-console/site
-ENV PGC_SITE_ROOT=/usr/share/pg-console/site PGC_LISTEN=0.0.0.0:8080
-USER pgconsole
-EXPOSE 8080
+ARG GIT_REVISION=unknown
+# The console runs as the node image's postgres user (uid 100, gid 102): the
+# replicas' data directories it backs up are that user's (mode 700). It also
+# needs the Docker socket: the compose file adds the socket's group. That
+# socket is root-equivalent on the host (README: deployment).
+ARG APP_UID=100
+ARG APP_GID=102
+COPY --from=build /src/target/release/pg-console /usr/local/bin/pg-console
+COPY --from=build /src/target/site /usr/share/pg-console/site
+RUN mkdir -p /var/lib/pg-console && chown ${APP_UID}:${APP_GID} /var/lib/pg-console
+LABEL org.opencontainers.image.title="pg-console" \
+      org.opencontainers.image.revision="${GIT_REVISION}" \
+      org.opencontainers.image.source="pg-console"
+ENV PGC_SITE_ROOT=/usr/share/pg-console/site PGC_DATA_DIR=/var/lib/pg-console PGC_LISTEN=127.0.0.1:8080 \
+    HOME=/var/lib/pg-console
+USER ${APP_UID}:${APP_GID}
+HEALTHCHECK --interval=10s --timeout=5s --start-period=30s --retries=3 CMD ["/usr/local/bin/pg-console", "healthcheck"]
 ENTRYPOINT ["/usr/local/bin/pg-console"]
 CMD ["serve"]

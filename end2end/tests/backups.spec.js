@@ -1,7 +1,8 @@
 // A replica backup from the Overview on a few hundred MB of real data: its
-// progress pushed over the websocket (the bar advances), a reload mid-way
-// still shows the live job, then the catalog, verification with a test
-// restore, and deletion.
+// progress pushed over the websocket through Traefik (the bar advances), a
+// reload mid-way still shows the live job, a restart of Traefik is survived
+// (polling meanwhile, then the websocket again), then the catalog,
+// verification with a test restore, and deletion.
 const { test, expect } = require('./fixtures');
 const { execFileSync } = require('child_process');
 const fs = require('fs');
@@ -71,6 +72,11 @@ test('back up a replica, watch the bar, reload, verify with a test restore, dele
   await expect(row).toHaveClass(/busy/);
   await expect(row).toContainText('is running');
   await page.screenshot({ path: path.resolve(__dirname, '../../docs/backup-progress.png') });
+  // The connection drops (Traefik restarts): the view polls meanwhile, then
+  // its websocket reconnects through the new Traefik and the job goes on live.
+  execFileSync('docker', ['restart', '-t', '0', 'traefik'], { stdio: 'ignore' });
+  await expect(live).toHaveAttribute('data-live', 'polling', { timeout: 10_000 });
+  await expect(live).toHaveAttribute('data-live', 'websocket', { timeout: 30_000 });
   const archiving = await sample(live, live.locator('[data-testid=job-step]', { hasText: 'waiting until' }));
   console.log(`progress samples: copy [${copying}], archive [${archiving}], websocket frames ${frames.length}`);
   const seen = copying.concat(archiving);

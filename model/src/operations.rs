@@ -148,3 +148,33 @@ pub struct Progress {
     pub rate_bytes_per_s: u64,
     pub eta_s: Option<u64>,
 }
+
+/// One running operation, as the `/ws/jobs` feed announces it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunningJob {
+    pub id: String,
+    pub title: String,
+    #[serde(default)]
+    pub member: String,
+    pub user: String,
+    pub started_at_ms: i64,
+}
+
+/// A message of the `/ws/jobs` feed: the operations running now (sent on
+/// connect and whenever that set changes).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunningJobs {
+    pub running: Vec<RunningJob>,
+}
+
+impl From<&OpJob> for RunningJob {
+    fn from(j: &OpJob) -> Self {
+        RunningJob {
+            id: j.id.clone(),
+            title: j.title.clone(),
+            member: j.member.clone(),
+            user: j.user.clone(),
+            started_at_ms: j.started_at_ms,
+        }
+    }
+}

@@ -93,3 +93,31 @@ export_console_env() {
   export PGC_WRITE_ENDPOINT="$BIND_ADDR:$WRITE_PORT"
   export PGC_READ_ENDPOINT="$BIND_ADDR:$READ_PORT"
 }
+
+BASE_IMAGE_TAG="pgc-base:bookworm"
+
+image_exists() { docker image inspect "$1" >/dev/null 2>&1; }
+
+# The local Debian bookworm base image every image starts from (no registry
+# can be reached): debootstrap from the machine's own Debian mirror, once.
+ensure_base_image() {
+  if image_exists "$BASE_IMAGE_TAG"; then return 0; fi
+  command -v debootstrap >/dev/null 2>&1 || apt_install debootstrap
+  local mirror sec root
+  mirror="$(debian_mirror bookworm)" || die "cannot find a Debian bookworm mirror in /etc/apt/sources.list*; set PGC_DEBIAN_MIRROR"
+  mirror="${PGC_DEBIAN_MIRROR:-$mirror}"
+  sec="$(debian_mirror bookworm-security || true)"
+  root="$(mktemp -d /tmp/pgc-rootfs.XXXX)"
+  say "creating base image $BASE_IMAGE_TAG with debootstrap (minbase bookworm from $mirror; ~1-2 min)"
+  debootstrap --variant=minbase bookworm "$root" "$mirror" >"$root.log" 2>&1 \
+    || { tail -n 20 "$root.log" >&2; die "debootstrap failed (log above)"; }
+  {
+    echo "deb $mirror bookworm main"
+    echo "deb $mirror bookworm-updates main"
+    [ -n "$sec" ] && echo "deb $sec bookworm-security main"
+  } > "$root/etc/apt/sources.list"
+  rm -rf "$root"/var/cache/apt/archives/*.deb "$root"/var/lib/apt/lists/*
+  tar -C "$root" -c . | docker import - "$BASE_IMAGE_TAG" >/dev/null
+  rm -rf "$root" "$root.log"
+}
+

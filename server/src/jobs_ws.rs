@@ -22,8 +22,10 @@ use domain::authz::Caller;
 use domain::operations::Jobs;
 use domain::users::{SessionCheck, SessionStore};
 
-/// The route, as registered and as listed by `pg-console routes`.
+/// The routes, as registered and as listed by `pg-console routes`: one
+/// job's progress, and the feed of running jobs.
 pub const JOB_ROUTE: &str = "/ws/jobs/{id}";
+pub const FEED_ROUTE: &str = "/ws/jobs";
 pub const MAX_MESSAGE_BYTES: usize = 64 * 1024;
 pub const MAX_PER_SESSION: usize = 8;
 pub const MAX_TOTAL: usize = 256;
@@ -94,6 +96,64 @@ pub async fn job(
     ws.max_message_size(MAX_MESSAGE_BYTES)
         .max_frame_size(MAX_MESSAGE_BYTES)
         .on_upgrade(move |socket| follow(socket, st, caller, id, slot))
+}
+
+/// `/ws/jobs`: the running operations, on connect and whenever they change.
+/// Idle between changes (pings keep it open through proxies).
+pub async fn feed(
+    ws: WebSocketUpgrade,
+    State(st): State<Arc<WsState>>,
+    Extension(caller): Extension<Caller>,
+) -> Response {
+    let Some(slot) = st.admit(&caller.sid) else {
+        return crate::auth::middleware::api_error(ApiError::new(
+            ErrorKind::TooMany,
+            "too many live connections: close other console tabs and reload",
+        ));
+    };
+    ws.max_message_size(MAX_MESSAGE_BYTES)
+        .max_frame_size(MAX_MESSAGE_BYTES)
+        .on_upgrade(move |socket| feed_loop(socket, st, caller, slot))
+}
+
+async fn feed_loop(mut socket: WebSocket, st: Arc<WsState>, caller: Caller, _slot: Slot) {
+    let mut changed = st.jobs.subscribe();
+    let mut session_check = tokio::time::interval(Duration::from_secs(5));
+    session_check.tick().await;
+    let mut ping = tokio::time::interval(PING_EVERY);
+    ping.tick().await;
+    let mut last = String::new();
+    loop {
+        let running = model::operations::RunningJobs {
+            running: st.jobs.running().iter().map(Into::into).collect(),
+        };
+        let text = serde_json::to_string(&running).expect("the feed serialises");
+        if text != last {
+            if socket.send(Message::Text(text.clone().into())).await.is_err() {
+                return;
+            }
+            last = text;
+        }
+        tokio::select! {
+            r = changed.changed() => if r.is_err() { break },
+            _ = session_check.tick() => {
+                if !matches!(st.sessions.check(&caller.sid).await, Ok(SessionCheck::Valid(_))) {
+                    let _ = socket.send(error_message("your session has ended: log in again")).await;
+                    break;
+                }
+            }
+            _ = ping.tick() => {
+                if socket.send(Message::Ping(Vec::new().into())).await.is_err() {
+                    return;
+                }
+            }
+            m = socket.recv() => match m {
+                None | Some(Err(_)) | Some(Ok(Message::Close(_))) => return,
+                Some(Ok(_)) => {}
+            },
+        }
+    }
+    let _ = socket.send(Message::Close(None)).await;
 }
 
 fn error_message(text: &str) -> Message {

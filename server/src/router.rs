@@ -170,6 +170,7 @@ pub fn build_router(cfg: &Config, ctx: ServerContext, st: AppState, sessions: Sq
         .with_state(st.clone());
     let ws_routes = Router::new()
         .route(crate::jobs_ws::JOB_ROUTE, get(crate::jobs_ws::job))
+        .route(crate::jobs_ws::FEED_ROUTE, get(crate::jobs_ws::feed))
         .with_state(Arc::new(crate::jobs_ws::WsState::new(
             ctx.operations.jobs.clone(),
             st.sessions.clone(),

@@ -159,7 +159,12 @@ pub async fn forward_auth(State(st): State<AppState>, ip: Option<Extension<Clien
                     ip: ip.map(|e| e.0 .0).unwrap_or_else(|| "unknown".into()),
                 };
                 st.audit
-                    .record_or_log(entry_for(&caller, "haproxy_stats_view", AuditResult::Ok, &stats.stats_url))
+                    .record_or_log(entry_for(
+                        &caller,
+                        "haproxy_stats_view",
+                        AuditResult::Ok,
+                        &stats.stats_url,
+                    ))
                     .await;
             }
             (StatusCode::OK, "ok").into_response()
@@ -226,7 +231,10 @@ mod tests {
     #[test]
     fn cookies_are_read_by_exact_name() {
         let mut h = HeaderMap::new();
-        h.insert(header::COOKIE, "a=1; __Host-pgc_stats=tok; x__Host-pgc_stats=no".parse().unwrap());
+        h.insert(
+            header::COOKIE,
+            "a=1; __Host-pgc_stats=tok; x__Host-pgc_stats=no".parse().unwrap(),
+        );
         assert_eq!(cookie(&h, "__Host-pgc_stats"), Some("tok"));
         assert_eq!(cookie(&h, "pgc_stats"), None);
     }

@@ -1,5 +1,7 @@
 pub mod endpoints;
 pub mod haproxy_table;
 pub mod history_table;
+#[cfg(feature = "hydrate")]
+pub mod live;
 pub mod operations;
 pub mod topology_table;

@@ -292,11 +292,10 @@ pub fn JobView(id: String) -> impl IntoView {
     }
 }
 
-/// Open `/ws/jobs/{id}` on this page's origin; every message is the job's
-/// whole state (or `{"error": …}`). A socket that fails or closes before the
-/// job finished switches the view to polling (so nothing is missed) and is
-/// opened again after 1, 2, 4… (at most 10) seconds; its first message
-/// switches polling off again.
+/// Follow `/ws/jobs/{id}`: every message is the job's whole state (or
+/// `{"error": …}`). While the socket is down (it reopens itself) the view
+/// polls, so nothing is missed; the first message after a reconnect stops
+/// the polling again.
 #[cfg(feature = "hydrate")]
 fn follow_over_websocket(
     id: &str,
@@ -304,116 +303,82 @@ fn follow_over_websocket(
     polling: RwSignal<bool>,
     live_error: RwSignal<Option<String>>,
 ) {
-    let alive = std::rc::Rc::new(std::cell::Cell::new(true));
-    let socket: std::rc::Rc<std::cell::RefCell<Option<web_sys::WebSocket>>> = Default::default();
-    let live = Live {
-        id: id.to_string(),
-        job,
-        polling,
-        live_error,
-        alive: alive.clone(),
-        socket: socket.clone(),
-    };
-    live.open(0);
-    let guard = send_wrapper::SendWrapper::new((alive, socket));
-    on_cleanup(move || {
-        guard.0.set(false);
-        if let Some(ws) = guard.1.borrow_mut().take() {
-            ws.set_onclose(None);
-            let _ = ws.close();
+    let on_text = move |text: String| {
+        if let Ok(j) = serde_json::from_str::<OpJob>(&text) {
+            job.try_set(Some(j));
+            polling.try_set(false);
+        } else if let Ok(v) = serde_json::from_str::<serde_json::Value>(&text) {
+            if let Some(e) = v.get("error").and_then(|e| e.as_str()) {
+                live_error.try_set(Some(e.to_string()));
+            }
         }
-    });
-}
-
-#[cfg(feature = "hydrate")]
-#[derive(Clone)]
-struct Live {
-    id: String,
-    job: RwSignal<Option<OpJob>>,
-    polling: RwSignal<bool>,
-    live_error: RwSignal<Option<String>>,
-    /// False once the view is gone: no more reconnecting.
-    alive: std::rc::Rc<std::cell::Cell<bool>>,
-    socket: std::rc::Rc<std::cell::RefCell<Option<web_sys::WebSocket>>>,
-}
-
-#[cfg(feature = "hydrate")]
-impl Live {
-    fn finished(&self) -> bool {
-        self.job.try_get_untracked().flatten().is_some_and(|j| j.outcome.is_some())
-    }
-
-    fn open(&self, attempt: u32) {
-        use wasm_bindgen::{closure::Closure, JsCast};
-        let Some(loc) = web_sys::window().map(|w| w.location()) else {
-            self.polling.set(true);
-            return;
-        };
-        let scheme = if loc.protocol().ok().as_deref() == Some("https:") {
-            "wss"
-        } else {
-            "ws"
-        };
-        let url = format!("{scheme}://{}/ws/jobs/{}", loc.host().unwrap_or_default(), self.id);
-        let Ok(ws) = web_sys::WebSocket::new(&url) else {
-            self.polling.set(true);
-            return;
-        };
-        let me = self.clone();
-        let on_message = Closure::<dyn FnMut(web_sys::MessageEvent)>::new(move |ev: web_sys::MessageEvent| {
-            let Some(text) = ev.data().as_string() else { return };
-            if let Ok(j) = serde_json::from_str::<OpJob>(&text) {
-                me.job.try_set(Some(j));
-                me.polling.try_set(false);
-            } else if let Ok(v) = serde_json::from_str::<serde_json::Value>(&text) {
-                if let Some(e) = v.get("error").and_then(|e| e.as_str()) {
-                    me.live_error.try_set(Some(e.to_string()));
-                }
-            }
-        });
-        ws.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
-        on_message.forget();
-        let me = self.clone();
-        let on_close = Closure::<dyn FnMut(web_sys::CloseEvent)>::new(move |_ev: web_sys::CloseEvent| {
-            if me.finished() || me.live_error.try_get_untracked().flatten().is_some() || !me.alive.get() {
-                return;
-            }
-            me.polling.try_set(true);
-            let again = me.clone();
-            let delay = (1000u32 << attempt.min(3)).min(10_000);
-            let retry = Closure::once_into_js(move || {
-                if again.alive.get() && !again.finished() {
-                    again.open(attempt + 1);
-                }
-            });
-            if let Some(w) = web_sys::window() {
-                let _ = w.set_timeout_with_callback_and_timeout_and_arguments_0(retry.unchecked_ref(), delay as i32);
-            }
-        });
-        ws.set_onclose(Some(on_close.as_ref().unchecked_ref()));
-        on_close.forget();
-        *self.socket.borrow_mut() = Some(ws);
+    };
+    let on_down = move || {
+        let finished = job.try_get_untracked().flatten().is_some_and(|j| j.outcome.is_some());
+        if finished || live_error.try_get_untracked().flatten().is_some() {
+            return false;
+        }
+        polling.try_set(true);
+        true
+    };
+    if !super::live::follow(&format!("/ws/jobs/{id}"), on_text, on_down) {
+        polling.set(true);
     }
 }
 
 /// Operations still running (any user's, started from any tab), each
-/// followed live. Checked every 2 s. A job seen running here stays on the
+/// followed live. Pushed by the server as they start. A job seen running here stays on the
 /// list once it finishes, with its outcome, until the page is left: the
 /// result is not lost because the job ended between two checks.
 #[component]
 pub fn LiveJobs() -> impl IntoView {
+    let seen: RwSignal<Vec<String>> = RwSignal::new(Vec::new());
+    let add = move |ids: Vec<String>| {
+        let fresh: Vec<String> = ids
+            .into_iter()
+            .filter(|id| !seen.with_untracked(|s| s.contains(id)))
+            .collect();
+        if !fresh.is_empty() {
+            seen.update(|s| s.extend(fresh));
+        }
+    };
+    // Pushed over `/ws/jobs` (which reopens itself after a drop); polled
+    // every 2 s while that socket is down. Client-side only.
+    let feed_up = RwSignal::new(false);
+    #[cfg(feature = "hydrate")]
+    Effect::new(move |prev: Option<()>| {
+        if prev.is_some() {
+            return;
+        }
+        let on_text = move |text: String| {
+            if let Ok(feed) = serde_json::from_str::<model::operations::RunningJobs>(&text) {
+                feed_up.try_set(true);
+                add(feed.running.into_iter().map(|j| j.id).collect());
+            }
+        };
+        let on_down = move || {
+            feed_up.try_set(false);
+            true
+        };
+        super::live::follow("/ws/jobs", on_text, on_down);
+    });
     let tick = RwSignal::new(0u64);
     Effect::new(move |_| {
-        if let Ok(h) = set_interval_with_handle(move || tick.update(|t| *t += 1), Duration::from_secs(2)) {
+        if let Ok(h) = set_interval_with_handle(
+            move || {
+                if !feed_up.get_untracked() {
+                    tick.update(|t| *t += 1)
+                }
+            },
+            Duration::from_secs(2),
+        ) {
             on_cleanup(move || h.clear());
         }
     });
-    // Client-side only: nothing to show before hydration.
     let recent = LocalResource::new(move || {
         tick.track();
         crate::api::op_recent()
     });
-    let seen: RwSignal<Vec<String>> = RwSignal::new(Vec::new());
     Effect::new(move |_| {
         let now_running: Vec<String> = recent
             .get()
@@ -423,13 +388,7 @@ pub fn LiveJobs() -> impl IntoView {
             .filter(|j| j.outcome.is_none())
             .map(|j| j.id)
             .collect();
-        let fresh: Vec<String> = now_running
-            .into_iter()
-            .filter(|id| !seen.with_untracked(|s| s.contains(id)))
-            .collect();
-        if !fresh.is_empty() {
-            seen.update(|s| s.extend(fresh));
-        }
+        add(now_running);
     });
     let running = move || seen.get();
     view! {

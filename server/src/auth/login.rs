@@ -201,7 +201,14 @@ mod tests {
 
     #[test]
     fn next_is_only_a_page_of_this_console() {
-        for ok in ["/", "/audit", "/backups", "/audit?user=a&action=login_failed", "/admin", "/auth/stats"] {
+        for ok in [
+            "/",
+            "/audit",
+            "/backups",
+            "/audit?user=a&action=login_failed",
+            "/admin",
+            "/auth/stats",
+        ] {
             assert_eq!(safe_next(ok), ok);
         }
         for bad in [

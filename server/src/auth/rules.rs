@@ -35,7 +35,10 @@ pub const HTTP_ROUTES: &[(&str, Access)] = &[
 ];
 
 /// Websocket routes (as registered, `{param}` segments included).
-pub const WS_ROUTES: &[(&str, Action)] = &[(crate::jobs_ws::JOB_ROUTE, Action::ViewCluster)];
+pub const WS_ROUTES: &[(&str, Action)] = &[
+    (crate::jobs_ws::JOB_ROUTE, Action::ViewCluster),
+    (crate::jobs_ws::FEED_ROUTE, Action::ViewCluster),
+];
 
 /// Whether `path` matches the axum-style `pattern` (`{x}` one segment,
 /// `{*x}` the rest, at least one segment).
