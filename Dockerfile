@@ -45,7 +45,7 @@ ARG GIT_REVISION=unknown
 # socket is root-equivalent on the host (README: deployment).
 ARG APP_UID=100
 ARG APP_GID=102
-COPY --from=build /src/target/release/pg-console /usr/local/bin/pg-console
+COPY --from=build /src/target/release/pg-console /src/target/release/hash.txt /usr/local/bin/
 COPY --from=build /src/target/site /usr/share/pg-console/site
 RUN mkdir -p /var/lib/pg-console && chown ${APP_UID}:${APP_GID} /var/lib/pg-console
 LABEL org.opencontainers.image.title="pg-console" \

@@ -139,12 +139,19 @@ pub fn build_context(cfg: &Config, st: &AppState) -> Result<ServerContext, Serve
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
 pub fn build_router(cfg: &Config, ctx: ServerContext, st: AppState, sessions: SqliteStore) -> Router {
+    // A release build names its JS and WASM by hash (hash.txt beside the
+    // binary, written by scripts/build --release): cached for a year.
+    let hashed = std::env::current_exe()
+        .ok()
+        .and_then(|p| p.parent().map(|d| d.join("hash.txt")))
+        .is_some_and(|p| p.is_file());
     let options = LeptosOptions::builder()
         .output_name("pg-console")
         .site_root(cfg.site_root.to_string_lossy().as_ref())
         .site_pkg_dir("pkg")
         .site_addr(cfg.listen)
         .env(Env::PROD)
+        .hash_files(hashed)
         .build();
     let routes = generate_route_list(App);
     // `__Host-` cookies need Secure, so only over HTTPS; plain-HTTP local dev works too.
@@ -176,7 +183,9 @@ pub fn build_router(cfg: &Config, ctx: ServerContext, st: AppState, sessions: Sq
             st.sessions.clone(),
         )));
     // The static site has its own route; nothing else serves files.
-    let site = tower_http::services::ServeDir::new(cfg.site_root.join("pkg"));
+    let site = tower_http::services::ServeDir::new(cfg.site_root.join("pkg"))
+        .precompressed_br()
+        .precompressed_gzip();
     Router::new()
         .route("/healthz", get(crate::health::healthz))
         .nest_service("/pkg", site)

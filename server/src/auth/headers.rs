@@ -30,10 +30,30 @@ fn set_if_absent(res: &mut Response, name: HeaderName, value: &'static str) {
     }
 }
 
+/// Whether a static file's name carries its content's hash
+/// (`pg-console.<16 hex>.js`): it never changes, so it is cached for a year.
+fn is_hashed_asset(path: &str) -> bool {
+    let name = path.rsplit('/').next().unwrap_or("");
+    let mut parts = name.split('.');
+    matches!(
+        (parts.next(), parts.next(), parts.next(), parts.next()),
+        (Some(_), Some(h), Some("js" | "wasm"), None) if h.len() == 16 && h.bytes().all(|b| b.is_ascii_hexdigit())
+    )
+}
+
 /// Middleware: the security headers of every answer.
 pub async fn security_headers(req: Request, next: Next) -> Response {
-    let is_static = req.uri().path().starts_with("/pkg/");
+    let path = req.uri().path().to_string();
+    let is_static = path.starts_with("/pkg/");
     let mut res = next.run(req).await;
+    if is_static && res.status().is_success() {
+        let cache = if is_hashed_asset(&path) {
+            "public, max-age=31536000, immutable"
+        } else {
+            "no-cache"
+        };
+        set_if_absent(&mut res, header::CACHE_CONTROL, cache);
+    }
     set_if_absent(&mut res, header::CONTENT_SECURITY_POLICY, DEFAULT_CSP);
     set_if_absent(&mut res, header::X_FRAME_OPTIONS, "DENY");
     set_if_absent(&mut res, header::X_CONTENT_TYPE_OPTIONS, "nosniff");
@@ -68,4 +88,19 @@ pub async fn server_fn_status(req: Request, next: Next) -> Response {
         parts.status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     }
     Response::from_parts(parts, Body::from(bytes))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_hashed_asset;
+
+    #[test]
+    fn only_hashed_names_are_cached_for_long() {
+        assert!(is_hashed_asset("/pkg/pg-console.0123456789abcdef.wasm"));
+        assert!(is_hashed_asset("/pkg/pg-console.0123456789abcdef.js"));
+        assert!(!is_hashed_asset("/pkg/pg-console.js"));
+        assert!(!is_hashed_asset("/pkg/pg-console.css"));
+        assert!(!is_hashed_asset("/pkg/pg-console.0123456789abcdeg.js"));
+        assert!(!is_hashed_asset("/pkg/pg-console_bg.wasm"));
+    }
 }
