@@ -30,7 +30,17 @@ RUN for c in model domain app frontend; do mkdir -p $c/src && touch $c/src/lib.r
  && cargo build --locked --release -p server \
  && cargo build --locked -p frontend --lib --target wasm32-unknown-unknown --profile wasm-release \
  && rm -rf model domain app frontend server
-COPY . .
+# Only what the build reads (so a change elsewhere keeps this layer cached).
+COPY rustfmt.toml ./
+COPY model model
+COPY domain domain
+COPY app app
+COPY frontend frontend
+COPY server server
+COPY style style
+COPY public public
+COPY scripts/build scripts/build
+COPY scripts/lib scripts/lib
 ARG GIT_REVISION=unknown
 # COPY keeps the files' own times, which may be older than the empty crates
 # built above: touch them so cargo rebuilds the console's crates.
