@@ -1,6 +1,7 @@
 # pg-console, built from source: `scripts/image` (or, with the builder image
 # and vendored crates it prepares, `docker build .`). A release build of the
-# server and of the hydrate WASM (wasm-opt -Oz), on the local Debian base.
+# server and of the hydrate WASM (hashed names, precompressed), on the local
+# Debian base.
 #
 # No registry can be reached, and containers cannot fetch over HTTPS here, so:
 # - BUILDER_IMAGE (pgc-rust:…) holds the Rust toolchain, the wasm32 target and
