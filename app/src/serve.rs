@@ -99,7 +99,7 @@ pub fn audit_row(r: domain::audit::AuditRecord) -> model::auth::AuditRow {
 /// A catalog row; `details`: whether the caller may see what the test
 /// restore read (table names, row counts).
 pub fn backup_row(m: domain::backup::Manifest, details: bool) -> model::backups::BackupRow {
-    let n = m.member.rsplit('-').next().unwrap_or("0").to_string();
+    let dir = domain::naming::data_dir_name(&m.member);
     let restore_test = m.restore_test.clone().map(|mut r| {
         if !details {
             r.tables = 0;
@@ -111,7 +111,7 @@ pub fn backup_row(m: domain::backup::Manifest, details: bool) -> model::backups:
     });
     model::backups::BackupRow {
         restore: format!(
-            "docker stop {member}\nmv ${{DEFAULT_DATA_DIR}}/pg/pg{n}-data ${{DEFAULT_DATA_DIR}}/pg/pg{n}-data.old\n\
+            "docker stop {member}\nmv ${{DEFAULT_DATA_DIR}}/pg/{dir} ${{DEFAULT_DATA_DIR}}/pg/{dir}.old\n\
              tar -C ${{DEFAULT_DATA_DIR}}/pg -x{flag}f {file}\ndocker start {member}",
             member = m.member,
             flag = if m.archive_name().ends_with(".tar.gz") {

@@ -118,6 +118,8 @@ pub enum Action {
     ReadBackupContents,
     /// Whole-cluster reinitialization.
     ReinitializeCluster,
+    /// A failover while the leader is healthy (loses what was not replicated).
+    ForceFailover,
     /// Delete backups.
     DeleteBackup,
     /// Manage users and sessions.
@@ -127,12 +129,13 @@ pub enum Action {
 }
 
 impl Action {
-    pub const ALL: [Action; 8] = [
+    pub const ALL: [Action; 9] = [
         Action::ViewCluster,
         Action::ViewSelf,
         Action::OperateCluster,
         Action::ReadBackupContents,
         Action::ReinitializeCluster,
+        Action::ForceFailover,
         Action::DeleteBackup,
         Action::ManageUsers,
         Action::ViewAudit,
@@ -145,6 +148,7 @@ impl Action {
             Action::OperateCluster => "operate_cluster",
             Action::ReadBackupContents => "read_backup_contents",
             Action::ReinitializeCluster => "reinitialize_cluster",
+            Action::ForceFailover => "force_failover",
             Action::DeleteBackup => "delete_backup",
             Action::ManageUsers => "manage_users",
             Action::ViewAudit => "view_audit",
@@ -161,7 +165,11 @@ impl Action {
         match self {
             Action::ViewCluster | Action::ViewSelf => &[Viewer, Operator, Admin],
             Action::OperateCluster | Action::ReadBackupContents => &[Operator, Admin],
-            Action::ReinitializeCluster | Action::DeleteBackup | Action::ManageUsers | Action::ViewAudit => &[Admin],
+            Action::ReinitializeCluster
+            | Action::ForceFailover
+            | Action::DeleteBackup
+            | Action::ManageUsers
+            | Action::ViewAudit => &[Admin],
         }
     }
 }

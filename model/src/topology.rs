@@ -79,9 +79,22 @@ pub struct Member {
 pub const CAUGHT_UP_LAG_BYTES: u64 = 1 << 20;
 
 impl Member {
-    /// Streaming, reachable, and lagging at most `CAUGHT_UP_LAG_BYTES`.
+    /// A healthy replica, the one definition used by plans, backups,
+    /// reinitialization and the UI: it answers, streams, and lags at most
+    /// [`CAUGHT_UP_LAG_BYTES`].
     pub fn caught_up(&self) -> bool {
-        self.reachable && self.state == "streaming" && self.lag_bytes.is_some_and(|l| l <= CAUGHT_UP_LAG_BYTES)
+        self.streams() && self.lag_bytes.is_some_and(|l| l <= CAUGHT_UP_LAG_BYTES)
+    }
+
+    /// A replica that answers and streams from the leader, whatever its lag
+    /// (plans that bound the lag themselves, e.g. by `maximum_lag_on_failover`).
+    pub fn streams(&self) -> bool {
+        self.reachable && self.role.is_replica() && self.state == "streaming"
+    }
+
+    /// PostgreSQL runs on it: it answers and leads, or streams.
+    pub fn runs(&self) -> bool {
+        self.reachable && (self.state == "running" || self.state == "streaming")
     }
 
     pub fn host_port(&self) -> String {

@@ -18,6 +18,23 @@ pub enum Compression {
 }
 
 impl Compression {
+    /// What a request asked for: `zstd` (the default) or `gzip` (a .tar.gz
+    /// the SOP's `tar -xzf` restores); anything else is refused.
+    pub fn from_request(name: Option<&str>) -> Result<Compression, String> {
+        match name.map(str::trim) {
+            None | Some("") | Some("zstd") => Ok(Compression::Zstd),
+            Some("gzip") | Some("gz") => Ok(Compression::Gzip),
+            Some(other) => Err(format!("unknown compression {other:?}: choose zstd or gzip")),
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Compression::Zstd => "zstd",
+            Compression::Gzip => "gzip",
+        }
+    }
+
     pub fn extension(self) -> &'static str {
         match self {
             Compression::Zstd => "tar.zst",

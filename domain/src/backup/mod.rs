@@ -3,6 +3,7 @@
 //! replica back when it died mid-backup.
 
 pub mod archive;
+mod catalog;
 pub mod frames;
 pub mod pg_control;
 pub mod restore_test;
@@ -18,6 +19,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use archive::{ArchiveInfo, Compression};
+pub use catalog::{catalog, find};
 pub use run::clean_partial;
 
 #[derive(Clone, Debug)]
@@ -112,9 +114,9 @@ impl Manifest {
     }
 
     pub fn archive_name(&self) -> String {
-        let n = self.member.rsplit('-').next().unwrap_or("0");
         format!(
-            "pg{n}-backup-{}-{}.{}",
+            "{}-{}-{}.{}",
+            crate::naming::backup_name(&self.member),
             self.started_at_ms,
             self.id,
             self.compression.extension()
@@ -149,26 +151,10 @@ impl Manifest {
         std::fs::create_dir_all(dir)?;
         let tmp = self.manifest_path(dir).with_extension("tmp");
         std::fs::write(&tmp, serde_json::to_vec_pretty(self).expect("manifest serialises"))?;
-        std::fs::rename(tmp, self.manifest_path(dir))
+        let renamed = std::fs::rename(tmp, self.manifest_path(dir));
+        catalog::changed();
+        renamed
     }
-}
-
-/// Every manifest in `dir`, newest first.
-pub fn catalog(dir: &Path) -> Vec<Manifest> {
-    let mut v: Vec<Manifest> = std::fs::read_dir(dir)
-        .map(|rd| {
-            rd.flatten()
-                .filter(|e| e.file_name().to_string_lossy().ends_with(".manifest.json"))
-                .filter_map(|e| serde_json::from_slice(&std::fs::read(e.path()).ok()?).ok())
-                .collect()
-        })
-        .unwrap_or_default();
-    v.sort_by(|a, b| b.started_at_ms.cmp(&a.started_at_ms));
-    v
-}
-
-pub fn find(dir: &Path, id: &str) -> Option<Manifest> {
-    catalog(dir).into_iter().find(|m| m.id == id)
 }
 
 /// Re-read the archive and compare its sha256; records the result.

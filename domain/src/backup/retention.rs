@@ -61,8 +61,9 @@ pub fn delete(dir: &Path, id: &str) -> Result<Manifest, String> {
         Err(e) => return Err(format!("cannot delete {}: {e}", archive.display())),
     }
     clean_partial(dir, id);
-    std::fs::remove_file(dir.join(format!("{}.manifest.json", m.archive_name())))
-        .map_err(|e| format!("cannot delete the manifest of {id}: {e}"))?;
+    let removed = std::fs::remove_file(dir.join(format!("{}.manifest.json", m.archive_name())));
+    super::catalog::changed();
+    removed.map_err(|e| format!("cannot delete the manifest of {id}: {e}"))?;
     Ok(m)
 }
 

@@ -19,8 +19,7 @@ use crate::docker::DockerControl;
 use crate::operations::{JobHandle, OperationService};
 
 fn data_dir_of(s: &BackupSettings, member: &str) -> (String, PathBuf) {
-    let n = member.rsplit('-').next().unwrap_or("0");
-    let top = format!("pg{n}-data");
+    let top = crate::naming::data_dir_name(member);
     (top.clone(), s.stack_data_dir.join("pg").join(top))
 }
 
@@ -33,12 +32,14 @@ impl OperationService {
     ) -> Result<String, String> {
         let s = self.backup.clone().ok_or("backups are not configured (backups_dir)")?;
         let m = req.member.clone();
-        let compression = match req.compression.as_deref() {
-            Some("gzip") | Some("gz") => Compression::Gzip,
-            _ => Compression::Zstd,
-        };
+        let compression = Compression::from_request(req.compression.as_deref())?;
         let (top, src) = data_dir_of(&s, &m);
-        let (files, bytes) = measure(&src).map_err(|e| format!("cannot read {}: {e}", src.display()))?;
+        let (files, bytes) = crate::off_thread({
+            let src = src.clone();
+            move || measure(&src)
+        })
+        .await
+        .map_err(|e| format!("cannot read {}: {e}", src.display()))?;
         let free = super::free_bytes(&s.backups_dir).unwrap_or(u64::MAX);
         if free < bytes.saturating_mul(2) {
             return Err(format!(
@@ -72,7 +73,12 @@ impl OperationService {
             job.step(note).await;
         }
         // The restartpoint recycled WAL segments, which are not archived.
-        let bytes = measure(&src).map_or(bytes, |(_, b)| b);
+        let bytes = crate::off_thread({
+            let src = src.clone();
+            move || measure(&src)
+        })
+        .await
+        .map_or(bytes, |(_, b)| b);
         job.step(format!(
             "compressing {top} while {m} runs (what changes is compressed again while it is stopped)"
         ))
@@ -106,8 +112,8 @@ impl OperationService {
         let (frames, first) = match first {
             Ok(x) => x,
             Err(e) => {
-                let _ = std::fs::remove_dir_all(&staging);
-                manifest.fail(&s.backups_dir, &e);
+                crate::remove_tree(staging.clone()).await;
+                fail(&mut manifest, &s.backups_dir, &e).await;
                 return Err(e);
             }
         };
@@ -117,7 +123,7 @@ impl OperationService {
 
         if let Err(e) = journal::write(&s.backups_dir, &job.id, &m) {
             let e = format!("cannot write the backup journal, {m} was not stopped: {e}");
-            manifest.fail(&s.backups_dir, &e);
+            fail(&mut manifest, &s.backups_dir, &e).await;
             return Err(e);
         }
         let stopped_at = Instant::now();
@@ -191,12 +197,12 @@ impl OperationService {
         let control = match (settled, started) {
             (Ok(c), Ok(())) => c,
             (settled, started) => {
-                let _ = std::fs::remove_dir_all(&staging);
+                crate::remove_tree(staging.clone()).await;
                 let reason = settled
                     .err()
                     .or(started.err().map(|e| e.to_string()))
                     .unwrap_or_default();
-                manifest.fail(&s.backups_dir, &reason);
+                fail(&mut manifest, &s.backups_dir, &reason).await;
                 return Err(reason);
             }
         };
@@ -244,11 +250,11 @@ impl OperationService {
             .map_err(|e| e.to_string())
             .and_then(|r| r.map_err(|e| format!("archiving failed: {e}")))
         };
-        let _ = std::fs::remove_dir_all(&staging);
+        crate::remove_tree(staging.clone()).await;
         let info = match archived {
             Ok(i) => i,
             Err(e) => {
-                manifest.fail(&s.backups_dir, &e);
+                fail(&mut manifest, &s.backups_dir, &e).await;
                 return Err(e);
             }
         };
@@ -422,6 +428,16 @@ fn mem_available_bytes() -> Option<u64> {
 }
 
 /// Remove leftovers of a backup that did not finish.
+/// Records the failure and removes what was written, off the async threads.
+async fn fail(manifest: &mut Manifest, dir: &Path, reason: &str) {
+    let (mut m, dir, reason) = (manifest.clone(), dir.to_path_buf(), reason.to_string());
+    *manifest = crate::off_thread(move || {
+        m.fail(&dir, &reason);
+        m
+    })
+    .await;
+}
+
 pub fn clean_partial(backups_dir: &Path, id: &str) {
     let _ = std::fs::remove_dir_all(backups_dir.join(".staging").join(id));
     let _ = std::fs::remove_dir_all(Path::new(SHM_STAGING).join(id));

@@ -5,12 +5,79 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use futures::future::BoxFuture;
 use model::operations::{OpRequest, Precondition};
 use model::Topology;
 
 use super::jobs::JobHandle;
+use super::operation::{Operation, PlanCtx, RunCtx, RunResult};
+use super::plan::{best_replica, Draft};
 use super::OperationService;
+use crate::authz::Action;
 use crate::docker::DockerControl;
+
+pub struct ReinitializeCluster;
+
+impl Operation for ReinitializeCluster {
+    fn plan(&self, req: &OpRequest, ctx: &PlanCtx) -> Draft {
+        let t = ctx.topology;
+        let admin = ctx.may(Action::ReinitializeCluster);
+        let mut pre = vec![pass(
+            admin,
+            if admin {
+                "you are an admin"
+            } else {
+                "only an admin may reinitialize the cluster"
+            },
+        )];
+        let mut steps: Vec<String> = Vec::new();
+        if req.backup_first {
+            match best_replica(t) {
+                Some(r) => {
+                    pre.push(pass(
+                        true,
+                        format!("{r} is the healthiest replica: it is backed up first"),
+                    ));
+                    steps.push(format!("back up {r} first (zstd); if that fails, nothing is destroyed"));
+                }
+                None => pre.push(pass(false, "no healthy replica to back up first")),
+            }
+        }
+        let names: Vec<String> = t.members.iter().map(|x| x.name.clone()).collect();
+        steps.extend([
+            "stop the replicas, then the leader, then etcd".into(),
+            "remove the contents of ${DEFAULT_DATA_DIR}/pg/ and ${DEFAULT_DATA_DIR}/etcd/ (nothing else)".into(),
+            format!("start etcd, then {}", names.join(", ")),
+            "wait for a leader and healthy replicas, and report the new database system identifier".into(),
+            "ALL DATABASE DATA IS DESTROYED; the console's users, audit log and backups are kept".into(),
+        ]);
+        Draft {
+            title: format!("Reinitialize the whole cluster {}", t.cluster),
+            steps,
+            preconditions: pre,
+            shell: "docker compose -f infra/04-data/postgresql-cluster/docker-compose.yml down -v && \
+                    sudo rm -rf ${DEFAULT_DATA_DIR}/pg/* ${DEFAULT_DATA_DIR}/etcd/* && \
+                    docker compose -f infra/04-data/postgresql-cluster/docker-compose.yml up -d"
+                .to_string(),
+            confirm_name: t.cluster.clone(),
+        }
+    }
+
+    fn local_checks(&self, svc: &OperationService) -> Vec<Precondition> {
+        match &svc.reinit {
+            Some(s) => check_data_dir(s),
+            None => vec![pass(
+                false,
+                "cluster reinitialization is not configured (stack_data_dir)",
+            )],
+        }
+    }
+
+    fn run<'a>(&'a self, r: RunCtx<'a>) -> BoxFuture<'a, RunResult> {
+        let RunCtx { svc, job, req, before } = r;
+        Box::pin(svc.run_reinit_cluster(job, req, before))
+    }
+}
 
 /// Where the stack keeps its data and how its containers are named.
 #[derive(Clone, Debug)]
@@ -153,22 +220,13 @@ fn empty_dir(dir: &Path) -> std::io::Result<Vec<String>> {
     Ok(removed)
 }
 
+/// A leader and `n - 1` healthy replicas ([`model::Member::caught_up`]).
 fn healthy(t: &Topology, n: usize) -> bool {
-    t.leader().is_some()
-        && t.members
-            .iter()
-            .filter(|m| m.role.is_replica() && m.state == "streaming" && m.lag_bytes == Some(0))
-            .count()
-            == n.saturating_sub(1)
+    t.leader().is_some() && t.members.iter().filter(|m| m.caught_up()).count() == n.saturating_sub(1)
 }
 
 impl OperationService {
-    pub(super) async fn run_reinit_cluster(
-        &self,
-        job: &JobHandle,
-        req: &OpRequest,
-        before: &Topology,
-    ) -> Result<String, String> {
+    async fn run_reinit_cluster(&self, job: &JobHandle, req: &OpRequest, before: &Topology) -> Result<String, String> {
         let s = self
             .reinit
             .clone()
@@ -182,8 +240,7 @@ impl OperationService {
             return Err(failed.join("; "));
         }
         if req.backup_first {
-            let r = super::plan::best_replica(before)
-                .ok_or("no healthy replica to back up first: nothing was destroyed")?;
+            let r = best_replica(before).ok_or("no healthy replica to back up first: nothing was destroyed")?;
             let backup = OpRequest {
                 kind: model::operations::OpKind::Backup,
                 member: r.clone(),
@@ -267,7 +324,7 @@ impl OperationService {
         for n in nodes {
             docker.start(n).await.map_err(|e| e.to_string())?;
         }
-        job.step("waiting for a leader and streaming replicas with lag 0").await;
+        job.step("waiting for a leader and healthy replicas").await;
         let start = Instant::now();
         loop {
             let t = self.patroni.topology().await;

@@ -83,7 +83,8 @@ impl WriteProbe {
         Self { stop, task }
     }
 
-    /// Whether the latest sample could write.
+    /// Stops probing: the longest stretch writes were refused, and how many
+    /// probes were made.
     pub async fn stop(self) -> (Duration, usize) {
         self.stop.store(true, Ordering::SeqCst);
         let samples = self.task.await.unwrap_or_default();

@@ -1,0 +1,119 @@
+//! Replica backup: a consistent cold copy of one healthy replica's data
+//! directory, taken with the replica down only for what changed while the
+//! rest was compressed. The steps run in `crate::backup::run`; the plan
+//! below says what they do, in the same order.
+
+use futures::future::BoxFuture;
+use model::operations::{OpRequest, Precondition};
+use model::topology::human_bytes;
+
+use super::operation::{Operation, PlanCtx, RunCtx, RunResult};
+use super::plan::{member, pass, Draft};
+use super::OperationService;
+use crate::backup::archive::Compression;
+use crate::naming::data_dir_name;
+
+pub struct Backup;
+
+impl Operation for Backup {
+    fn plan(&self, req: &OpRequest, ctx: &PlanCtx) -> Draft {
+        let t = ctx.topology;
+        let m = &req.member;
+        let mut pre = Vec::new();
+        target_checks(req, ctx, &mut pre);
+        pre.push(pass(
+            !t.paused,
+            if t.paused {
+                "the cluster is paused: Patroni would not stop PostgreSQL cleanly; resume automatic failover first"
+            } else {
+                "automatic failover is on"
+            },
+        ));
+        let others = t.members.iter().filter(|x| x.name != *m && x.caught_up()).count();
+        pre.push(pass(
+            others > 0 || req.allow_only_replica,
+            if others > 0 {
+                format!("{others} other healthy replica(s) keep serving reads meanwhile")
+            } else if req.allow_only_replica {
+                format!("{m} is the only healthy replica: you chose to stop it anyway; the leader serves alone meanwhile")
+            } else {
+                format!("{m} is the only healthy replica: stopping it leaves the leader alone (tick \"even if it is the only healthy replica\" to go ahead)")
+            },
+        ));
+        let comp = Compression::from_request(req.compression.as_deref()).unwrap_or(Compression::Zstd);
+        let dir = data_dir_name(m);
+        Draft {
+            title: format!("Backup of {m}"),
+            steps: vec![
+                format!(
+                    "ask {m} for a restartpoint, then compress {dir} while {m} keeps running ({})",
+                    comp.name()
+                ),
+                format!("stop {m} (clean shutdown) and compress again only what changed meanwhile, then start {m}"),
+                format!("write the archive from those pieces (sha256 while writing, fsync, rename) and its manifest"),
+                format!(
+                    "wait until {m} streams again, lagging at most {}",
+                    human_bytes(model::topology::CAUGHT_UP_LAG_BYTES)
+                ),
+            ],
+            preconditions: pre,
+            shell: format!(
+                "docker stop {m} && tar -czvf {}.tar.gz ${{DEFAULT_DATA_DIR}}/pg/{dir} && docker start {m}",
+                crate::naming::backup_name(m)
+            ),
+            confirm_name: m.clone(),
+        }
+    }
+
+    fn local_checks(&self, svc: &OperationService) -> Vec<Precondition> {
+        match &svc.backup {
+            Some(_) => Vec::new(),
+            None => vec![pass(false, "backups are not configured (backups_dir)")],
+        }
+    }
+
+    fn run<'a>(&'a self, r: RunCtx<'a>) -> BoxFuture<'a, RunResult> {
+        let RunCtx { svc, job, req, before } = r;
+        Box::pin(svc.run_backup(job, req, before))
+    }
+}
+
+/// The member backed up: a replica (never the leader, nor a synchronous
+/// standby), streaming, lagging within the backups' bound; a known compression.
+fn target_checks(req: &OpRequest, ctx: &PlanCtx, pre: &mut Vec<Precondition>) {
+    let m = &req.member;
+    if let Err(e) = Compression::from_request(req.compression.as_deref()) {
+        pre.push(pass(false, e));
+    }
+    let Some(x) = member(ctx.topology, m) else {
+        pre.push(pass(false, format!("{m} is not a member of {}", ctx.topology.cluster)));
+        return;
+    };
+    pre.push(pass(
+        x.role.is_replica(),
+        if x.role.is_replica() {
+            format!("{m} is a replica")
+        } else {
+            format!("{m} is the leader: back up a replica, never the leader")
+        },
+    ));
+    if x.role == model::Role::SyncStandby {
+        pre.push(pass(
+            false,
+            format!("{m} is a synchronous standby: stopping it would block commits"),
+        ));
+    }
+    pre.push(pass(x.streams(), format!("{m} is {}", x.state)));
+    pre.push(match (x.lag_bytes, ctx.max_lag) {
+        (Some(l), Some(max)) if l > max => pass(
+            false,
+            format!(
+                "{m} lags {}; the bound for backups is {}: wait until it catches up",
+                human_bytes(l),
+                human_bytes(max)
+            ),
+        ),
+        (Some(l), _) => pass(true, format!("{m} lags {}", human_bytes(l))),
+        (None, _) => pass(false, format!("{m}'s replication lag is unknown")),
+    });
+}
