@@ -29,18 +29,69 @@ fn err_text(e: &ApiError) -> String {
     e.message.clone()
 }
 
+/// The choices a request can carry beyond its kind and member. One value,
+/// reset as a whole when another operation is opened, so nothing chosen for
+/// one operation carries over to the next.
+#[derive(Clone, Copy)]
+struct OpOptions {
+    when: RwSignal<String>,
+    only_pending: RwSignal<bool>,
+    compression: RwSignal<String>,
+    backup_first: RwSignal<bool>,
+    allow_only_replica: RwSignal<bool>,
+}
+
+const DEFAULT_COMPRESSION: &str = "zstd";
+
+impl OpOptions {
+    fn new() -> Self {
+        Self {
+            when: RwSignal::new(String::new()),
+            only_pending: RwSignal::new(false),
+            compression: RwSignal::new(DEFAULT_COMPRESSION.into()),
+            backup_first: RwSignal::new(false),
+            allow_only_replica: RwSignal::new(false),
+        }
+    }
+
+    fn reset(&self) {
+        self.when.set(String::new());
+        self.only_pending.set(false);
+        self.compression.set(DEFAULT_COMPRESSION.into());
+        self.backup_first.set(false);
+        self.allow_only_replica.set(false);
+    }
+
+    fn prepare(&self, req: OpRequest) -> OpPrepare {
+        OpPrepare {
+            kind: req.kind,
+            member: req.member,
+            scheduled_at: self.when.get_untracked(),
+            only_if_pending: self.only_pending.get_untracked(),
+            compression: self.compression.get_untracked(),
+            backup_first: self.backup_first.get_untracked(),
+            allow_only_replica: self.allow_only_replica.get_untracked(),
+        }
+    }
+}
+
+/// What is typed to confirm: the target's name, and the password for the riskiest.
+#[derive(Clone, Copy)]
+struct Confirmation {
+    typed: RwSignal<String>,
+    password: RwSignal<String>,
+}
+
 #[component]
 pub fn OperationPanel() -> impl IntoView {
     let launcher = expect_context::<OpLauncher>().0;
     let prepare = ServerAction::<OpPrepare>::new();
     let execute = ServerAction::<OpExecute>::new();
-    let when = RwSignal::new(String::new());
-    let only_pending = RwSignal::new(false);
-    let compression = RwSignal::new("zstd".to_string());
-    let backup_first = RwSignal::new(false);
-    let allow_only_replica = RwSignal::new(false);
-    let typed = RwSignal::new(String::new());
-    let password = RwSignal::new(String::new());
+    let options = OpOptions::new();
+    let confirm = Confirmation {
+        typed: RwSignal::new(String::new()),
+        password: RwSignal::new(String::new()),
+    };
     let job_id: RwSignal<Option<String>> = RwSignal::new(None);
 
     // A new request starts over.
@@ -48,10 +99,9 @@ pub fn OperationPanel() -> impl IntoView {
         if launcher.get().is_some() {
             prepare.clear();
             execute.clear();
-            when.set(String::new());
-            only_pending.set(false);
-            typed.set(String::new());
-            password.set(String::new());
+            options.reset();
+            confirm.typed.set(String::new());
+            confirm.password.set(String::new());
             job_id.set(None);
         }
     });
@@ -61,116 +111,23 @@ pub fn OperationPanel() -> impl IntoView {
         }
     });
 
-    let review = move |_| {
+    let review = Callback::new(move |_: ()| {
         if let Some(req) = launcher.get_untracked() {
-            prepare.dispatch(OpPrepare {
-                kind: req.kind,
-                member: req.member,
-                scheduled_at: when.get_untracked(),
-                only_if_pending: only_pending.get_untracked(),
-                compression: compression.get_untracked(),
-                backup_first: backup_first.get_untracked(),
-                allow_only_replica: allow_only_replica.get_untracked(),
-            });
+            prepare.dispatch(options.prepare(req));
         }
-    };
-    let close = move |_| launcher.set(None);
-
-    let plan_view = move |plan: Plan| {
-        let can_run = plan.can_run();
-        let token = plan.token.clone();
-        let confirm = plan.confirm_name.clone();
-        let needs_pw = plan.needs_password;
-        let pre = plan
-            .preconditions
-            .iter()
-            .map(|p| {
-                view! {
-                    <li class=if p.ok { "pre ok" } else { "pre bad" } data-testid="precondition" data-ok=p.ok.to_string()>
-                        {if p.ok { "✓ " } else { "✗ " }}{p.text.clone()}
-                    </li>
-                }
-            })
-            .collect_view();
-        let steps = plan.steps.iter().map(|s| view! { <li>{s.clone()}</li> }).collect_view();
-        let run = move |_| {
-            execute.dispatch(OpExecute {
-                token: token.clone(),
-                typed_name: typed.get_untracked(),
-                password: password.get_untracked(),
-            });
-        };
-        view! {
-            <h3 data-testid="plan-title">{plan.title.clone()}</h3>
-            <div class="plan-grid">
-                <div><h4>"Preconditions"</h4><ul class="pre-list">{pre}</ul></div>
-                <div><h4>"Steps"</h4><ol>{steps}</ol></div>
-            </div>
-            <p class="muted">"Shell equivalent: "<code data-testid="plan-shell">{plan.shell.clone()}</code></p>
-            {can_run.then(|| view! {
-                <div class="confirm">
-                    <label>
-                        "Type "<strong>{confirm.clone()}</strong>" to confirm"
-                        <input data-testid="confirm-name" prop:value=move || typed.get()
-                            on:input=move |ev| typed.set(event_target_value(&ev)) autocomplete="off"/>
-                    </label>
-                    {needs_pw.then(|| view! {
-                        <label>"Your password"
-                            <input type="password" data-testid="confirm-password" prop:value=move || password.get()
-                                on:input=move |ev| password.set(event_target_value(&ev)) autocomplete="current-password"/>
-                        </label>
-                    })}
-                    <button class="danger" data-testid="execute" on:click=run.clone()
-                        disabled=move || execute.pending().get()>"Execute"</button>
-                </div>
-            })}
-            {(!can_run).then(|| view! { <p class="banner error" data-testid="plan-refused">"Refused: fix the failed preconditions first. Nothing was changed."</p> })}
-        }
-    };
-
+    });
     let body = move || {
         let req = launcher.get()?;
-        let shows_when = matches!(req.kind, OpKind::Switchover | OpKind::Restart);
         Some(view! {
             <section class="panel op-panel" data-testid="op-panel">
                 <div class="op-head">
                     <h2>{format!("{} {}", req.kind.label(), req.member)}</h2>
-                    <button on:click=close>"Close"</button>
+                    <button on:click=move |_| launcher.set(None)>"Close"</button>
                 </div>
-                {move || job_id.get().is_none().then(|| view! {
-                    <div class="filters">
-                        {shows_when.then(|| view! {
-                            <label class="muted">"at (UTC, empty = now) "
-                                <input type="datetime-local" data-testid="op-when" prop:value=move || when.get()
-                                    on:input=move |ev| when.set(event_target_value(&ev))/>
-                            </label>
-                        })}
-                        {(req.kind == OpKind::Backup).then(|| view! {
-                            <label class="muted">"compression "
-                                <select data-testid="op-compression" on:change=move |ev| compression.set(event_target_value(&ev))>
-                                    <option value="zstd">"zstd (multi-threaded, .tar.zst)"</option>
-                                    <option value="gzip">"gzip (.tar.gz, restores with plain tar -xzf)"</option>
-                                </select>
-                            </label>
-                        })}
-                        {(req.kind == OpKind::Backup).then(|| view! {
-                            <label class="muted"><input type="checkbox" data-testid="op-allow-only-replica" prop:checked=move || allow_only_replica.get()
-                                on:change=move |ev| allow_only_replica.set(event_target_checked(&ev))/>" even if it is the only healthy replica"</label>
-                        })}
-                        {(req.kind == OpKind::ReinitializeCluster).then(|| view! {
-                            <label class="muted"><input type="checkbox" data-testid="op-backup-first" prop:checked=move || backup_first.get()
-                                on:change=move |ev| backup_first.set(event_target_checked(&ev))/>" back up the healthiest replica first"</label>
-                        })}
-                        {(req.kind == OpKind::Restart).then(|| view! {
-                            <label class="muted"><input type="checkbox" prop:checked=move || only_pending.get()
-                                on:change=move |ev| only_pending.set(event_target_checked(&ev))/>" only if a restart is pending"</label>
-                        })}
-                        <button data-testid="review-plan" on:click=review>"Review plan"</button>
-                    </div>
-                })}
+                {move || job_id.get().is_none().then(|| view! { <OptionsForm kind=req.kind options review/> })}
                 {move || match (job_id.get(), prepare.value().get()) {
                     (Some(_), _) => None,
-                    (None, Some(Ok(plan))) => Some(plan_view(plan).into_any()),
+                    (None, Some(Ok(plan))) => Some(view! { <PlanView plan confirm execute/> }.into_any()),
                     (None, Some(Err(e))) => Some(view! { <p class="banner error">{err_text(&e)}</p> }.into_any()),
                     (None, None) => None,
                 }}
@@ -183,6 +140,103 @@ pub fn OperationPanel() -> impl IntoView {
         })
     };
     view! { {body} }
+}
+
+/// The choices for this kind of operation, and "Review plan".
+#[component]
+fn OptionsForm(kind: OpKind, options: OpOptions, review: Callback<()>) -> impl IntoView {
+    let OpOptions {
+        when,
+        only_pending,
+        compression,
+        backup_first,
+        allow_only_replica,
+    } = options;
+    let shows_when = matches!(kind, OpKind::Switchover | OpKind::Restart);
+    view! {
+        <div class="filters">
+            {shows_when.then(|| view! {
+                <label class="muted">"at (UTC, empty = now) "
+                    <input type="datetime-local" data-testid="op-when" prop:value=move || when.get()
+                        on:input=move |ev| when.set(event_target_value(&ev))/>
+                </label>
+            })}
+            {(kind == OpKind::Backup).then(|| view! {
+                <label class="muted">"compression "
+                    <select data-testid="op-compression" prop:value=move || compression.get()
+                        on:change=move |ev| compression.set(event_target_value(&ev))>
+                        <option value="zstd">"zstd (multi-threaded, .tar.zst)"</option>
+                        <option value="gzip">"gzip (.tar.gz, restores with plain tar -xzf)"</option>
+                    </select>
+                </label>
+                <label class="muted"><input type="checkbox" data-testid="op-allow-only-replica" prop:checked=move || allow_only_replica.get()
+                    on:change=move |ev| allow_only_replica.set(event_target_checked(&ev))/>" even if it is the only healthy replica"</label>
+            })}
+            {(kind == OpKind::ReinitializeCluster).then(|| view! {
+                <label class="muted"><input type="checkbox" data-testid="op-backup-first" prop:checked=move || backup_first.get()
+                    on:change=move |ev| backup_first.set(event_target_checked(&ev))/>" back up the healthiest replica first"</label>
+            })}
+            {(kind == OpKind::Restart).then(|| view! {
+                <label class="muted"><input type="checkbox" prop:checked=move || only_pending.get()
+                    on:change=move |ev| only_pending.set(event_target_checked(&ev))/>" only if a restart is pending"</label>
+            })}
+            <button data-testid="review-plan" on:click=move |_| review.run(())>"Review plan"</button>
+        </div>
+    }
+}
+
+/// The plan: preconditions, steps, the shell equivalent, and the typed
+/// confirmation when it may run.
+#[component]
+fn PlanView(plan: Plan, confirm: Confirmation, execute: ServerAction<OpExecute>) -> impl IntoView {
+    let Confirmation { typed, password } = confirm;
+    let can_run = plan.can_run();
+    let (token, confirm_name, needs_pw) = (plan.token.clone(), plan.confirm_name.clone(), plan.needs_password);
+    let pre = plan
+        .preconditions
+        .iter()
+        .map(|p| {
+            view! {
+                <li class=if p.ok { "pre ok" } else { "pre bad" } data-testid="precondition" data-ok=p.ok.to_string()>
+                    {if p.ok { "✓ " } else { "✗ " }}{p.text.clone()}
+                </li>
+            }
+        })
+        .collect_view();
+    let steps = plan.steps.iter().map(|s| view! { <li>{s.clone()}</li> }).collect_view();
+    let run = move |_| {
+        execute.dispatch(OpExecute {
+            token: token.clone(),
+            typed_name: typed.get_untracked(),
+            password: password.get_untracked(),
+        });
+    };
+    view! {
+        <h3 data-testid="plan-title">{plan.title.clone()}</h3>
+        <div class="plan-grid">
+            <div><h4>"Preconditions"</h4><ul class="pre-list">{pre}</ul></div>
+            <div><h4>"Steps"</h4><ol>{steps}</ol></div>
+        </div>
+        <p class="muted">"Shell equivalent: "<code data-testid="plan-shell">{plan.shell.clone()}</code></p>
+        {can_run.then(|| view! {
+            <div class="confirm">
+                <label>
+                    "Type "<strong>{confirm_name.clone()}</strong>" to confirm"
+                    <input data-testid="confirm-name" prop:value=move || typed.get()
+                        on:input=move |ev| typed.set(event_target_value(&ev)) autocomplete="off"/>
+                </label>
+                {needs_pw.then(|| view! {
+                    <label>"Your password"
+                        <input type="password" data-testid="confirm-password" prop:value=move || password.get()
+                            on:input=move |ev| password.set(event_target_value(&ev)) autocomplete="current-password"/>
+                    </label>
+                })}
+                <button class="danger" data-testid="execute" on:click=run.clone()
+                    disabled=move || execute.pending().get()>"Execute"</button>
+            </div>
+        })}
+        {(!can_run).then(|| view! { <p class="banner error" data-testid="plan-refused">"Refused: fix the failed preconditions first. Nothing was changed."</p> })}
+    }
 }
 
 /// A job's steps and progress, pushed by the server over a websocket

@@ -1,6 +1,6 @@
 use leptos::prelude::*;
-use model::operations::OpKind;
-use model::{topology::human_bytes, Topology};
+use model::operations::{OpKind, OpRequest};
+use model::{topology::human_bytes, Member, Role, Topology};
 
 use super::operations::{request, OpLauncher};
 
@@ -16,86 +16,16 @@ pub fn TopologyPanel(
     #[prop(optional)] can_admin: bool,
 ) -> impl IntoView {
     let has_leader = topology.leader().is_some();
-    let launcher = use_context::<OpLauncher>().map(|l| l.0);
+    let launcher = use_context::<OpLauncher>().map(|l| l.0).filter(|_| can_operate);
     let now = topology.observed_at_ms;
     let rows = topology
         .members
-        .iter()
+        .into_iter()
         .map(|m| {
-            let lag = match (m.role.is_replica(), m.lag_bytes) {
-                _ if !m.reachable => "—".to_string(),
-                (false, _) => "".to_string(),
-                (true, Some(l)) => human_bytes(l),
-                (true, None) => "unknown".to_string(),
-            };
             let busy_with = busy.get(&m.name).cloned();
-            let state_note = match (m.reachable, m.unreachable_since_ms, &busy_with) {
-                (false, Some(since), Some(op)) => format!(
-                    " (since {}, {}): expected, {op} is running",
-                    utc_time(since),
-                    duration_between(since, now)
-                ),
-                (false, Some(since), None) => {
-                    format!(" (since {}, {})", utc_time(since), duration_between(since, now))
-                }
-                _ => String::new(),
-            };
-            let tags = m
-                .tags
-                .iter()
-                .filter(|(_, v)| v.as_str() != "false")
-                .map(|(k, v)| if v == "true" { k.clone() } else { format!("{k}={v}") })
-                .collect::<Vec<_>>()
-                .join(", ");
-            let row_class = if !m.reachable && busy_with.is_some() {
-                "member busy"
-            } else if !m.reachable {
-                "member unreachable"
-            } else if m.role.is_leader() {
-                "member leader"
-            } else {
-                "member"
-            };
-            view! {
-                <tr
-                    class=row_class
-                    data-testid="member-row"
-                    data-member=m.name.clone()
-                    data-role=m.role.label()
-                    data-state=m.state.clone()
-                >
-                    <td class="name">{m.name.clone()}</td>
-                    <td><span class=format!("role {}", m.role.label().to_lowercase().replace(' ', "-"))>{m.role.label()}</span></td>
-                    <td class=format!("state {}", m.state)>{m.state.clone()}{state_note}</td>
-                    <td>{m.host_port()}</td>
-                    <td class="num">{m.timeline.map(|t| t.to_string()).unwrap_or_default()}</td>
-                    <td class="num" data-testid="member-lag">{lag}</td>
-                    <td>{if m.pending_restart { "pending restart" } else { "" }}</td>
-                    <td>{tags}</td>
-                    <td class="muted">{m.server_version.clone().map(|v| format!("PostgreSQL {v}")).unwrap_or_default()}</td>
-                    {(can_operate && launcher.is_some()).then(|| {
-                        let l = launcher.expect("checked");
-                        let name = m.name.clone();
-                        let button = move |kind: OpKind, label: &'static str, testid: &'static str| {
-                            let name = name.clone();
-                            view! {
-                                <button class="small" data-testid=testid
-                                    on:click=move |_| l.set(Some(request(kind, &name)))>{label}</button>
-                            }
-                        };
-                        view! {
-                            <td class="actions">
-                                {m.role.is_replica().then(|| button(OpKind::Switchover, "Switchover here", "op-switchover"))}
-                                {m.role.is_replica().then(|| button(OpKind::Backup, "Back up", "op-backup"))}
-                                {button(OpKind::Restart, "Restart", "op-restart")}
-                                {button(OpKind::Reload, "Reload", "op-reload")}
-                                {m.role.is_replica().then(|| button(OpKind::ReinitializeMember, "Reinit", "op-reinit"))}
-                                {(!m.role.is_leader() && (!has_leader || can_admin)).then(|| button(OpKind::Failover, "Failover here", "op-failover"))}
-                            </td>
-                        }
-                    })}
-                </tr>
-            }
+            // A forced failover (a healthy leader) is offered to those allowed it.
+            let may_fail_over = !has_leader || can_admin;
+            view! { <MemberRow m busy_with now launcher may_fail_over/> }
         })
         .collect_view();
     view! {
@@ -112,5 +42,105 @@ pub fn TopologyPanel(
                 <tbody>{rows}</tbody>
             </table>
         </section>
+    }
+}
+
+fn lag_text(m: &Member) -> String {
+    match (m.role.is_replica(), m.lag_bytes) {
+        _ if !m.reachable => "—".to_string(),
+        (false, _) => "".to_string(),
+        (true, Some(l)) => human_bytes(l),
+        (true, None) => "unknown".to_string(),
+    }
+}
+
+/// Since when a member does not answer, and whether an operation explains it.
+fn state_note(m: &Member, busy_with: Option<&String>, now: i64) -> String {
+    match (m.reachable, m.unreachable_since_ms, busy_with) {
+        (false, Some(since), Some(op)) => {
+            format!(
+                " (since {}, {}): expected, {op} is running",
+                utc_time(since),
+                duration_between(since, now)
+            )
+        }
+        (false, Some(since), None) => format!(" (since {}, {})", utc_time(since), duration_between(since, now)),
+        _ => String::new(),
+    }
+}
+
+fn tags_text(m: &Member) -> String {
+    m.tags
+        .iter()
+        .filter(|(_, v)| v.as_str() != "false")
+        .map(|(k, v)| if v == "true" { k.clone() } else { format!("{k}={v}") })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn row_class(m: &Member, busy: bool) -> &'static str {
+    if !m.reachable && busy {
+        "member busy"
+    } else if !m.reachable {
+        "member unreachable"
+    } else if m.role.is_leader() {
+        "member leader"
+    } else {
+        "member"
+    }
+}
+
+#[component]
+fn MemberRow(
+    m: Member,
+    busy_with: Option<String>,
+    now: i64,
+    /// Set when the caller may operate: the buttons open the operation panel.
+    launcher: Option<RwSignal<Option<OpRequest>>>,
+    may_fail_over: bool,
+) -> impl IntoView {
+    let note = state_note(&m, busy_with.as_ref(), now);
+    let actions = launcher.map(|l| view! { <MemberActions name=m.name.clone() role=m.role.clone() l may_fail_over/> });
+    view! {
+        <tr
+            class=row_class(&m, busy_with.is_some())
+            data-testid="member-row"
+            data-member=m.name.clone()
+            data-role=m.role.label()
+            data-state=m.state.clone()
+        >
+            <td class="name">{m.name.clone()}</td>
+            <td><span class=format!("role {}", m.role.label().to_lowercase().replace(' ', "-"))>{m.role.label()}</span></td>
+            <td class=format!("state {}", m.state)>{m.state.clone()}{note}</td>
+            <td>{m.host_port()}</td>
+            <td class="num">{m.timeline.map(|t| t.to_string()).unwrap_or_default()}</td>
+            <td class="num" data-testid="member-lag">{lag_text(&m)}</td>
+            <td>{if m.pending_restart { "pending restart" } else { "" }}</td>
+            <td>{tags_text(&m)}</td>
+            <td class="muted">{m.server_version.clone().map(|v| format!("PostgreSQL {v}")).unwrap_or_default()}</td>
+            {actions}
+        </tr>
+    }
+}
+
+/// The operations offered on one member.
+#[component]
+fn MemberActions(name: String, role: Role, l: RwSignal<Option<OpRequest>>, may_fail_over: bool) -> impl IntoView {
+    let button = move |kind: OpKind, label: &'static str, testid: &'static str| {
+        let name = name.clone();
+        view! {
+            <button class="small" data-testid=testid
+                on:click=move |_| l.set(Some(request(kind, &name)))>{label}</button>
+        }
+    };
+    view! {
+        <td class="actions">
+            {role.is_replica().then(|| button(OpKind::Switchover, "Switchover here", "op-switchover"))}
+            {role.is_replica().then(|| button(OpKind::Backup, "Back up", "op-backup"))}
+            {button(OpKind::Restart, "Restart", "op-restart")}
+            {button(OpKind::Reload, "Reload", "op-reload")}
+            {role.is_replica().then(|| button(OpKind::ReinitializeMember, "Reinit", "op-reinit"))}
+            {(!role.is_leader() && may_fail_over).then(|| button(OpKind::Failover, "Failover here", "op-failover"))}
+        </td>
     }
 }

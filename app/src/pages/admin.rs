@@ -8,6 +8,8 @@
 use leptos::prelude::*;
 
 use crate::api::{admin_users, AdminAddUser, AdminRevokeSession, AdminSetDisabled, AdminSetPassword, AdminSetRole};
+use model::auth::{SessionRow, UserRow};
+
 use crate::error::ApiError;
 use crate::format::utc_time;
 
@@ -18,55 +20,72 @@ fn outcome(v: Option<Result<String, ApiError>>) -> Option<(&'static str, String)
     })
 }
 
+/// The page's changes, and the admin's own password sent with those that need it.
+#[derive(Clone, Copy)]
+struct AdminActions {
+    add: ServerAction<AdminAddUser>,
+    set_role: ServerAction<AdminSetRole>,
+    set_disabled: ServerAction<AdminSetDisabled>,
+    set_password: ServerAction<AdminSetPassword>,
+    revoke: ServerAction<AdminRevokeSession>,
+    current: RwSignal<String>,
+}
+
+impl AdminActions {
+    fn new() -> Self {
+        Self {
+            add: ServerAction::new(),
+            set_role: ServerAction::new(),
+            set_disabled: ServerAction::new(),
+            set_password: ServerAction::new(),
+            revoke: ServerAction::new(),
+            current: RwSignal::new(String::new()),
+        }
+    }
+
+    /// How many changes finished: the users are read again after each.
+    fn versions(&self) -> [RwSignal<usize>; 5] {
+        [
+            self.add.version(),
+            self.set_role.version(),
+            self.set_disabled.version(),
+            self.set_password.version(),
+            self.revoke.version(),
+        ]
+    }
+
+    /// The outcome of the change at `index` in [`Self::versions`].
+    fn outcome(&self, index: usize) -> Option<Result<String, ApiError>> {
+        match index {
+            0 => self.add.value().get(),
+            1 => self.set_role.value().get(),
+            2 => self.set_disabled.value().get(),
+            3 => self.set_password.value().get(),
+            _ => self.revoke.value().get(),
+        }
+    }
+
+    /// The admin's password as a form field (step-up).
+    fn step_up(&self) -> impl IntoView {
+        let current = self.current;
+        view! { <input type="hidden" name="current_password" prop:value=move || current.get()/> }
+    }
+}
+
 #[component]
 pub fn AdminPage() -> impl IntoView {
-    let add = ServerAction::<AdminAddUser>::new();
-    let set_role = ServerAction::<AdminSetRole>::new();
-    let set_disabled = ServerAction::<AdminSetDisabled>::new();
-    let set_password = ServerAction::<AdminSetPassword>::new();
-    let revoke = ServerAction::<AdminRevokeSession>::new();
-    // The admin's own password, sent with each change that needs it.
-    let current = RwSignal::new(String::new());
-    let step_up = move || view! { <input type="hidden" name="current_password" prop:value=move || current.get()/> };
-    let data = Resource::new(
-        move || {
-            (
-                add.version().get(),
-                set_role.version().get(),
-                set_disabled.version().get(),
-                set_password.version().get(),
-                revoke.version().get(),
-            )
-        },
-        |_| admin_users(),
-    );
-    // The outcome of the action that finished last.
+    let actions = AdminActions::new();
+    let data = Resource::new(move || actions.versions().map(|v| v.get()), |_| admin_users());
+    // The outcome of the change that finished last.
     let last = RwSignal::new(None::<usize>);
-    let versions = [
-        add.version(),
-        set_role.version(),
-        set_disabled.version(),
-        set_password.version(),
-        revoke.version(),
-    ];
-    for (i, v) in versions.into_iter().enumerate() {
+    for (i, v) in actions.versions().into_iter().enumerate() {
         Effect::new(move |_| {
             if v.get() > 0 {
                 last.set(Some(i));
             }
         });
     }
-    let message = Memo::new(move |_| {
-        let value = match last.get()? {
-            0 => add.value().get(),
-            1 => set_role.value().get(),
-            2 => set_disabled.value().get(),
-            3 => set_password.value().get(),
-            _ => revoke.value().get(),
-        };
-        outcome(value)
-    });
-
+    let message = Memo::new(move |_| outcome(actions.outcome(last.get()?)));
     let body = move || {
         Suspend::new(async move {
             match data.await {
@@ -75,65 +94,12 @@ pub fn AdminPage() -> impl IntoView {
                     let users = v
                         .users
                         .into_iter()
-                        .map(|u| {
-                            let state = if u.disabled { "disabled" } else if u.locked_until_ms > 0 { "locked" } else { "active" };
-                            let (n1, n2, n3) = (u.name.clone(), u.name.clone(), u.name.clone());
-                            view! {
-                                <tr data-testid="user-row" data-user=u.name.clone() data-state=state>
-                                    <td class="name">{u.name.clone()}</td>
-                                    <td>
-                                        <ActionForm action=set_role attr:class="inline">
-                                            <input type="hidden" name="name" value=n1/>
-                                            {step_up()}
-                                            <select name="role">
-                                                <option value="viewer" selected=u.role.as_str() == "viewer">"viewer"</option>
-                                                <option value="operator" selected=u.role.as_str() == "operator">"operator"</option>
-                                                <option value="admin" selected=u.role.as_str() == "admin">"admin"</option>
-                                            </select>
-                                            <button type="submit">"Set role"</button>
-                                        </ActionForm>
-                                    </td>
-                                    <td>{state}</td>
-                                    <td class="num">{u.failed_logins}</td>
-                                    <td>{utc_time(u.created_at_ms)}</td>
-                                    <td>
-                                        <ActionForm action=set_disabled attr:class="inline">
-                                            <input type="hidden" name="name" value=n2/>
-                                            {step_up()}
-                                            <input type="hidden" name="disabled" value=(!u.disabled).to_string()/>
-                                            <button type="submit" data-testid="toggle-disabled">
-                                                {if u.disabled { "Enable" } else { "Disable" }}
-                                            </button>
-                                        </ActionForm>
-                                        <ActionForm action=set_password attr:class="inline">
-                                            <input type="hidden" name="name" value=n3/>
-                                            {step_up()}
-                                            <input type="password" name="password" placeholder="new password" autocomplete="new-password" required/>
-                                            <button type="submit">"Set password"</button>
-                                        </ActionForm>
-                                    </td>
-                                </tr>
-                            }
-                        })
+                        .map(|user| view! { <UserRow user actions/> })
                         .collect_view();
                     let sessions = v
                         .sessions
                         .into_iter()
-                        .map(|s| {
-                            view! {
-                                <tr data-testid="session-row" data-user=s.user.clone()>
-                                    <td><code>{s.id_prefix.clone()}</code></td><td>{s.user.clone()}</td><td>{s.role.as_str()}</td>
-                                    <td>{s.source_ip}</td><td>{utc_time(s.created_at_ms)}</td><td>{utc_time(s.last_seen_ms)}</td>
-                                    <td>
-                                        <ActionForm action=revoke attr:class="inline">
-                                            <input type="hidden" name="id_prefix" value=s.id_prefix/>
-                                            {step_up()}
-                                            <button type="submit" data-testid="revoke-session">"Revoke"</button>
-                                        </ActionForm>
-                                    </td>
-                                </tr>
-                            }
-                        })
+                        .map(|session| view! { <SessionRow session actions/> })
                         .collect_view();
                     view! {
                         <section class="panel">
@@ -156,6 +122,7 @@ pub fn AdminPage() -> impl IntoView {
             }
         })
     };
+    let current = actions.current;
     view! {
         <section class="page admin">
             {move || message.get().map(|(class, m)| view! { <div class=class data-testid="admin-message">{m}</div> })}
@@ -166,21 +133,97 @@ pub fn AdminPage() -> impl IntoView {
                         size="60" on:input=move |ev| current.set(event_target_value(&ev)) prop:value=move || current.get()/>
                 </label>
             </section>
-            <section class="panel">
-                <h2>"Add a user"</h2>
-                <ActionForm action=add attr:class="filters">
-                    {step_up()}
-                    <input name="name" placeholder="user name" required/>
-                    <select name="role">
-                        <option value="viewer">"viewer"</option>
-                        <option value="operator">"operator"</option>
-                        <option value="admin">"admin"</option>
-                    </select>
-                    <input type="password" name="password" placeholder="password (12+ characters)" autocomplete="new-password" required/>
-                    <button type="submit" data-testid="add-user">"Add user"</button>
-                </ActionForm>
-            </section>
+            <AddUserForm actions/>
             <Transition fallback=|| view! { <p class="notice">"Loading…"</p> }>{body}</Transition>
         </section>
+    }
+}
+
+#[component]
+fn AddUserForm(actions: AdminActions) -> impl IntoView {
+    view! {
+        <section class="panel">
+            <h2>"Add a user"</h2>
+            <ActionForm action=actions.add attr:class="filters">
+                {actions.step_up()}
+                <input name="name" placeholder="user name" required/>
+                <select name="role">
+                    <option value="viewer">"viewer"</option>
+                    <option value="operator">"operator"</option>
+                    <option value="admin">"admin"</option>
+                </select>
+                <input type="password" name="password" placeholder="password (12+ characters)" autocomplete="new-password" required/>
+                <button type="submit" data-testid="add-user">"Add user"</button>
+            </ActionForm>
+        </section>
+    }
+}
+
+/// One user: role, state, and the changes an admin can make.
+#[component]
+fn UserRow(user: UserRow, actions: AdminActions) -> impl IntoView {
+    let u = user;
+    let state = if u.disabled {
+        "disabled"
+    } else if u.locked_until_ms > 0 {
+        "locked"
+    } else {
+        "active"
+    };
+    let role = u.role.as_str();
+    let (n1, n2, n3) = (u.name.clone(), u.name.clone(), u.name.clone());
+    view! {
+        <tr data-testid="user-row" data-user=u.name.clone() data-state=state>
+            <td class="name">{u.name.clone()}</td>
+            <td>
+                <ActionForm action=actions.set_role attr:class="inline">
+                    <input type="hidden" name="name" value=n1/>
+                    {actions.step_up()}
+                    <select name="role">
+                        <option value="viewer" selected=role == "viewer">"viewer"</option>
+                        <option value="operator" selected=role == "operator">"operator"</option>
+                        <option value="admin" selected=role == "admin">"admin"</option>
+                    </select>
+                    <button type="submit">"Set role"</button>
+                </ActionForm>
+            </td>
+            <td>{state}</td>
+            <td class="num">{u.failed_logins}</td>
+            <td>{utc_time(u.created_at_ms)}</td>
+            <td>
+                <ActionForm action=actions.set_disabled attr:class="inline">
+                    <input type="hidden" name="name" value=n2/>
+                    {actions.step_up()}
+                    <input type="hidden" name="disabled" value=(!u.disabled).to_string()/>
+                    <button type="submit" data-testid="toggle-disabled">
+                        {if u.disabled { "Enable" } else { "Disable" }}
+                    </button>
+                </ActionForm>
+                <ActionForm action=actions.set_password attr:class="inline">
+                    <input type="hidden" name="name" value=n3/>
+                    {actions.step_up()}
+                    <input type="password" name="password" placeholder="new password" autocomplete="new-password" required/>
+                    <button type="submit">"Set password"</button>
+                </ActionForm>
+            </td>
+        </tr>
+    }
+}
+
+#[component]
+fn SessionRow(session: SessionRow, actions: AdminActions) -> impl IntoView {
+    let s = session;
+    view! {
+        <tr data-testid="session-row" data-user=s.user.clone()>
+            <td><code>{s.id_prefix.clone()}</code></td><td>{s.user.clone()}</td><td>{s.role.as_str()}</td>
+            <td>{s.source_ip}</td><td>{utc_time(s.created_at_ms)}</td><td>{utc_time(s.last_seen_ms)}</td>
+            <td>
+                <ActionForm action=actions.revoke attr:class="inline">
+                    <input type="hidden" name="id_prefix" value=s.id_prefix/>
+                    {actions.step_up()}
+                    <button type="submit" data-testid="revoke-session">"Revoke"</button>
+                </ActionForm>
+            </td>
+        </tr>
     }
 }

@@ -29,74 +29,6 @@ pub fn BackupsPage() -> impl IntoView {
             on_cleanup(move || h.clear());
         }
     });
-    let row = move |b: BackupRow, can_operate: bool, can_delete: bool| {
-        let ok = b.status == "ok";
-        let verified = match (b.verified_ok, &b.restore_test) {
-            (Some(false), _) => "CORRUPTED (sha256 mismatch)".to_string(),
-            (Some(true), Some(r)) if r.ok && r.details_hidden => "verified ✓ restored".to_string(),
-            (Some(true), Some(r)) if r.ok => format!("verified ✓ restored: {} tables, {} rows", r.tables, r.rows),
-            (Some(true), Some(r)) => format!("sha256 ✓, test restore FAILED: {}", r.error),
-            (Some(true), None) => "sha256 ✓".to_string(),
-            (None, _) => "not verified".to_string(),
-        };
-        let restored_ok = b.restore_test.as_ref().map(|r| r.ok.to_string()).unwrap_or_default();
-        let tables = b.restore_test.clone().filter(|r| !r.details_hidden).map(|r| {
-            let lines = r
-                .table_rows
-                .iter()
-                .map(|(t, n)| format!("{t}: {n} rows"))
-                .collect::<Vec<_>>()
-                .join("\n");
-            view! {
-                <details><summary>"What the test restore read"</summary>
-                    <pre data-testid="restore-tables">{format!(
-                        "system identifier {} · {} databases · {:.1} s ({} UTC)\n{lines}",
-                        r.system_identifier, r.databases, r.duration_ms as f64 / 1000.0, utc_time(r.at_ms)
-                    )}</pre>
-                </details>
-            }
-        });
-        let (id, id2, id3) = (b.id.clone(), b.id.clone(), b.id.clone());
-        view! {
-            <tr data-testid="backup-row" data-id=b.id.clone() data-status=b.status.clone()
-                data-verified=b.verified_ok.map(|v| v.to_string()).unwrap_or_default() data-restored=restored_ok>
-                <td>{utc_time(b.started_at_ms)}<br/><code class="muted">{b.id.clone()}</code></td>
-                <td>{b.member.clone()}</td>
-                <td>{b.status.clone()}{(!b.error.is_empty()).then(|| format!(": {}", b.error))}</td>
-                <td class="num" title=format!("recycled WAL segments left out (they hold no WAL): {}", mb(b.recycled_wal_bytes))>
-                    {mb(b.archive_bytes)}<br/><span class="muted">{format!("of {}", mb(b.data_bytes))}</span>
-                </td>
-                <td>{b.compression.clone()}</td>
-                <td class="num">{format!("{:.1} s", b.duration_ms as f64 / 1000.0)}</td>
-                <td class="num" title=format!("compressed again while stopped (changed since): {}", mb(b.compressed_stopped_bytes))>
-                    {format!("{:.1} s", b.downtime_ms as f64 / 1000.0)}
-                </td>
-                <td data-testid="verified">{verified}{tables}</td>
-                <td>
-                    {(ok && can_operate).then(|| view! {
-                        <a href=format!("/backups/download/{}", b.id) download>"Download"</a>" "
-                        <ActionForm action=verify attr:class="inline">
-                            <input type="hidden" name="id" value=id/>
-                            <button type="submit" data-testid="verify-backup" disabled=move || verify.pending().get()>
-                                "Verify + test restore"
-                            </button>
-                        </ActionForm>
-                    })}
-                    {ok.then(|| view! { <details><summary>"Restore"</summary><pre>{b.restore.clone()}</pre></details> })}
-                    {can_delete.then(|| view! {
-                        <details data-testid="delete-backup"><summary>"Delete"</summary>
-                            <ActionForm action=delete>
-                                <input type="hidden" name="id" value=id2/>
-                                <label>"Type "<code>{id3}</code>" to delete "
-                                    <input name="typed_id" data-testid="delete-typed" autocomplete="off"/></label>
-                                <button type="submit" class="danger" data-testid="delete-submit">"Delete"</button>
-                            </ActionForm>
-                        </details>
-                    })}
-                </td>
-            </tr>
-        }
-    };
     let body = move || {
         Suspend::new(async move {
             let me = me.await.ok();
@@ -109,7 +41,7 @@ pub fn BackupsPage() -> impl IntoView {
                 .into_any(),
                 Ok(rows) => rows
                     .into_iter()
-                    .map(|b| row(b, can_operate, can_delete))
+                    .map(|b| view! { <BackupRowView b can_operate can_delete verify delete/> })
                     .collect_view()
                     .into_any(),
             }
@@ -140,5 +72,91 @@ pub fn BackupsPage() -> impl IntoView {
                 </table>
             </div>
         </section>
+    }
+}
+
+/// What verification found, in a sentence.
+fn verified_text(b: &BackupRow) -> String {
+    match (b.verified_ok, &b.restore_test) {
+        (Some(false), _) => "CORRUPTED (sha256 mismatch)".to_string(),
+        (Some(true), Some(r)) if r.ok && r.details_hidden => "verified ✓ restored".to_string(),
+        (Some(true), Some(r)) if r.ok => format!("verified ✓ restored: {} tables, {} rows", r.tables, r.rows),
+        (Some(true), Some(r)) => format!("sha256 ✓, test restore FAILED: {}", r.error),
+        (Some(true), None) => "sha256 ✓".to_string(),
+        (None, _) => "not verified".to_string(),
+    }
+}
+
+/// What the test restore read (for those allowed to see it).
+fn restore_details(b: &BackupRow) -> Option<impl IntoView> {
+    let r = b.restore_test.clone().filter(|r| !r.details_hidden)?;
+    let lines = r
+        .table_rows
+        .iter()
+        .map(|(t, n)| format!("{t}: {n} rows"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    Some(view! {
+        <details><summary>"What the test restore read"</summary>
+            <pre data-testid="restore-tables">{format!(
+                "system identifier {} · {} databases · {:.1} s ({} UTC)\n{lines}",
+                r.system_identifier, r.databases, r.duration_ms as f64 / 1000.0, utc_time(r.at_ms)
+            )}</pre>
+        </details>
+    })
+}
+
+/// One backup: what it holds, how it went, and what the caller may do with it.
+#[component]
+fn BackupRowView(
+    b: BackupRow,
+    can_operate: bool,
+    can_delete: bool,
+    verify: ServerAction<BackupVerify>,
+    delete: ServerAction<BackupDelete>,
+) -> impl IntoView {
+    let ok = b.status == "ok";
+    let verified = verified_text(&b);
+    let restored_ok = b.restore_test.as_ref().map(|r| r.ok.to_string()).unwrap_or_default();
+    let tables = restore_details(&b);
+    let (id, id2, id3) = (b.id.clone(), b.id.clone(), b.id.clone());
+    view! {
+        <tr data-testid="backup-row" data-id=b.id.clone() data-status=b.status.clone()
+            data-verified=b.verified_ok.map(|v| v.to_string()).unwrap_or_default() data-restored=restored_ok>
+            <td>{utc_time(b.started_at_ms)}<br/><code class="muted">{b.id.clone()}</code></td>
+            <td>{b.member.clone()}</td>
+            <td>{b.status.clone()}{(!b.error.is_empty()).then(|| format!(": {}", b.error))}</td>
+            <td class="num" title=format!("recycled WAL segments left out (they hold no WAL): {}", mb(b.recycled_wal_bytes))>
+                {mb(b.archive_bytes)}<br/><span class="muted">{format!("of {}", mb(b.data_bytes))}</span>
+            </td>
+            <td>{b.compression.clone()}</td>
+            <td class="num">{format!("{:.1} s", b.duration_ms as f64 / 1000.0)}</td>
+            <td class="num" title=format!("compressed again while stopped (changed since): {}", mb(b.compressed_stopped_bytes))>
+                {format!("{:.1} s", b.downtime_ms as f64 / 1000.0)}
+            </td>
+            <td data-testid="verified">{verified}{tables}</td>
+            <td>
+                {(ok && can_operate).then(|| view! {
+                    <a href=format!("/backups/download/{}", b.id) download>"Download"</a>" "
+                    <ActionForm action=verify attr:class="inline">
+                        <input type="hidden" name="id" value=id/>
+                        <button type="submit" data-testid="verify-backup" disabled=move || verify.pending().get()>
+                            "Verify + test restore"
+                        </button>
+                    </ActionForm>
+                })}
+                {ok.then(|| view! { <details><summary>"Restore"</summary><pre>{b.restore.clone()}</pre></details> })}
+                {can_delete.then(|| view! {
+                    <details data-testid="delete-backup"><summary>"Delete"</summary>
+                        <ActionForm action=delete>
+                            <input type="hidden" name="id" value=id2/>
+                            <label>"Type "<code>{id3}</code>" to delete "
+                                <input name="typed_id" data-testid="delete-typed" autocomplete="off"/></label>
+                            <button type="submit" class="danger" data-testid="delete-submit">"Delete"</button>
+                        </ActionForm>
+                    </details>
+                })}
+            </td>
+        </tr>
     }
 }

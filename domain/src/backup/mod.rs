@@ -10,6 +10,7 @@ pub mod restore_test;
 pub mod retention;
 mod run;
 mod service;
+mod staging;
 
 pub use service::BackupError;
 
@@ -20,7 +21,7 @@ use serde::{Deserialize, Serialize};
 
 use archive::{ArchiveInfo, Compression};
 pub use catalog::{catalog, find};
-pub use run::clean_partial;
+pub use staging::clean_partial;
 
 #[derive(Clone, Debug)]
 pub struct BackupSettings {

@@ -13,15 +13,15 @@ use model::Topology;
 
 use super::archive::{measure, Compression};
 use super::frames::FrameStore;
+use super::pg_control::ControlData;
+use super::staging::staging_root;
 use super::{journal, pg_control, retention, BackupSettings, Manifest};
 use crate::audit::AuditResult;
 use crate::docker::DockerControl;
 use crate::operations::{JobHandle, OperationService};
 
-fn data_dir_of(s: &BackupSettings, member: &str) -> (String, PathBuf) {
-    let top = crate::naming::data_dir_name(member);
-    (top.clone(), s.stack_data_dir.join("pg").join(top))
-}
+/// How long a backed-up replica may take to catch up before the job says so.
+const CATCH_UP_TIMEOUT: Duration = Duration::from_secs(300);
 
 impl OperationService {
     pub(crate) async fn run_backup(
@@ -30,16 +30,67 @@ impl OperationService {
         req: &OpRequest,
         before: &Topology,
     ) -> Result<String, String> {
-        let s = self.backup.clone().ok_or("backups are not configured (backups_dir)")?;
-        let m = req.member.clone();
+        let mut run = BackupRun::prepare(self, job, req).await?;
+        let taken = run.take(before).await;
+        crate::remove_tree(run.staging.clone()).await;
+        let downtime = match taken {
+            Ok(d) => d,
+            Err(e) => {
+                fail(&mut run.manifest, &run.s.backups_dir, &e).await;
+                return Err(e);
+            }
+        };
+        let caught_up = run.catch_up().await?;
+        let m = &run.manifest;
+        let summary = format!(
+            "{} ({} MB, sha256 {}…); {} was down {:.1} s",
+            m.archive_name(),
+            m.archive_bytes / 1_048_576,
+            &m.sha256[..12],
+            run.member,
+            downtime.as_secs_f64()
+        );
+        run.apply_retention().await;
+        if caught_up {
+            Ok(summary)
+        } else {
+            Err(format!(
+                "{summary}, but it has not caught up within {} s",
+                CATCH_UP_TIMEOUT.as_secs()
+            ))
+        }
+    }
+}
+
+/// One backup as it runs: what it copies, where to, and its manifest.
+struct BackupRun<'a> {
+    svc: &'a OperationService,
+    job: &'a JobHandle,
+    s: BackupSettings,
+    member: String,
+    /// `pgN-data`, the archive's top folder.
+    top: String,
+    src: PathBuf,
+    /// Where the compressed frames are spilled until the archive is written.
+    staging: PathBuf,
+    /// What is archived (recycled WAL not counted), for progress.
+    bytes: u64,
+    docker: DockerControl,
+    manifest: Manifest,
+}
+
+impl<'a> BackupRun<'a> {
+    /// Measure, check free space, and list the backup as running (a console
+    /// that dies before the end leaves it for its successor to mark failed).
+    async fn prepare(svc: &'a OperationService, job: &'a JobHandle, req: &OpRequest) -> Result<Self, String> {
+        let s = svc.backup.clone().ok_or("backups are not configured (backups_dir)")?;
+        let member = req.member.clone();
         let compression = Compression::from_request(req.compression.as_deref())?;
-        let (top, src) = data_dir_of(&s, &m);
-        let (files, bytes) = crate::off_thread({
-            let src = src.clone();
-            move || measure(&src)
-        })
-        .await
-        .map_err(|e| format!("cannot read {}: {e}", src.display()))?;
+        let top = crate::naming::data_dir_name(&member);
+        let src = s.stack_data_dir.join("pg").join(&top);
+        let (files, bytes) = measure_off_thread(&src)
+            .await
+            .map_err(|e| format!("cannot read {}: {e}", src.display()))?;
         let free = super::free_bytes(&s.backups_dir).unwrap_or(u64::MAX);
         if free < bytes.saturating_mul(2) {
             return Err(format!(
@@ -50,288 +101,306 @@ impl OperationService {
             ));
         }
         job.step(format!(
-            "{m}'s data directory: {files} files, {} MB to archive (recycled WAL not counted)",
+            "{member}'s data directory: {files} files, {} MB to archive (recycled WAL not counted)",
             bytes / 1_048_576
         ))
         .await;
         let docker = DockerControl::connect().await.map_err(|e| e.to_string())?;
-        let member = before.members.iter().find(|x| x.name == m).cloned();
-        let mut manifest = Manifest::new(&job.id, &self.cluster_name, &m, compression, &job.user());
-        manifest.patroni_version = member.as_ref().and_then(|x| x.patroni_version.clone());
-        manifest.postgres_version = member.as_ref().and_then(|x| x.server_version.clone());
+        let manifest = Manifest::new(&job.id, &svc.cluster_name, &member, compression, &job.user());
         let staging = staging_root(&s.backups_dir, bytes).join(&job.id);
-        // Listed as running from now on; a console that dies before the end
-        // leaves this for its successor to mark failed.
         manifest
             .save(&s.backups_dir)
             .map_err(|e| format!("cannot write the manifest in {}: {e}", s.backups_dir.display()))?;
+        Ok(Self {
+            svc,
+            job,
+            s,
+            member,
+            top,
+            src,
+            staging,
+            bytes,
+            docker,
+            manifest,
+        })
+    }
 
-        // While the replica runs: a restartpoint (so its shutdown has little
-        // to flush), then every file compressed in chunks; only the chunks
-        // that change after that are compressed again while it is stopped.
-        if let Some(note) = self.restartpoint(member.as_ref()).await {
-            job.step(note).await;
+    /// The archive, complete with its manifest saved; returns how long the
+    /// replica was down. On error the caller cleans up and marks it failed.
+    async fn take(&mut self, before: &Topology) -> Result<Duration, String> {
+        let member = before.members.iter().find(|x| x.name == self.member).cloned();
+        self.manifest.patroni_version = member.as_ref().and_then(|x| x.patroni_version.clone());
+        self.manifest.postgres_version = member.as_ref().and_then(|x| x.server_version.clone());
+        let frames = self.compress_while_running(member.as_ref()).await?;
+        let (frames, control, downtime) = self.cold_copy(frames).await?;
+        let m = &mut self.manifest;
+        m.replica_downtime_ms = downtime.as_millis() as u64;
+        m.system_identifier = control.system_identifier.to_string();
+        m.timeline = control.timeline;
+        m.checkpoint_lsn = model::topology::format_lsn(control.checkpoint_lsn);
+        m.redo_lsn = model::topology::format_lsn(control.redo_lsn);
+        self.archive(frames, downtime).await?;
+        Ok(downtime)
+    }
+
+    /// While the replica runs: a restartpoint (so its shutdown has little
+    /// to flush), then every file compressed in chunks; only the chunks
+    /// that change after that are compressed again while it is stopped.
+    async fn compress_while_running(&mut self, member: Option<&model::Member>) -> Result<FrameStore, String> {
+        if let Some(note) = self.svc.restartpoint(member).await {
+            self.job.step(note).await;
         }
         // The restartpoint recycled WAL segments, which are not archived.
-        let bytes = crate::off_thread({
-            let src = src.clone();
-            move || measure(&src)
+        self.bytes = measure_off_thread(&self.src).await.map_or(self.bytes, |(_, b)| b);
+        self.job
+            .step(format!(
+                "compressing {} while {} runs (what changes is compressed again while it is stopped)",
+                self.top, self.member
+            ))
+            .await;
+        let p0 = Instant::now();
+        let (src, spill, bytes, publish) = (
+            self.src.clone(),
+            self.staging.clone(),
+            self.bytes,
+            self.job.progress_sink(),
+        );
+        let compression = self.manifest.compression;
+        let (frames, first) = crate::off_thread(move || {
+            let (mut last, mut full) = (Instant::now() - Duration::from_secs(1), false);
+            FrameStore::precompress(&src, &spill, compression, |done, f| {
+                // Every 200 ms, and once at 100%.
+                if last.elapsed() >= Duration::from_millis(200) || (done >= bytes && !full) {
+                    last = Instant::now();
+                    full = done >= bytes;
+                    publish(progress(
+                        "compressing while the replica runs",
+                        done.min(bytes),
+                        bytes,
+                        f,
+                        p0,
+                    ));
+                }
+            })
         })
         .await
-        .map_or(bytes, |(_, b)| b);
-        job.step(format!(
-            "compressing {top} while {m} runs (what changes is compressed again while it is stopped)"
-        ))
-        .await;
-        let p0 = Instant::now();
-        let first = {
-            let (src2, spill, publish) = (src.clone(), staging.clone(), job.progress_sink());
-            tokio::task::spawn_blocking(move || {
-                let (mut last, mut full) = (Instant::now() - Duration::from_secs(1), false);
-                FrameStore::precompress(&src2, &spill, compression, |done, f| {
-                    // Every 200 ms, and once at 100%.
-                    if last.elapsed() >= Duration::from_millis(200) || (done >= bytes && !full) {
-                        last = Instant::now();
-                        full = done >= bytes;
-                        let rate = (done as f64 / p0.elapsed().as_secs_f64().max(0.001)) as u64;
-                        publish(Progress {
-                            phase: "compressing while the replica runs".into(),
-                            bytes_done: done.min(bytes),
-                            bytes_total: bytes,
-                            files: f,
-                            rate_bytes_per_s: rate,
-                            eta_s: (rate > 0).then(|| bytes.saturating_sub(done) / rate),
-                        });
-                    }
-                })
-            })
-            .await
-            .map_err(|e| e.to_string())
-            .and_then(|r| r.map_err(|e| format!("reading {top} failed: {e}")))
-        };
-        let (frames, first) = match first {
-            Ok(x) => x,
-            Err(e) => {
-                crate::remove_tree(staging.clone()).await;
-                fail(&mut manifest, &s.backups_dir, &e).await;
-                return Err(e);
-            }
-        };
-        manifest.phase("compress while running", p0.elapsed());
-        manifest.compressed_while_running = (first.files, first.bytes);
-        let mut frames = Some(frames);
+        .map_err(|e| format!("reading {} failed: {e}", self.top))?;
+        self.manifest.phase("compress while running", p0.elapsed());
+        self.manifest.compressed_while_running = (first.files, first.bytes);
+        Ok(frames)
+    }
 
-        if let Err(e) = journal::write(&s.backups_dir, &job.id, &m) {
-            let e = format!("cannot write the backup journal, {m} was not stopped: {e}");
-            fail(&mut manifest, &s.backups_dir, &e).await;
-            return Err(e);
-        }
+    /// Journal, stop the replica, compress what changed while it is down,
+    /// start it again whatever happened. The frames and the pg_control they
+    /// are consistent with, and how long the replica was down.
+    async fn cold_copy(&mut self, frames: FrameStore) -> Result<(FrameStore, ControlData, Duration), String> {
+        let m = self.member.clone();
+        journal::write(&self.s.backups_dir, &self.job.id, &m)
+            .map_err(|e| format!("cannot write the backup journal, {m} was not stopped: {e}"))?;
         let stopped_at = Instant::now();
-        let settled = async {
-            job.step(format!("stopping {m} (clean shutdown, up to 120 s)")).await;
-            // PostgreSQL is down (and its data directory final) as soon as the
-            // postmaster has removed its pid file after a clean shutdown; the
-            // container's Patroni takes a little longer to exit. The changed
-            // chunks are compressed meanwhile; the container is started only
-            // once it has stopped completely.
-            let stopping = {
-                let (docker, m) = (docker.clone(), m.clone());
-                tokio::spawn(async move { docker.stop(&m, 120).await })
-            };
-            while !stopping.is_finished() && !pg_is_down(&src) {
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
-            manifest.phase("stop", stopped_at.elapsed());
-            let control = if stopping.is_finished() {
-                None
-            } else {
-                Some(pg_control::read(&src).map_err(|e| format!("cannot read pg_control: {e}"))?)
-            };
-            job.step(format!("compressing what changed in {top} while {m} is down"))
-                .await;
-            let c0 = Instant::now();
-            let (src2, mut store) = (src.clone(), frames.take().expect("frames from the first pass"));
-            let (store, delta) = tokio::task::spawn_blocking(move || {
-                let r = store.settle(&src2);
-                (store, r)
-            })
-            .await
-            .map_err(|e| e.to_string())?;
-            frames = Some(store);
-            // PostgreSQL shut down cleanly and what changed is compressed; the
-            // container's Patroni is only tidying up its own exit (about 2 s
-            // of Python teardown). It already stopped PostgreSQL and will not
-            // start it again, so end it now rather than wait.
-            if !stopping.is_finished() && pg_is_down(&src) {
-                docker.kill(&m).await.map_err(|e| e.to_string())?;
-            }
-            stopping.await.map_err(|e| e.to_string())?.map_err(|e| e.to_string())?;
-            let delta = delta.map_err(|e| format!("reading {top} failed: {e}"))?;
-            manifest.phase("compress changes while down", c0.elapsed());
-            manifest.compressed_while_stopped = (delta.files, delta.bytes);
-            manifest.recycled_wal_skipped = (delta.recycled_wal_files, delta.recycled_wal_bytes);
-            // The frames are only good if PostgreSQL had shut down cleanly
-            // before it started, and nothing started it again since.
-            let after = pg_control::read(&src).map_err(|e| format!("cannot read pg_control: {e}"))?;
-            let control = control.unwrap_or(after.clone());
-            if !control.is_clean_shutdown() || !after.is_clean_shutdown() || after != control || !pg_is_down(&src) {
-                return Err(format!(
-                    "{m} did not shut down cleanly (pg_control says {}): no backup",
-                    after.state_name()
-                ));
-            }
-            if s.test_delay_after_stop_ms > 0 {
-                tokio::time::sleep(Duration::from_millis(s.test_delay_after_stop_ms)).await;
-            }
-            Ok::<_, String>(after)
-        }
-        .await;
+        let settled = self.settle_while_down(frames, stopped_at).await;
         // Whatever happened, the replica runs again.
-        job.step(format!("starting {m}")).await;
-        let started = docker.start(&m).await;
+        self.job.step(format!("starting {m}")).await;
+        let started = self.docker.start(&m).await;
         let downtime = stopped_at.elapsed();
         if started.is_ok() {
-            let _ = journal::remove(&s.backups_dir, &job.id);
+            let _ = journal::remove(&self.s.backups_dir, &self.job.id);
         }
-        manifest.replica_downtime_ms = downtime.as_millis() as u64;
-        let control = match (settled, started) {
-            (Ok(c), Ok(())) => c,
-            (settled, started) => {
-                crate::remove_tree(staging.clone()).await;
-                let reason = settled
-                    .err()
-                    .or(started.err().map(|e| e.to_string()))
-                    .unwrap_or_default();
-                fail(&mut manifest, &s.backups_dir, &reason).await;
-                return Err(reason);
-            }
-        };
-        manifest.system_identifier = control.system_identifier.to_string();
-        manifest.timeline = control.timeline;
-        manifest.checkpoint_lsn = model::topology::format_lsn(control.checkpoint_lsn);
-        manifest.redo_lsn = model::topology::format_lsn(control.redo_lsn);
+        self.manifest.replica_downtime_ms = downtime.as_millis() as u64;
+        match (settled, started) {
+            (Ok((frames, control)), Ok(())) => Ok((frames, control, downtime)),
+            (Err(e), _) => Err(e),
+            (_, Err(e)) => Err(e.to_string()),
+        }
+    }
 
-        job.step(format!(
-            "archiving {top} ({:?}); {m} was down {:.1} s",
-            compression,
-            downtime.as_secs_f64()
-        ))
+    async fn settle_while_down(
+        &mut self,
+        mut frames: FrameStore,
+        stopped_at: Instant,
+    ) -> Result<(FrameStore, ControlData), String> {
+        let (m, src, top) = (self.member.clone(), self.src.clone(), self.top.clone());
+        self.job
+            .step(format!("stopping {m} (clean shutdown, up to 120 s)"))
+            .await;
+        // PostgreSQL is down (and its data directory final) as soon as the
+        // postmaster has removed its pid file after a clean shutdown; the
+        // container's Patroni takes a little longer to exit. The changed
+        // chunks are compressed meanwhile; the container is started only
+        // once it has stopped completely.
+        let stopping = {
+            let (docker, m) = (self.docker.clone(), m.clone());
+            tokio::spawn(async move { docker.stop(&m, 120).await })
+        };
+        while !stopping.is_finished() && !pg_is_down(&src) {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        self.manifest.phase("stop", stopped_at.elapsed());
+        let control = if stopping.is_finished() {
+            None
+        } else {
+            Some(pg_control::read(&src).map_err(|e| format!("cannot read pg_control: {e}"))?)
+        };
+        self.job
+            .step(format!("compressing what changed in {top} while {m} is down"))
+            .await;
+        let c0 = Instant::now();
+        let src2 = src.clone();
+        let (frames, delta) = crate::off_thread(move || {
+            let r = frames.settle(&src2);
+            (frames, r)
+        })
         .await;
-        let dest = s.backups_dir.join(manifest.archive_name());
-        let a0 = Instant::now();
-        let archived = {
-            let store = frames.take().expect("frames settled while the replica was down");
-            let (dst, top2, jobs) = (dest.clone(), top.clone(), job.progress_sink());
-            let test_hold_ms = s.test_delay_in_archive_ms;
-            tokio::task::spawn_blocking(move || {
-                let start = Instant::now();
-                let mut last = Instant::now() - Duration::from_secs(1);
-                let mut hold = Duration::from_millis(test_hold_ms);
-                store.write_archive(&top2, &dst, |done, f| {
-                    if !hold.is_zero() {
-                        std::thread::sleep(std::mem::take(&mut hold));
-                    }
-                    if last.elapsed() >= Duration::from_millis(200) || done == bytes {
-                        last = Instant::now();
-                        let rate = (done as f64 / start.elapsed().as_secs_f64().max(0.001)) as u64;
-                        let eta = (rate > 0).then(|| bytes.saturating_sub(done) / rate);
-                        jobs(Progress {
-                            phase: "archiving".into(),
-                            bytes_done: done,
-                            bytes_total: bytes,
-                            files: f,
-                            rate_bytes_per_s: rate,
-                            eta_s: eta,
-                        });
-                    }
-                })
-            })
-            .await
-            .map_err(|e| e.to_string())
-            .and_then(|r| r.map_err(|e| format!("archiving failed: {e}")))
-        };
-        crate::remove_tree(staging.clone()).await;
-        let info = match archived {
-            Ok(i) => i,
-            Err(e) => {
-                fail(&mut manifest, &s.backups_dir, &e).await;
-                return Err(e);
-            }
-        };
-        manifest.phase("archive", a0.elapsed());
-        manifest.complete(info);
-        manifest
-            .save(&s.backups_dir)
-            .map_err(|e| format!("cannot write the manifest: {e}"))?;
+        // PostgreSQL shut down cleanly and what changed is compressed; the
+        // container's Patroni is only tidying up its own exit (about 2 s
+        // of Python teardown). It already stopped PostgreSQL and will not
+        // start it again, so end it now rather than wait.
+        if !stopping.is_finished() && pg_is_down(&src) {
+            self.docker.kill(&m).await.map_err(|e| e.to_string())?;
+        }
+        stopping.await.map_err(|e| e.to_string())?.map_err(|e| e.to_string())?;
+        let delta = delta.map_err(|e| format!("reading {top} failed: {e}"))?;
+        self.manifest.phase("compress changes while down", c0.elapsed());
+        self.manifest.compressed_while_stopped = (delta.files, delta.bytes);
+        self.manifest.recycled_wal_skipped = (delta.recycled_wal_files, delta.recycled_wal_bytes);
+        // The frames are only good if PostgreSQL had shut down cleanly
+        // before it started, and nothing started it again since.
+        let after = pg_control::read(&src).map_err(|e| format!("cannot read pg_control: {e}"))?;
+        let control = control.unwrap_or(after.clone());
+        if !control.is_clean_shutdown() || !after.is_clean_shutdown() || after != control || !pg_is_down(&src) {
+            return Err(format!(
+                "{m} did not shut down cleanly (pg_control says {}): no backup",
+                after.state_name()
+            ));
+        }
+        if self.s.test_delay_after_stop_ms > 0 {
+            tokio::time::sleep(Duration::from_millis(self.s.test_delay_after_stop_ms)).await;
+        }
+        Ok((frames, after))
+    }
 
-        job.step(format!("waiting until {m} streams again with lag ~0 (at most 1 MiB)"))
+    /// The archive from the frames (sha256 while writing, fsync, rename),
+    /// then the manifest marked complete.
+    async fn archive(&mut self, frames: FrameStore, downtime: Duration) -> Result<(), String> {
+        self.job
+            .step(format!(
+                "archiving {} ({}); {} was down {:.1} s",
+                self.top,
+                self.manifest.compression.name(),
+                self.member,
+                downtime.as_secs_f64()
+            ))
+            .await;
+        let a0 = Instant::now();
+        let (dst, top, publish) = (
+            self.s.backups_dir.join(self.manifest.archive_name()),
+            self.top.clone(),
+            self.job.progress_sink(),
+        );
+        let (bytes, test_hold_ms) = (self.bytes, self.s.test_delay_in_archive_ms);
+        let info = crate::off_thread(move || {
+            let mut last = Instant::now() - Duration::from_secs(1);
+            let mut hold = Duration::from_millis(test_hold_ms);
+            frames.write_archive(&top, &dst, |done, f| {
+                if !hold.is_zero() {
+                    std::thread::sleep(std::mem::take(&mut hold));
+                }
+                if last.elapsed() >= Duration::from_millis(200) || done == bytes {
+                    last = Instant::now();
+                    publish(progress("archiving", done, bytes, f, a0));
+                }
+            })
+        })
+        .await
+        .map_err(|e| format!("archiving failed: {e}"))?;
+        self.manifest.phase("archive", a0.elapsed());
+        self.manifest.complete(info);
+        self.manifest
+            .save(&self.s.backups_dir)
+            .map_err(|e| format!("cannot write the manifest: {e}"))
+    }
+
+    /// Wait until the replica is healthy again ([`model::Member::caught_up`]),
+    /// showing its lag; false after [`CATCH_UP_TIMEOUT`].
+    async fn catch_up(&mut self) -> Result<bool, String> {
+        let m = self.member.clone();
+        self.job
+            .step(format!(
+                "waiting until {m} streams again, lagging at most {}",
+                model::topology::human_bytes(model::topology::CAUGHT_UP_LAG_BYTES)
+            ))
             .await;
         let w0 = Instant::now();
-        let publish = job.progress_sink();
+        let publish = self.job.progress_sink();
         let caught_up = loop {
-            let t = self.patroni.topology().await;
-            let member = t
-                .members
-                .iter()
-                .find(|x| x.name == m && x.reachable && x.state == "streaming");
-            if let Some(x) = member {
+            let t = self.svc.patroni.topology().await;
+            if let Some(x) = t.members.iter().find(|x| x.name == m && x.streams()) {
+                let lag = x.lag_bytes.map_or("?".into(), |l| l.to_string());
                 publish(Progress {
-                    phase: format!(
-                        "catching up: lag {} bytes",
-                        x.lag_bytes.map_or("?".into(), |l| l.to_string())
-                    ),
-                    bytes_done: 0,
-                    bytes_total: 0,
-                    files: 0,
-                    rate_bytes_per_s: 0,
-                    eta_s: None,
+                    phase: format!("catching up: lag {lag} bytes"),
+                    ..progress("", 0, 0, 0, w0)
                 });
                 if x.caught_up() {
                     break true;
                 }
             }
-            if w0.elapsed() > Duration::from_secs(300) {
+            if w0.elapsed() > CATCH_UP_TIMEOUT {
                 break false;
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         };
-        manifest.phase("catch-up", w0.elapsed());
+        self.manifest.phase("catch-up", w0.elapsed());
         // The archive is listed (and may be being verified) by now: change only this job's field.
-        let phases = manifest.phases_ms.clone();
-        super::update(&s.backups_dir, &job.id, |m| m.phases_ms = phases)
+        let phases = self.manifest.phases_ms.clone();
+        super::update(&self.s.backups_dir, &self.job.id, |m| m.phases_ms = phases)
             .map_err(|e| format!("cannot write the manifest: {e}"))?;
-        let summary = format!(
-            "{} ({} MB, sha256 {}…); {m} was down {:.1} s",
-            manifest.archive_name(),
-            manifest.archive_bytes / 1_048_576,
-            &manifest.sha256[..12],
-            downtime.as_secs_f64()
-        );
-        if !s.retention.is_off() {
-            job.step(format!("retention: {}", s.retention.describe())).await;
-            let (dir, r, keep) = (s.backups_dir.clone(), s.retention, job.id.clone());
-            let gone = tokio::task::spawn_blocking(move || retention::apply(&dir, r, crate::now_ms(), &keep))
-                .await
-                .unwrap_or_default();
-            for g in gone {
-                let e = match g {
-                    Ok(old) => job
-                        .entry("backup_retention_delete", AuditResult::Ok)
-                        .target(&old.archive_name())
-                        .params(
-                            serde_json::json!({ "rule": s.retention.describe(), "started_at_ms": old.started_at_ms }),
-                        ),
-                    Err(err) => job.entry("backup_retention_delete", AuditResult::Failed).error(&err),
-                };
-                self.log(e).await;
-            }
+        Ok(caught_up)
+    }
+
+    /// Delete what the retention rule no longer keeps (never this backup), audited.
+    async fn apply_retention(&self) {
+        let s = &self.s;
+        if s.retention.is_off() {
+            return;
         }
-        if caught_up {
-            Ok(summary)
-        } else {
-            Err(format!("{summary}, but it has not caught up within 300 s"))
+        self.job.step(format!("retention: {}", s.retention.describe())).await;
+        let (dir, r, keep) = (s.backups_dir.clone(), s.retention, self.job.id.clone());
+        let gone = tokio::task::spawn_blocking(move || retention::apply(&dir, r, crate::now_ms(), &keep))
+            .await
+            .unwrap_or_default();
+        for g in gone {
+            let e = match g {
+                Ok(old) => self
+                    .job
+                    .entry("backup_retention_delete", AuditResult::Ok)
+                    .target(&old.archive_name())
+                    .params(serde_json::json!({ "rule": s.retention.describe(), "started_at_ms": old.started_at_ms })),
+                Err(err) => self
+                    .job
+                    .entry("backup_retention_delete", AuditResult::Failed)
+                    .error(&err),
+            };
+            self.svc.log(e).await;
         }
     }
+}
+
+/// A progress report: `done` of `total` bytes after `files` files, since `since`.
+fn progress(phase: &str, done: u64, total: u64, files: u64, since: Instant) -> Progress {
+    let rate = (done as f64 / since.elapsed().as_secs_f64().max(0.001)) as u64;
+    Progress {
+        phase: phase.into(),
+        bytes_done: done,
+        bytes_total: total,
+        files,
+        rate_bytes_per_s: rate,
+        eta_s: (rate > 0).then(|| total.saturating_sub(done) / rate),
+    }
+}
+
+async fn measure_off_thread(src: &Path) -> std::io::Result<(u64, u64)> {
+    let src = src.to_path_buf();
+    crate::off_thread(move || measure(&src)).await
 }
 
 impl OperationService {
@@ -396,38 +465,6 @@ fn pg_is_down(data: &Path) -> bool {
     !data.join("postmaster.pid").exists() && pg_control::read(data).is_ok_and(|c| c.is_clean_shutdown())
 }
 
-/// In memory (tmpfs) when it fits comfortably.
-const SHM_STAGING: &str = "/dev/shm/pg-console-staging";
-
-/// Where the compressed frames are spilled. They are read once more to
-/// write the archive and then deleted, so on disk their writeback would only
-/// compete with the archive's fsync; they go to tmpfs when it could hold
-/// them even if nothing compressed (twice the data free, and the data under
-/// a quarter of the available memory), else to `backups_dir/.staging`.
-fn staging_root(backups_dir: &Path, data_bytes: u64) -> PathBuf {
-    let shm = Path::new(SHM_STAGING);
-    let fits = super::free_bytes(shm).is_some_and(|f| f / 2 > data_bytes)
-        && mem_available_bytes().is_some_and(|m| m / 4 > data_bytes);
-    if fits {
-        shm.to_path_buf()
-    } else {
-        backups_dir.join(".staging")
-    }
-}
-
-fn mem_available_bytes() -> Option<u64> {
-    let info = std::fs::read_to_string("/proc/meminfo").ok()?;
-    let kb: u64 = info
-        .lines()
-        .find(|l| l.starts_with("MemAvailable:"))?
-        .split_whitespace()
-        .nth(1)?
-        .parse()
-        .ok()?;
-    Some(kb * 1024)
-}
-
-/// Remove leftovers of a backup that did not finish.
 /// Records the failure and removes what was written, off the async threads.
 async fn fail(manifest: &mut Manifest, dir: &Path, reason: &str) {
     let (mut m, dir, reason) = (manifest.clone(), dir.to_path_buf(), reason.to_string());
@@ -436,17 +473,4 @@ async fn fail(manifest: &mut Manifest, dir: &Path, reason: &str) {
         m
     })
     .await;
-}
-
-pub fn clean_partial(backups_dir: &Path, id: &str) {
-    let _ = std::fs::remove_dir_all(backups_dir.join(".staging").join(id));
-    let _ = std::fs::remove_dir_all(Path::new(SHM_STAGING).join(id));
-    if let Ok(rd) = std::fs::read_dir(backups_dir) {
-        for e in rd.flatten() {
-            let n = e.file_name().to_string_lossy().to_string();
-            if n.contains(id) && n.ends_with(".partial") {
-                let _ = std::fs::remove_file(e.path());
-            }
-        }
-    }
 }

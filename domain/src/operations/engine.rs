@@ -134,13 +134,17 @@ impl OperationService {
         result
     }
 
-    async fn check_and_start(
-        self: &Arc<Self>,
+    /// The confirmation: the token is the caller's and alive, the typed name
+    /// matches, and the password where the operation needs it. A wrong
+    /// password uses the confirmation up: guessing needs a new plan each
+    /// time, and counts toward the lockout.
+    async fn confirm(
+        &self,
         caller: &Caller,
         token: &str,
         typed_name: &str,
         password: Option<&str>,
-    ) -> Result<String, OpError> {
+    ) -> Result<(), OpError> {
         let b = self.tokens.peek(token, caller.user_id, &caller.sid, crate::now_ms())?;
         if typed_name != b.confirm_name {
             return Err(OpError::WrongName {
@@ -148,22 +152,32 @@ impl OperationService {
                 expected: b.confirm_name,
             });
         }
-        if b.needs_password {
-            let password = password.filter(|p| !p.is_empty()).ok_or(OpError::PasswordRequired)?;
-            match self.users.step_up(caller.user_id, password).await {
-                Ok(_) => {}
-                Err(e) => {
-                    // A wrong password uses the confirmation up: guessing
-                    // needs a new plan each time, and counts toward the lockout.
-                    self.tokens.take(token);
-                    return Err(match e {
-                        crate::users::UserError::WrongPassword => OpError::WrongPassword,
-                        crate::users::UserError::Locked(until) => OpError::Locked(until),
-                        other => OpError::Internal(other.to_string()),
-                    });
-                }
-            }
+        if !b.needs_password {
+            return Ok(());
         }
+        let password = password.filter(|p| !p.is_empty()).ok_or(OpError::PasswordRequired)?;
+        self.users
+            .step_up(caller.user_id, password)
+            .await
+            .map(|_| ())
+            .map_err(|e| {
+                self.tokens.take(token);
+                match e {
+                    crate::users::UserError::WrongPassword => OpError::WrongPassword,
+                    crate::users::UserError::Locked(until) => OpError::Locked(until),
+                    other => OpError::Internal(other.to_string()),
+                }
+            })
+    }
+
+    async fn check_and_start(
+        self: &Arc<Self>,
+        caller: &Caller,
+        token: &str,
+        typed_name: &str,
+        password: Option<&str>,
+    ) -> Result<String, OpError> {
+        self.confirm(caller, token, typed_name, password).await?;
         // From here on the token is used up, whatever happens.
         let b = self.tokens.take(token).ok_or(TokenError::Unknown)?;
         let guard = self
