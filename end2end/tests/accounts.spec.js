@@ -1,5 +1,5 @@
 // Login, roles and the audit log in a real browser.
-const { test, expect } = require('./fixtures');
+const { test, expect, shot } = require('./fixtures');
 const { login } = require('./login');
 
 test('a viewer sees no admin links, a forged request is refused, logout ends the session', async ({ page }) => {
@@ -50,7 +50,7 @@ test('an admin reviews the audit log with a verified chain', async ({ page }) =>
   await expect(rows.first()).toHaveAttribute('data-action', 'login_failed');
   const actions = await rows.evaluateAll((els) => els.map((e) => e.dataset.action));
   expect(new Set(actions)).toEqual(new Set(['login_failed']));
-  await page.screenshot({ path: require('path').resolve(__dirname, '../../docs/audit.png'), fullPage: true });
+  await page.screenshot({ path: shot('audit.png'), fullPage: true });
 });
 
 test('an admin adds a user on the Admin page and the new user can log in', async ({ page, browser }) => {

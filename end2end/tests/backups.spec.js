@@ -3,10 +3,9 @@
 // reload mid-way still shows the live job, a restart of Traefik is survived
 // (polling meanwhile, then the websocket again), then the catalog,
 // verification with a test restore, and deletion.
-const { test, expect } = require('./fixtures');
+const { test, expect, shot } = require('./fixtures');
 const { execFileSync } = require('child_process');
 const fs = require('fs');
-const path = require('path');
 const { login } = require('./login');
 
 function secret(name) {
@@ -71,7 +70,7 @@ test('back up a replica, watch the bar, reload, verify with a test restore, dele
   const row = page.locator(`[data-testid=member-row][data-member=${replica}]`);
   await expect(row).toHaveClass(/busy/);
   await expect(row).toContainText('is running');
-  await page.screenshot({ path: path.resolve(__dirname, '../../docs/backup-progress.png') });
+  await page.screenshot({ path: shot('backup-progress.png') });
   // The connection drops (Traefik restarts): the view polls meanwhile, then
   // its websocket reconnects through the new Traefik and the job goes on live.
   execFileSync('docker', ['restart', '-t', '0', 'traefik'], { stdio: 'ignore' });
@@ -91,7 +90,7 @@ test('back up a replica, watch the bar, reload, verify with a test restore, dele
   await expect(backup).toHaveAttribute('data-restored', 'true', { timeout: 180_000 });
   await expect(backup).toHaveAttribute('data-verified', 'true');
   await expect(backup.locator('[data-testid=verified]')).toContainText('restored');
-  await page.screenshot({ path: path.resolve(__dirname, '../../docs/backups.png'), fullPage: true });
+  await page.screenshot({ path: shot('backups.png'), fullPage: true });
 
   // Delete it: the typed id is required.
   const id = await backup.getAttribute('data-id');

@@ -14,3 +14,9 @@ exports.test = base.test.extend({
   },
 });
 exports.expect = base.expect;
+
+// Where screenshots go: the build folder, unless scripts/screenshots asks
+// for docs/ (the README's pictures change only on purpose).
+const path = require('path');
+exports.shot = (name) =>
+  path.resolve(process.env.PGC_SCREENSHOT_DIR || path.resolve(__dirname, '../test-results/screenshots'), name);

@@ -1,7 +1,6 @@
 // The Overview page in a real browser against the real stack.
-const { test, expect } = require('./fixtures');
+const { test, expect, shot } = require('./fixtures');
 const { execFileSync } = require('child_process');
-const path = require('path');
 const { login } = require('./login');
 
 const docker = (...args) => execFileSync('docker', args, { encoding: 'utf8' });
@@ -23,7 +22,7 @@ test('overview shows three members, one leader and both endpoints', async ({ pag
   await expect(page.locator('[data-testid=endpoint][data-kind=read]')).toContainText('routes to');
   await expect(page.locator('[data-testid=connection-string]').first()).toContainText('postgresql://');
   await expect(page.locator('[data-testid=haproxy-server]')).toHaveCount(6);
-  await page.screenshot({ path: path.resolve(__dirname, '../../docs/overview.png'), fullPage: true });
+  await page.screenshot({ path: shot('overview.png'), fullPage: true });
 });
 
 test('a stopped replica is shown as down without a reload, then comes back', async ({ page }) => {
@@ -40,7 +39,7 @@ test('a stopped replica is shown as down without a reload, then comes back', asy
     await expect(page.locator(`[data-testid=unreachable-banner][data-member=${replica}]`)).toContainText('unreachable since');
     await expect(page.locator('[data-testid=cluster-status]')).toHaveAttribute('data-status', 'degraded');
     expect(await page.evaluate(() => window.__pgcNoReload)).toBe(true);
-    await page.screenshot({ path: path.resolve(__dirname, '../../docs/overview-degraded.png'), fullPage: true });
+    await page.screenshot({ path: shot('overview-degraded.png'), fullPage: true });
   } finally {
     docker('start', replica);
   }
@@ -70,7 +69,7 @@ test('a switchover from the Overview: plan, typed name, live steps, new leader w
   await expect(page.locator('[data-testid=job-outcome]')).toHaveAttribute('data-ok', 'true', { timeout: 120_000 });
   await expect(page.locator('[data-testid=write-gap]')).toContainText('Writes were refused for');
   await expect(page.locator('[data-testid=member-row][data-role=Leader]')).toHaveAttribute('data-member', candidate, { timeout: 30_000 });
-  await page.screenshot({ path: path.resolve(__dirname, '../../docs/switchover.png'), fullPage: true });
+  await page.screenshot({ path: shot('switchover.png'), fullPage: true });
   expect(await page.evaluate(() => window.__pgcNoReload)).toBe(true);
 });
 

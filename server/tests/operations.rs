@@ -510,3 +510,157 @@ async fn whole_cluster_reinit_is_refused_when_the_consoles_backups_lie_inside() 
         "nothing was created inside etcd/"
     );
 }
+
+/// Maintenance mode on until dropped (so a failing test never leaves the
+/// cluster without automatic failover).
+struct Paused;
+
+impl Paused {
+    fn new() -> Self {
+        patronictl(&["pause", "--wait"]);
+        Paused
+    }
+}
+
+impl Drop for Paused {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("docker")
+            .args([
+                "exec",
+                "pg-0",
+                "patronictl",
+                "-c",
+                "/home/postgres/postgres0.yml",
+                "resume",
+                "--wait",
+            ])
+            .output();
+    }
+}
+
+#[tokio::test]
+#[ignore = "needs the real stack: run scripts/test"]
+async fn failover_without_a_healthy_leader_promotes_the_candidate() {
+    let _g = lock_stack();
+    let app = spawn_app().await;
+    // pg-0 runs the test's patronictl, so it stays a replica throughout.
+    ensure_replica(&app, "pg-0").await;
+    let ov = app.overview().await;
+    let old = ov.topology.leader().unwrap().name.clone();
+    let candidate = replicas(&ov).into_iter().find(|r| r != "pg-0").unwrap();
+    // Automatic failover paused, then the leader's Patroni and PostgreSQL
+    // stop: nothing promotes a replica, only an operator can. (Dropped in
+    // reverse on failure: the old leader starts, then failover resumes.)
+    let paused = Paused::new();
+    let stopped = Stopped::new(&old);
+    eventually(Duration::from_secs(90), "a cluster without a leader", || async {
+        app.overview().await.topology.leader().is_none().then_some(())
+    })
+    .await;
+    let p = prepare(&app, &app.http, "failover", &candidate, "").await;
+    assert!(p.can_run(), "{:?}", p.preconditions);
+    assert!(
+        p.preconditions
+            .iter()
+            .any(|x| x.ok && x.text == "there is no healthy leader"),
+        "{:?}",
+        p.preconditions
+    );
+    let id = execute(&app, &app.http, &p.token, &p.confirm_name, ADMIN_PASSWORD)
+        .await
+        .unwrap();
+    let job = wait_job(&app, &app.http, &id).await;
+    assert!(matches!(job.outcome, Some(Ok(_))), "{job:?}");
+    let after = app.overview().await;
+    assert_eq!(after.topology.leader().map(|l| l.name.clone()), Some(candidate.clone()));
+    let port = psql(&app.env, &app.env["WRITE_PORT"], "select inet_server_port()");
+    assert_eq!(port, after.topology.leader().unwrap().port.unwrap().to_string());
+    eprintln!("failover to {candidate} with {old} down: {:?}", job.outcome);
+    // Automatic failover back on, then the old leader rejoins as a replica.
+    drop(paused);
+    drop(stopped);
+    eventually(Duration::from_secs(180), "the old leader streaming again", || async {
+        let ov = app.overview().await;
+        ov.topology
+            .members
+            .iter()
+            .any(|m| m.name == old && m.caught_up())
+            .then_some(())
+    })
+    .await;
+}
+
+#[tokio::test]
+#[ignore = "needs the real stack: run scripts/test"]
+async fn a_scheduled_restart_happens_at_its_time() {
+    let _g = lock_stack();
+    let app = spawn_app().await;
+    ensure_replica(&app, "pg-2").await;
+    let port = app.env["PG2_PORT"].clone();
+    let started = psql(&app.env, &port, "select pg_postmaster_start_time()");
+    // The next whole minute at least 20 s away (the form takes minutes).
+    let now_s = (std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        + 20)
+        / 60
+        * 60
+        + 60;
+    let at = psql(
+        &app.env,
+        &port,
+        &format!("select to_char(to_timestamp({now_s}) at time zone 'UTC', 'YYYY-MM-DD\"T\"HH24:MI')"),
+    );
+    let p = prepare(&app, &app.http, "restart", "pg-2", &at).await;
+    assert!(p.can_run(), "{:?}", p.preconditions);
+    assert!(p.shell.contains(&format!("--scheduled {at}:00+00:00")), "{}", p.shell);
+    let id = execute(&app, &app.http, &p.token, "pg-2", "").await.unwrap();
+    let job = wait_job(&app, &app.http, &id).await;
+    assert!(
+        matches!(job.outcome, Some(Ok(ref s)) if s.contains("scheduled")),
+        "{job:?}"
+    );
+    assert_eq!(
+        psql(&app.env, &port, "select pg_postmaster_start_time()"),
+        started,
+        "not before its time"
+    );
+    // Patroni restarts it at that minute (its loop runs every few seconds).
+    let restarted = eventually(
+        Duration::from_secs(150),
+        "pg-2 restarted by Patroni's schedule",
+        || async {
+            let out = std::process::Command::new("docker")
+                .args([
+                    "exec",
+                    "-e",
+                    &format!("PGPASSWORD={}", app.env["PG_SUPERUSER_PASSWORD"]),
+                    "pg-0",
+                    "psql",
+                    "-h",
+                    &app.env["BIND_ADDR"],
+                    "-p",
+                    &port,
+                    "-U",
+                    "postgres",
+                    "-XAtqc",
+                    "select pg_postmaster_start_time()",
+                ])
+                .output()
+                .ok()?;
+            let t = String::from_utf8_lossy(&out.stdout).trim().to_string();
+            (out.status.success() && !t.is_empty() && t != started).then_some(t)
+        },
+    )
+    .await;
+    let at_s = psql(
+        &app.env,
+        &port,
+        &format!("select extract(epoch from '{restarted}'::timestamptz)::bigint - {now_s}"),
+    );
+    let late: i64 = at_s.parse().unwrap();
+    assert!((0..60).contains(&late), "restarted {late} s after the scheduled minute");
+    eprintln!("scheduled restart of pg-2 for {at} UTC happened {late} s after it");
+    ensure_replica(&app, "pg-2").await;
+}
