@@ -1,11 +1,6 @@
 //! Small display helpers shared by pages (no time crates in wasm).
 
-/// `HH:MM:SS UTC` of a unix-ms timestamp.
-pub fn utc_time(ms: i64) -> String {
-    let secs = ms.div_euclid(1000);
-    let day = secs.rem_euclid(86_400);
-    format!("{:02}:{:02}:{:02} UTC", day / 3600, (day % 3600) / 60, day % 60)
-}
+pub use model::time::clock_utc as utc_time;
 
 /// `3 s`, `2 min 5 s`, `1 h 4 min` between two unix-ms timestamps.
 pub fn duration_between(from_ms: i64, to_ms: i64) -> String {

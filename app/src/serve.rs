@@ -25,9 +25,7 @@ pub async fn step_up(ctx: &ServerContext, c: &Caller, password: &str) -> Result<
                 ctx.audit
                     .refuse(
                         AuditEntry::new("step_up_failed", AuditResult::Refused)
-                            .user(&c.name, c.role.as_str())
-                            .ip(&c.ip)
-                            .session(&c.sid)
+                            .by(&c)
                             .target(&c.name)
                             .error(&e.to_string()),
                     )

@@ -234,7 +234,7 @@ fn merged_topology_matches_recorded_patronictl_list() {
         let m = t.members.iter().find(|m| m.name == row["Member"]).unwrap();
         assert_eq!(m.host_port(), row["Host"]);
         assert_eq!(m.role.label(), row["Role"]);
-        assert_eq!(m.state, row["State"]);
+        assert_eq!(m.state.as_str(), row["State"]);
         assert_eq!(m.timeline, row["TL"].as_u64());
     }
 }

@@ -1,11 +1,40 @@
 use serde::{Deserialize, Serialize};
 
+/// Where a backup stands. Written into each manifest as `running`, `ok` or
+/// `failed`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BackupStatus {
+    /// Being taken (or its console died: the next start marks it failed).
+    Running,
+    /// The archive is complete and listed.
+    Ok,
+    /// No archive: the manifest says why.
+    Failed,
+}
+
+impl BackupStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BackupStatus::Running => "running",
+            BackupStatus::Ok => "ok",
+            BackupStatus::Failed => "failed",
+        }
+    }
+}
+
+impl std::fmt::Display for BackupStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// One backup in the catalog, as the Backups page shows it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct BackupRow {
     pub id: String,
     pub archive: String,
-    pub status: String,
+    pub status: BackupStatus,
     pub error: String,
     pub member: String,
     pub started_at_ms: i64,

@@ -12,4 +12,4 @@ pub mod topology;
 
 pub use haproxy::{HaproxyListener, HaproxyServer, HaproxyStats, ListenerRole};
 pub use overview::{Endpoint, EndpointKind, OperationRecord, Overview};
-pub use topology::{HistoryEntry, Member, Role, Topology, Unreachable};
+pub use topology::{HistoryEntry, Member, MemberState, Role, Topology, Unreachable};

@@ -57,3 +57,10 @@ mod tests {
         assert!(parse_utc("9999-12-31T23:59:59").is_some());
     }
 }
+
+/// `HH:MM:SS UTC` of a unix-ms timestamp (the clock time the UI and the
+/// server's messages show).
+pub fn clock_utc(ms: i64) -> String {
+    let day = ms.div_euclid(1000).rem_euclid(86_400);
+    format!("{:02}:{:02}:{:02} UTC", day / 3600, (day % 3600) / 60, day % 60)
+}

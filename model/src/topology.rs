@@ -46,14 +46,78 @@ impl Role {
     }
 }
 
+/// A member's state, normalised from what Patroni reports: `running` (a
+/// leader, or a replica whose PostgreSQL runs without streaming),
+/// `streaming` (a replica receiving WAL; Patroni 3.x says `running`),
+/// `stopped`, `starting`, `unreachable` (its REST API did not answer), or any
+/// other state Patroni names, kept as it said it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(from = "String", into = "String")]
+pub enum MemberState {
+    Running,
+    Streaming,
+    Stopped,
+    Starting,
+    Unreachable,
+    Other(String),
+}
+
+impl MemberState {
+    pub fn as_str(&self) -> &str {
+        match self {
+            MemberState::Running => "running",
+            MemberState::Streaming => "streaming",
+            MemberState::Stopped => "stopped",
+            MemberState::Starting => "starting",
+            MemberState::Unreachable => "unreachable",
+            MemberState::Other(s) => s,
+        }
+    }
+}
+
+impl From<String> for MemberState {
+    fn from(s: String) -> Self {
+        match s.as_str() {
+            "running" => MemberState::Running,
+            "streaming" => MemberState::Streaming,
+            "stopped" => MemberState::Stopped,
+            "starting" => MemberState::Starting,
+            "unreachable" => MemberState::Unreachable,
+            _ => MemberState::Other(s),
+        }
+    }
+}
+
+impl From<&str> for MemberState {
+    fn from(s: &str) -> Self {
+        MemberState::from(s.to_string())
+    }
+}
+
+impl From<MemberState> for String {
+    fn from(s: MemberState) -> String {
+        s.as_str().to_string()
+    }
+}
+
+impl std::fmt::Display for MemberState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl PartialEq<&str> for MemberState {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
 /// One cluster member as the console sees it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Member {
     pub name: String,
     pub role: Role,
-    /// Normalised state: `running` (leader), `streaming` (replica receiving WAL;
-    /// Patroni 3.x reports `running`), `stopped`, `starting`, `unreachable`, ...
-    pub state: String,
+    pub state: MemberState,
     /// The raw state string Patroni reported, if any.
     pub raw_state: Option<String>,
     pub host: String,
@@ -89,12 +153,12 @@ impl Member {
     /// A replica that answers and streams from the leader, whatever its lag
     /// (plans that bound the lag themselves, e.g. by `maximum_lag_on_failover`).
     pub fn streams(&self) -> bool {
-        self.reachable && self.role.is_replica() && self.state == "streaming"
+        self.reachable && self.role.is_replica() && self.state == MemberState::Streaming
     }
 
     /// PostgreSQL runs on it: it answers and leads, or streams.
     pub fn runs(&self) -> bool {
-        self.reachable && (self.state == "running" || self.state == "streaming")
+        self.reachable && matches!(self.state, MemberState::Running | MemberState::Streaming)
     }
 
     pub fn host_port(&self) -> String {

@@ -25,7 +25,11 @@ pub async fn download(
         let (dir, id) = (dir.clone(), id.clone());
         tokio::task::spawn_blocking(move || domain::backup::find(&dir, &id)).await
     };
-    let Some(m) = found.ok().flatten().filter(|m| m.status == "ok") else {
+    let Some(m) = found
+        .ok()
+        .flatten()
+        .filter(|m| m.status == model::backups::BackupStatus::Ok)
+    else {
         return api_error(ApiError::not_found(format!(
             "no finished backup {id}: see the Backups page"
         )));

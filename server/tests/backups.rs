@@ -540,7 +540,7 @@ async fn a_console_killed_mid_backup_starts_the_replica_again_on_restart() {
     .await;
     let rows = catalog(&next).await;
     assert_eq!(rows.len(), 1, "{rows:?}");
-    assert_eq!(rows[0].status, "failed");
+    assert_eq!(rows[0].status.as_str(), "failed");
     assert!(rows[0].error.contains("console stopped"), "{}", rows[0].error);
     let leftovers: Vec<String> = std::fs::read_dir(&shared)
         .unwrap()

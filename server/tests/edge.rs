@@ -414,7 +414,7 @@ async fn edge_docker_stop_mid_backup_starts_the_replica_again() {
     let (_, t) = e.post(&c, "/api/backups_list", &[]).await;
     let rows: Vec<model::backups::BackupRow> = serde_json::from_str(&t).unwrap();
     let b = rows.iter().find(|r| r.member == replica).expect("the backup is listed");
-    assert_eq!(b.status, "failed", "{b:?}");
+    assert_eq!(b.status.as_str(), "failed", "{b:?}");
     assert!(b.error.contains("shut down during the backup"), "{}", b.error);
     let audit = e.audit("action=backup_recovered").await;
     assert!(audit.contains("at shutdown: started"), "{audit}");

@@ -398,7 +398,7 @@ async fn reinitialize_the_whole_cluster_destroys_data_and_keeps_the_console() {
     assert!(
         backups
             .iter()
-            .any(|b| b.status == "ok" && b.system_identifier == old_sysid),
+            .any(|b| b.status.as_str() == "ok" && b.system_identifier == old_sysid),
         "{backups:?}"
     );
     assert!(app.cli(&["audit", "verify"], "").status.success());
@@ -509,33 +509,6 @@ async fn whole_cluster_reinit_is_refused_when_the_consoles_backups_lie_inside() 
         !std::path::Path::new(&inside).exists(),
         "nothing was created inside etcd/"
     );
-}
-
-/// Maintenance mode on until dropped (so a failing test never leaves the
-/// cluster without automatic failover).
-struct Paused;
-
-impl Paused {
-    fn new() -> Self {
-        patronictl(&["pause", "--wait"]);
-        Paused
-    }
-}
-
-impl Drop for Paused {
-    fn drop(&mut self) {
-        let _ = std::process::Command::new("docker")
-            .args([
-                "exec",
-                "pg-0",
-                "patronictl",
-                "-c",
-                "/home/postgres/postgres0.yml",
-                "resume",
-                "--wait",
-            ])
-            .output();
-    }
 }
 
 #[tokio::test]

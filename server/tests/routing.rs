@@ -206,25 +206,7 @@ async fn logged_out_pages_show_no_cluster_state() {
     let _stack = lock_stack();
     let app = spawn_app().await;
     // Pause automatic failover so the maintenance badge would show.
-    patronictl(&["pause", &app.env["CLUSTER_NAME"], "--wait"]);
-    struct Resume(String);
-    impl Drop for Resume {
-        fn drop(&mut self) {
-            let _ = std::process::Command::new("docker")
-                .args([
-                    "exec",
-                    "pg-0",
-                    "patronictl",
-                    "-c",
-                    "/home/postgres/postgres0.yml",
-                    "resume",
-                    &self.0,
-                    "--wait",
-                ])
-                .output();
-        }
-    }
-    let _resume = Resume(app.env["CLUSTER_NAME"].clone());
+    let _paused = Paused::new();
     let cookie = login_cookie(&app, "admin", ADMIN_PASSWORD).await;
     eventually(
         std::time::Duration::from_secs(30),

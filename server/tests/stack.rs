@@ -37,7 +37,7 @@ async fn topology_equals_patronictl_list() {
             if m.role.label() != row["Role"] {
                 diffs.push(format!("{}: role {} vs {}", m.name, m.role.label(), row["Role"]));
             }
-            if m.state != row["State"] {
+            if m.state.as_str() != row["State"] {
                 diffs.push(format!("{}: state {} vs {}", m.name, m.state, row["State"]));
             }
             if m.timeline != row["TL"].as_u64() {

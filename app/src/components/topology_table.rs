@@ -107,11 +107,11 @@ fn MemberRow(
             data-testid="member-row"
             data-member=m.name.clone()
             data-role=m.role.label()
-            data-state=m.state.clone()
+            data-state=m.state.to_string()
         >
             <td class="name">{m.name.clone()}</td>
             <td><span class=format!("role {}", m.role.label().to_lowercase().replace(' ', "-"))>{m.role.label()}</span></td>
-            <td class=format!("state {}", m.state)>{m.state.clone()}{note}</td>
+            <td class=format!("state {}", m.state)>{m.state.to_string()}{note}</td>
             <td>{m.host_port()}</td>
             <td class="num">{m.timeline.map(|t| t.to_string()).unwrap_or_default()}</td>
             <td class="num" data-testid="member-lag">{lag_text(&m)}</td>

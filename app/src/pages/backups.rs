@@ -3,7 +3,7 @@
 //! backups start from the Overview ("Back up" on a replica).
 
 use leptos::prelude::*;
-use model::backups::BackupRow;
+use model::backups::{BackupRow, BackupStatus};
 
 use crate::api::{backups_list, whoami, BackupDelete, BackupVerify};
 use crate::components::operations::LiveJobs;
@@ -115,17 +115,17 @@ fn BackupRowView(
     verify: ServerAction<BackupVerify>,
     delete: ServerAction<BackupDelete>,
 ) -> impl IntoView {
-    let ok = b.status == "ok";
+    let ok = b.status == BackupStatus::Ok;
     let verified = verified_text(&b);
     let restored_ok = b.restore_test.as_ref().map(|r| r.ok.to_string()).unwrap_or_default();
     let tables = restore_details(&b);
     let (id, id2, id3) = (b.id.clone(), b.id.clone(), b.id.clone());
     view! {
-        <tr data-testid="backup-row" data-id=b.id.clone() data-status=b.status.clone()
+        <tr data-testid="backup-row" data-id=b.id.clone() data-status=b.status.as_str()
             data-verified=b.verified_ok.map(|v| v.to_string()).unwrap_or_default() data-restored=restored_ok>
             <td>{utc_time(b.started_at_ms)}<br/><code class="muted">{b.id.clone()}</code></td>
             <td>{b.member.clone()}</td>
-            <td>{b.status.clone()}{(!b.error.is_empty()).then(|| format!(": {}", b.error))}</td>
+            <td>{b.status.as_str()}{(!b.error.is_empty()).then(|| format!(": {}", b.error))}</td>
             <td class="num" title=format!("recycled WAL segments left out (they hold no WAL): {}", mb(b.recycled_wal_bytes))>
                 {mb(b.archive_bytes)}<br/><span class="muted">{format!("of {}", mb(b.data_bytes))}</span>
             </td>

@@ -83,6 +83,11 @@ impl AuditEntry {
         }
     }
 
+    /// Who did it: the authenticated caller's name, role, address and session.
+    pub fn by(self, c: &crate::authz::Caller) -> Self {
+        self.user(&c.name, c.role.as_str()).ip(&c.ip).session(&c.sid)
+    }
+
     pub fn user(mut self, name: &str, role: &str) -> Self {
         self.user_name = name.into();
         self.role = role.into();

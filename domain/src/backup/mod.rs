@@ -17,6 +17,7 @@ pub use service::BackupError;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use model::backups::BackupStatus;
 use serde::{Deserialize, Serialize};
 
 use archive::{ArchiveInfo, Compression};
@@ -41,8 +42,7 @@ pub struct BackupSettings {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Manifest {
     pub id: String,
-    /// `ok`, `failed`.
-    pub status: String,
+    pub status: BackupStatus,
     pub error: String,
     pub cluster: String,
     pub member: String,
@@ -86,7 +86,7 @@ impl Manifest {
     pub fn new(id: &str, cluster: &str, member: &str, compression: Compression, by: &str) -> Self {
         Manifest {
             id: id.into(),
-            status: "running".into(),
+            status: BackupStatus::Running,
             error: String::new(),
             cluster: cluster.into(),
             member: member.into(),
@@ -133,7 +133,7 @@ impl Manifest {
     }
 
     pub fn complete(&mut self, a: ArchiveInfo) {
-        self.status = "ok".into();
+        self.status = BackupStatus::Ok;
         self.files = a.files;
         self.data_bytes = a.data_bytes;
         self.archive_bytes = a.archive_bytes;
@@ -142,7 +142,7 @@ impl Manifest {
 
     /// Record the failure (no archive is listed for it) and clean up.
     pub fn fail(&mut self, dir: &Path, reason: &str) {
-        self.status = "failed".into();
+        self.status = BackupStatus::Failed;
         self.error = reason.into();
         clean_partial(dir, &self.id);
         let _ = self.save(dir);
@@ -161,7 +161,7 @@ impl Manifest {
 /// Re-read the archive and compare its sha256; records the result.
 pub fn verify(dir: &Path, id: &str) -> Result<Manifest, String> {
     let mut m = find(dir, id).ok_or_else(|| format!("no backup {id}"))?;
-    if m.status != "ok" {
+    if m.status != BackupStatus::Ok {
         return Err(format!("backup {id} {}: there is no archive to verify", m.status));
     }
     let sum = archive::sha256_file(&dir.join(m.archive_name())).map_err(|e| format!("cannot read the archive: {e}"))?;
@@ -245,7 +245,7 @@ pub fn fail_orphaned(s: &BackupSettings) -> Vec<String> {
     let mut done = Vec::new();
     let journaled: Vec<String> = journal::pending(&s.backups_dir).into_iter().map(|e| e.id).collect();
     for mut m in catalog(&s.backups_dir) {
-        if m.status == "running" && !journaled.contains(&m.id) {
+        if m.status == BackupStatus::Running && !journaled.contains(&m.id) {
             m.fail(
                 &s.backups_dir,
                 "the console stopped during the backup, after the replica had been started again; nothing to recover",
@@ -283,7 +283,7 @@ pub async fn recover_interrupted(
                 m.started_at_ms = e.at_ms;
                 m
             });
-        m.status = "failed".into();
+        m.status = BackupStatus::Failed;
         m.error = match when {
             Recovery::AtStart => {
                 "the console stopped during the backup; the replica was started again at the console's next start"
@@ -314,7 +314,7 @@ mod tests {
     fn concurrent_updates_keep_each_others_fields() {
         let dir = std::env::temp_dir().join(format!("pgc-manifest-{}-{}", std::process::id(), crate::now_ms()));
         let mut m = Manifest::new("u1", "c", "pg-1", Compression::Zstd, "t");
-        m.status = "ok".into();
+        m.status = BackupStatus::Ok;
         m.save(&dir).unwrap();
         let writer = |field: u8| {
             let dir = dir.clone();

@@ -3,6 +3,8 @@
 
 use std::path::Path;
 
+use model::backups::BackupStatus;
+
 use super::{catalog, clean_partial, Manifest};
 
 /// Keep the newest `keep_last` backups and/or those younger than `keep_days`
@@ -41,7 +43,7 @@ impl Retention {
             .filter(|(i, m)| {
                 let by_count = self.keep_last > 0 && (*i as u32) < self.keep_last;
                 let by_age = self.keep_days > 0 && now_ms - m.started_at_ms < max_age_ms;
-                m.id != protect && m.status != "running" && !by_count && !by_age
+                m.id != protect && m.status != BackupStatus::Running && !by_count && !by_age
             })
             .map(|(_, m)| m.id.clone())
             .collect()
@@ -51,7 +53,7 @@ impl Retention {
 /// Remove a backup's archive and manifest. Refuses a backup still running.
 pub fn delete(dir: &Path, id: &str) -> Result<Manifest, String> {
     let m = super::find(dir, id).ok_or_else(|| format!("no backup {id}: it may have been deleted already"))?;
-    if m.status == "running" {
+    if m.status == BackupStatus::Running {
         return Err(format!("backup {id} is still running; wait for it to finish"));
     }
     let archive = dir.join(m.archive_name());
@@ -82,7 +84,7 @@ mod tests {
 
     fn m(id: &str, age_days: i64, now: i64) -> Manifest {
         let mut m = Manifest::new(id, "c", "pg-1", Compression::Zstd, "t");
-        m.status = "ok".into();
+        m.status = BackupStatus::Ok;
         m.started_at_ms = now - age_days * 86_400_000 - 1;
         m
     }
@@ -111,7 +113,7 @@ mod tests {
         assert_eq!(both.expired(&cat, now, ""), ["b4", "b5"]);
         assert_eq!(last2.expired(&cat, now, "b5"), ["b2", "b3", "b4"]);
         let mut running = cat.clone();
-        running[5].status = "running".into();
+        running[5].status = BackupStatus::Running;
         assert_eq!(last2.expired(&running, now, ""), ["b2", "b3", "b4"]);
     }
 

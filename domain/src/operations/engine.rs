@@ -42,11 +42,7 @@ impl OperationService {
     }
 
     pub(crate) fn entry(caller: &Caller, action: &str, result: AuditResult, target: &str) -> AuditEntry {
-        AuditEntry::new(action, result)
-            .user(&caller.name, caller.role.as_str())
-            .ip(&caller.ip)
-            .session(&caller.sid)
-            .target(target)
+        AuditEntry::new(action, result).by(caller).target(target)
     }
 
     pub(crate) async fn log(&self, e: AuditEntry) {

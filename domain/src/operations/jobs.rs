@@ -122,11 +122,7 @@ pub struct JobHandle {
 
 impl JobHandle {
     pub fn entry(&self, action: &str, result: AuditResult) -> AuditEntry {
-        let mut e = AuditEntry::new(action, result)
-            .user(&self.caller.name, self.caller.role.as_str())
-            .ip(&self.caller.ip)
-            .session(&self.caller.sid)
-            .target(&self.title);
+        let mut e = AuditEntry::new(action, result).by(&self.caller).target(&self.title);
         e.correlation_id = self.id.clone();
         e
     }

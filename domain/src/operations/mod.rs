@@ -82,10 +82,7 @@ pub struct OperationService {
     pub backup: Option<crate::backup::BackupSettings>,
 }
 
-pub(crate) fn utc(ms: i64) -> String {
-    let s = (ms / 1000).rem_euclid(86_400);
-    format!("{:02}:{:02}:{:02} UTC", s / 3600, (s % 3600) / 60, s % 60)
-}
+pub(crate) use model::time::clock_utc as utc;
 
 /// A short description of the topology for the audit log.
 pub fn topology_summary(t: &Topology) -> serde_json::Value {

@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use model::{Member, Role, Topology, Unreachable};
+use model::{Member, MemberState, Role, Topology, Unreachable};
 
 use super::wire::{tag_string, ClusterResponse, MemberStatus};
 
@@ -16,16 +16,16 @@ pub struct Probe {
 }
 
 /// Normalise a state string: Patroni 3.x reports streaming replicas as `running`.
-fn normalise_state(role: &Role, state: &str, replication_state: Option<&str>) -> String {
+fn normalise_state(role: &Role, state: &str, replication_state: Option<&str>) -> MemberState {
     if let Some(rs) = replication_state {
         if role.is_replica() && state == "running" {
-            return rs.to_string();
+            return rs.into();
         }
     }
     if role.is_replica() && state == "running" {
-        return "streaming".to_string();
+        return MemberState::Streaming;
     }
-    state.to_string()
+    state.into()
 }
 
 /// Build the topology. `since` gives, per unreachable member, when it was
@@ -63,7 +63,7 @@ pub fn merge_topology(cluster_name: &str, probes: &[Probe], since: &BTreeMap<Str
             let mut state = normalise_state(&role, raw_state.as_deref().unwrap_or("unknown"), repl_state);
             let reachable = probe.map(|p| p.status.is_ok()).unwrap_or(true);
             if !reachable {
-                state = "unreachable".to_string();
+                state = MemberState::Unreachable;
             }
             members.push(Member {
                 name: cm.name.clone(),
@@ -134,7 +134,7 @@ pub fn merge_topology(cluster_name: &str, probes: &[Probe], since: &BTreeMap<Str
             Err(_) => members.push(Member {
                 name: p.name.clone(),
                 role: Role::Unknown,
-                state: "unreachable".to_string(),
+                state: MemberState::Unreachable,
                 raw_state: None,
                 host: String::new(),
                 port: None,

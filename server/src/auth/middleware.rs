@@ -162,9 +162,5 @@ async fn current_user(st: &AppState, session: &Session, ip: &str) -> Option<Curr
 }
 
 pub fn entry_for(c: &CurrentUser, action: &str, result: AuditResult, target: &str) -> AuditEntry {
-    AuditEntry::new(action, result)
-        .user(&c.name, c.role.as_str())
-        .ip(&c.ip)
-        .session(&c.sid)
-        .target(target)
+    AuditEntry::new(action, result).by(c).target(target)
 }

@@ -393,6 +393,25 @@ impl Drop for Stopped {
     }
 }
 
+/// Maintenance mode (automatic failover paused) until dropped, so a failing
+/// test never leaves the cluster without automatic failover.
+pub struct Paused;
+
+impl Paused {
+    pub fn new() -> Self {
+        patronictl(&["pause", "--wait"]);
+        Paused
+    }
+}
+
+impl Drop for Paused {
+    fn drop(&mut self) {
+        let mut args = vec!["exec", "pg-0", "patronictl", "-c", "/home/postgres/postgres0.yml"];
+        args.extend(["resume", "--wait"]);
+        let _ = Command::new("docker").args(args).output();
+    }
+}
+
 /// POST a form as `c`; status and body.
 pub async fn post(
     app: &TestApp,
