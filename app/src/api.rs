@@ -246,23 +246,24 @@ pub async fn admin_revoke_session(
 pub async fn op_prepare(
     kind: model::operations::OpKind,
     member: String,
-    scheduled_at: String,
-    only_if_pending: bool,
+    #[server(default)] scheduled_at: String,
+    #[server(default)] only_if_pending: bool,
     #[server(default)] compression: String,
     #[server(default)] backup_first: bool,
     #[server(default)] allow_only_replica: bool,
 ) -> Result<model::operations::Plan, ApiError> {
     let c = authorize::<OpPrepare>()?;
     let ctx = ctx()?;
-    let req = model::operations::OpRequest {
-        kind,
-        member: member.trim().to_string(),
-        scheduled_at: Some(scheduled_at).filter(|s| !s.trim().is_empty()),
+    let form = model::operations::OpForm {
+        kind: Some(kind),
+        member,
+        scheduled_at,
         only_if_pending,
-        compression: Some(compression).filter(|c| !c.trim().is_empty()),
+        compression,
         backup_first,
         allow_only_replica,
     };
+    let req = form.request().map_err(ApiError::bad_input)?;
     Ok(ctx.operations.prepare(&c, req).await)
 }
 

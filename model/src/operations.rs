@@ -51,27 +51,193 @@ impl OpKind {
     }
 }
 
-/// What the user asks for.
+/// How a backup archive is compressed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Compression {
+    /// Multi-threaded, `.tar.zst`.
+    #[default]
+    Zstd,
+    /// `.tar.gz`, which the SOP's plain `tar -xzf` restores.
+    Gzip,
+}
+
+impl Compression {
+    /// What a form asked for: `zstd` (the default when empty) or `gzip`.
+    pub fn parse(name: &str) -> Result<Compression, String> {
+        match name.trim() {
+            "" | "zstd" => Ok(Compression::Zstd),
+            "gzip" | "gz" => Ok(Compression::Gzip),
+            other => Err(format!("unknown compression {other:?}: choose zstd or gzip")),
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Compression::Zstd => "zstd",
+            Compression::Gzip => "gzip",
+        }
+    }
+
+    pub fn extension(self) -> &'static str {
+        match self {
+            Compression::Zstd => "tar.zst",
+            Compression::Gzip => "tar.gz",
+        }
+    }
+}
+
+/// What the user asks for: one variant per kind, with only its own fields.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub struct OpRequest {
-    pub kind: OpKind,
-    /// The member acted on (restart, reload, reinitialize) or the candidate
-    /// (switchover, failover); empty for pause/resume.
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum OpRequest {
+    /// `scheduled_at`: when (UTC, `YYYY-MM-DDTHH:MM`), or now.
+    Switchover {
+        candidate: String,
+        scheduled_at: Option<String>,
+    },
+    Failover {
+        candidate: String,
+    },
+    Restart {
+        member: String,
+        scheduled_at: Option<String>,
+        only_if_pending: bool,
+    },
+    Reload {
+        member: String,
+    },
+    ReinitializeMember {
+        member: String,
+    },
+    Pause,
+    Resume,
+    /// `backup_first`: back up the healthiest replica first.
+    ReinitializeCluster {
+        backup_first: bool,
+    },
+    /// `allow_only_replica`: go ahead although it is the only healthy
+    /// replica (the operator confirmed that the leader then serves alone).
+    Backup {
+        member: String,
+        compression: Compression,
+        allow_only_replica: bool,
+    },
+}
+
+impl OpRequest {
+    pub fn kind(&self) -> OpKind {
+        match self {
+            OpRequest::Switchover { .. } => OpKind::Switchover,
+            OpRequest::Failover { .. } => OpKind::Failover,
+            OpRequest::Restart { .. } => OpKind::Restart,
+            OpRequest::Reload { .. } => OpKind::Reload,
+            OpRequest::ReinitializeMember { .. } => OpKind::ReinitializeMember,
+            OpRequest::Pause => OpKind::Pause,
+            OpRequest::Resume => OpKind::Resume,
+            OpRequest::ReinitializeCluster { .. } => OpKind::ReinitializeCluster,
+            OpRequest::Backup { .. } => OpKind::Backup,
+        }
+    }
+
+    /// The member acted on, or the candidate; None for cluster-wide requests.
+    pub fn member(&self) -> Option<&str> {
+        match self {
+            OpRequest::Switchover { candidate, .. } | OpRequest::Failover { candidate } => Some(candidate),
+            OpRequest::Restart { member, .. }
+            | OpRequest::Reload { member }
+            | OpRequest::ReinitializeMember { member }
+            | OpRequest::Backup { member, .. } => Some(member),
+            OpRequest::Pause | OpRequest::Resume | OpRequest::ReinitializeCluster { .. } => None,
+        }
+    }
+
+    pub fn scheduled_at(&self) -> Option<&str> {
+        match self {
+            OpRequest::Switchover { scheduled_at, .. } | OpRequest::Restart { scheduled_at, .. } => {
+                scheduled_at.as_deref()
+            }
+            _ => None,
+        }
+    }
+}
+
+/// The operation form as the browser sends it (`op_prepare`): every field,
+/// most of them empty. [`OpForm::request`] keeps what the kind uses and
+/// refuses what it does not.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct OpForm {
+    pub kind: Option<OpKind>,
     pub member: String,
-    /// Switchover: when (UTC, `YYYY-MM-DDTHH:MM`); restart: likewise.
-    pub scheduled_at: Option<String>,
-    /// Restart only if a restart is pending.
+    pub scheduled_at: String,
     pub only_if_pending: bool,
-    /// Backup: `zstd` (default) or `gzip` (a .tar.gz the SOP's `tar -xzf` restores).
-    #[serde(default)]
-    pub compression: Option<String>,
-    /// Whole-cluster reinitialization: back up the healthiest replica first.
-    #[serde(default)]
+    pub compression: String,
     pub backup_first: bool,
-    /// Backup: go ahead although the target is the only healthy replica
-    /// (the operator confirmed that the leader then serves alone).
-    #[serde(default)]
     pub allow_only_replica: bool,
+}
+
+impl OpForm {
+    /// The typed request, or a sentence saying which field is wrong.
+    pub fn request(self) -> Result<OpRequest, String> {
+        let kind = self.kind.ok_or("choose an operation")?;
+        let label = kind.label();
+        let member = self.member.trim().to_string();
+        let when = Some(self.scheduled_at.trim().to_string()).filter(|s| !s.is_empty());
+        let unused = |set: bool, what: &str| {
+            if set {
+                Err(format!("the {label} operation takes no {what}"))
+            } else {
+                Ok(())
+            }
+        };
+        let schedulable = matches!(kind, OpKind::Switchover | OpKind::Restart);
+        unused(when.is_some() && !schedulable, "scheduled time")?;
+        unused(self.only_if_pending && kind != OpKind::Restart, "\"only if pending\"")?;
+        unused(
+            !self.compression.trim().is_empty() && kind != OpKind::Backup,
+            "compression",
+        )?;
+        unused(
+            self.allow_only_replica && kind != OpKind::Backup,
+            "\"even if it is the only healthy replica\"",
+        )?;
+        unused(
+            self.backup_first && kind != OpKind::ReinitializeCluster,
+            "\"back up first\"",
+        )?;
+        let needs_member = !matches!(kind, OpKind::Pause | OpKind::Resume | OpKind::ReinitializeCluster);
+        if needs_member && member.is_empty() {
+            return Err(format!("the {label} operation needs a member: choose one"));
+        }
+        unused(
+            !needs_member && !member.is_empty(),
+            "member (it acts on the whole cluster)",
+        )?;
+        Ok(match kind {
+            OpKind::Switchover => OpRequest::Switchover {
+                candidate: member,
+                scheduled_at: when,
+            },
+            OpKind::Failover => OpRequest::Failover { candidate: member },
+            OpKind::Restart => OpRequest::Restart {
+                member,
+                scheduled_at: when,
+                only_if_pending: self.only_if_pending,
+            },
+            OpKind::Reload => OpRequest::Reload { member },
+            OpKind::ReinitializeMember => OpRequest::ReinitializeMember { member },
+            OpKind::Pause => OpRequest::Pause,
+            OpKind::Resume => OpRequest::Resume,
+            OpKind::ReinitializeCluster => OpRequest::ReinitializeCluster {
+                backup_first: self.backup_first,
+            },
+            OpKind::Backup => OpRequest::Backup {
+                member,
+                compression: Compression::parse(&self.compression)?,
+                allow_only_replica: self.allow_only_replica,
+            },
+        })
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -176,5 +342,76 @@ impl From<&OpJob> for RunningJob {
             user: j.user.clone(),
             started_at_ms: j.started_at_ms,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn form(kind: OpKind, member: &str) -> OpForm {
+        OpForm {
+            kind: Some(kind),
+            member: member.into(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn a_form_becomes_a_request_with_only_its_own_fields() {
+        assert_eq!(
+            form(OpKind::Switchover, " pg-1 ").request(),
+            Ok(OpRequest::Switchover {
+                candidate: "pg-1".into(),
+                scheduled_at: None
+            })
+        );
+        let mut b = form(OpKind::Backup, "pg-2");
+        b.compression = "gzip".into();
+        assert_eq!(
+            b.request(),
+            Ok(OpRequest::Backup {
+                member: "pg-2".into(),
+                compression: Compression::Gzip,
+                allow_only_replica: false
+            })
+        );
+        assert_eq!(form(OpKind::Pause, "").request(), Ok(OpRequest::Pause));
+        let mut bad = form(OpKind::Backup, "pg-2");
+        bad.compression = "lz4".into();
+        assert_eq!(
+            bad.request(),
+            Err("unknown compression \"lz4\": choose zstd or gzip".into())
+        );
+        let mut bad = form(OpKind::Reload, "pg-2");
+        bad.compression = "zstd".into();
+        assert_eq!(bad.request(), Err("the reload operation takes no compression".into()));
+        let mut bad = form(OpKind::Reload, "pg-2");
+        bad.scheduled_at = "2030-01-01T00:00".into();
+        assert_eq!(
+            bad.request(),
+            Err("the reload operation takes no scheduled time".into())
+        );
+        assert_eq!(
+            form(OpKind::Restart, "").request(),
+            Err("the restart operation needs a member: choose one".into())
+        );
+        assert!(form(OpKind::Pause, "pg-1").request().is_err());
+        assert_eq!(OpForm::default().request(), Err("choose an operation".into()));
+    }
+
+    #[test]
+    fn requests_keep_their_wire_form() {
+        let r = OpRequest::Backup {
+            member: "pg-2".into(),
+            compression: Compression::Zstd,
+            allow_only_replica: true,
+        };
+        let j = serde_json::to_value(&r).unwrap();
+        assert_eq!(
+            j,
+            serde_json::json!({"kind": "backup", "member": "pg-2", "compression": "zstd", "allow_only_replica": true})
+        );
+        assert_eq!(serde_json::from_value::<OpRequest>(j).unwrap(), r);
     }
 }

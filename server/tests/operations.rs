@@ -205,6 +205,30 @@ async fn refusals_say_why_and_change_nothing() {
         "{:?}",
         p.preconditions
     );
+    // A request with fields its kind does not take, or an unknown
+    // compression, is bad input (400) with the sentence, and plans nothing.
+    for (form, says) in [
+        (
+            vec![("kind", "reload"), ("member", "pg-2"), ("compression", "zstd")],
+            "the reload operation takes no compression",
+        ),
+        (
+            vec![("kind", "backup"), ("member", "pg-2"), ("compression", "lz4")],
+            "unknown compression \"lz4\": choose zstd or gzip",
+        ),
+        (
+            vec![("kind", "pause"), ("member", "pg-1")],
+            "the pause automatic failover operation takes no member",
+        ),
+        (
+            vec![("kind", "restart"), ("member", "")],
+            "the restart operation needs a member: choose one",
+        ),
+    ] {
+        let (s, t) = post(&app, &app.http, "/api/op_prepare", &form).await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{form:?}: {t}");
+        assert!(t.contains(says), "{form:?}: {t}");
+    }
     assert_eq!(
         app.overview().await.topology.leader().unwrap().name,
         leader,

@@ -4,24 +4,27 @@
 use std::time::Duration;
 
 use leptos::prelude::*;
-use model::operations::{OpJob, OpKind, OpRequest, Plan, StepState};
+use model::operations::{OpJob, OpKind, Plan, StepState};
 
 use crate::api::{op_status, OpExecute, OpPrepare};
 use crate::error::ApiError;
 
+/// What a button on the Overview opens the panel for: an operation, and
+/// the member it acts on (empty for the whole cluster).
+#[derive(Clone, Debug, PartialEq)]
+pub struct OpTarget {
+    pub kind: OpKind,
+    pub member: String,
+}
+
 /// Set by buttons on the Overview to open the panel.
 #[derive(Clone, Copy)]
-pub struct OpLauncher(pub RwSignal<Option<OpRequest>>);
+pub struct OpLauncher(pub RwSignal<Option<OpTarget>>);
 
-pub fn request(kind: OpKind, member: &str) -> OpRequest {
-    OpRequest {
+pub fn target(kind: OpKind, member: &str) -> OpTarget {
+    OpTarget {
         kind,
         member: member.to_string(),
-        scheduled_at: None,
-        only_if_pending: false,
-        compression: None,
-        backup_first: false,
-        allow_only_replica: false,
     }
 }
 
@@ -62,15 +65,27 @@ impl OpOptions {
         self.allow_only_replica.set(false);
     }
 
-    fn prepare(&self, req: OpRequest) -> OpPrepare {
+    /// The form for `t`, with the choices its kind takes (the server
+    /// refuses the others).
+    fn prepare(&self, t: OpTarget) -> OpPrepare {
+        let kind = t.kind;
+        let schedulable = matches!(kind, OpKind::Switchover | OpKind::Restart);
         OpPrepare {
-            kind: req.kind,
-            member: req.member,
-            scheduled_at: self.when.get_untracked(),
-            only_if_pending: self.only_pending.get_untracked(),
-            compression: self.compression.get_untracked(),
-            backup_first: self.backup_first.get_untracked(),
-            allow_only_replica: self.allow_only_replica.get_untracked(),
+            kind,
+            member: t.member,
+            scheduled_at: if schedulable {
+                self.when.get_untracked()
+            } else {
+                String::new()
+            },
+            only_if_pending: kind == OpKind::Restart && self.only_pending.get_untracked(),
+            compression: if kind == OpKind::Backup {
+                self.compression.get_untracked()
+            } else {
+                String::new()
+            },
+            backup_first: kind == OpKind::ReinitializeCluster && self.backup_first.get_untracked(),
+            allow_only_replica: kind == OpKind::Backup && self.allow_only_replica.get_untracked(),
         }
     }
 }

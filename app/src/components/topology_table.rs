@@ -1,8 +1,8 @@
 use leptos::prelude::*;
-use model::operations::{OpKind, OpRequest};
+use model::operations::OpKind;
 use model::{topology::human_bytes, Member, Role, Topology};
 
-use super::operations::{request, OpLauncher};
+use super::operations::{target, OpLauncher, OpTarget};
 
 use crate::format::{duration_between, utc_time};
 
@@ -96,7 +96,7 @@ fn MemberRow(
     busy_with: Option<String>,
     now: i64,
     /// Set when the caller may operate: the buttons open the operation panel.
-    launcher: Option<RwSignal<Option<OpRequest>>>,
+    launcher: Option<RwSignal<Option<OpTarget>>>,
     may_fail_over: bool,
 ) -> impl IntoView {
     let note = state_note(&m, busy_with.as_ref(), now);
@@ -125,12 +125,12 @@ fn MemberRow(
 
 /// The operations offered on one member.
 #[component]
-fn MemberActions(name: String, role: Role, l: RwSignal<Option<OpRequest>>, may_fail_over: bool) -> impl IntoView {
+fn MemberActions(name: String, role: Role, l: RwSignal<Option<OpTarget>>, may_fail_over: bool) -> impl IntoView {
     let button = move |kind: OpKind, label: &'static str, testid: &'static str| {
         let name = name.clone();
         view! {
             <button class="small" data-testid=testid
-                on:click=move |_| l.set(Some(request(kind, &name)))>{label}</button>
+                on:click=move |_| l.set(Some(target(kind, &name)))>{label}</button>
         }
     };
     view! {

@@ -7,7 +7,7 @@ use leptos::prelude::*;
 use model::Overview;
 
 use crate::api::{get_overview, whoami, OpCancelSwitchover};
-use crate::components::operations::{request, LiveJobs, OpLauncher, OperationPanel};
+use crate::components::operations::{target, LiveJobs, OpLauncher, OperationPanel};
 use crate::components::{
     endpoints::EndpointsPanel, haproxy_table::HaproxyPanel, history_table::HistoryPanel, topology_table::TopologyPanel,
 };
@@ -149,10 +149,10 @@ fn ClusterActions(paused: bool, cluster: String, can_admin: bool) -> impl IntoVi
     view! {
         <div class="cluster-actions">
             <button data-testid=if paused { "op-resume" } else { "op-pause" }
-                on:click=move |_| launcher.set(Some(request(kind, "")))>{label}</button>
+                on:click=move |_| launcher.set(Some(target(kind, "")))>{label}</button>
             {can_admin.then(|| view! {
                 <button class="danger-outline" data-testid="op-reinit-cluster"
-                    on:click=move |_| launcher.set(Some(request(OpKind::ReinitializeCluster, "")))>
+                    on:click=move |_| launcher.set(Some(target(OpKind::ReinitializeCluster, "")))>
                     "Reinitialize the whole cluster…"
                 </button>
             })}

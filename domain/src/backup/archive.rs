@@ -10,38 +10,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Compression {
-    Zstd,
-    Gzip,
-}
-
-impl Compression {
-    /// What a request asked for: `zstd` (the default) or `gzip` (a .tar.gz
-    /// the SOP's `tar -xzf` restores); anything else is refused.
-    pub fn from_request(name: Option<&str>) -> Result<Compression, String> {
-        match name.map(str::trim) {
-            None | Some("") | Some("zstd") => Ok(Compression::Zstd),
-            Some("gzip") | Some("gz") => Ok(Compression::Gzip),
-            Some(other) => Err(format!("unknown compression {other:?}: choose zstd or gzip")),
-        }
-    }
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Compression::Zstd => "zstd",
-            Compression::Gzip => "gzip",
-        }
-    }
-
-    pub fn extension(self) -> &'static str {
-        match self {
-            Compression::Zstd => "tar.zst",
-            Compression::Gzip => "tar.gz",
-        }
-    }
-}
+pub use model::operations::Compression;
 
 /// Files and bytes under `root` that an archive would hold (for progress
 /// and free-space checks): recycled WAL segments are not counted.

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use model::operations::{OpRequest, Progress};
 use model::Topology;
 
-use super::archive::{measure, Compression};
+use super::archive::measure;
 use super::frames::FrameStore;
 use super::pg_control::ControlData;
 use super::staging::staging_root;
@@ -84,8 +84,12 @@ impl<'a> BackupRun<'a> {
     /// that dies before the end leaves it for its successor to mark failed).
     async fn prepare(svc: &'a OperationService, job: &'a JobHandle, req: &OpRequest) -> Result<Self, String> {
         let s = svc.backup.clone().ok_or("backups are not configured (backups_dir)")?;
-        let member = req.member.clone();
-        let compression = Compression::from_request(req.compression.as_deref())?;
+        let OpRequest::Backup {
+            member, compression, ..
+        } = req.clone()
+        else {
+            return Err("not a backup request".into());
+        };
         let top = crate::naming::data_dir_name(&member);
         let src = s.stack_data_dir.join("pg").join(&top);
         let (files, bytes) = measure_off_thread(&src)

@@ -10,7 +10,6 @@ use model::topology::human_bytes;
 use super::operation::{Operation, PlanCtx, RunCtx, RunResult};
 use super::plan::{member, pass, Draft};
 use super::OperationService;
-use crate::backup::archive::Compression;
 use crate::naming::data_dir_name;
 
 pub struct Backup;
@@ -18,7 +17,14 @@ pub struct Backup;
 impl Operation for Backup {
     fn plan(&self, req: &OpRequest, ctx: &PlanCtx) -> Draft {
         let t = ctx.topology;
-        let m = &req.member;
+        let OpRequest::Backup {
+            member: m,
+            compression,
+            allow_only_replica,
+        } = req
+        else {
+            unreachable!("the registry sends backups only")
+        };
         let mut pre = Vec::new();
         target_checks(req, ctx, &mut pre);
         pre.push(pass(
@@ -31,23 +37,22 @@ impl Operation for Backup {
         ));
         let others = t.members.iter().filter(|x| x.name != *m && x.caught_up()).count();
         pre.push(pass(
-            others > 0 || req.allow_only_replica,
+            others > 0 || *allow_only_replica,
             if others > 0 {
                 format!("{others} other healthy replica(s) keep serving reads meanwhile")
-            } else if req.allow_only_replica {
+            } else if *allow_only_replica {
                 format!("{m} is the only healthy replica: you chose to stop it anyway; the leader serves alone meanwhile")
             } else {
                 format!("{m} is the only healthy replica: stopping it leaves the leader alone (tick \"even if it is the only healthy replica\" to go ahead)")
             },
         ));
-        let comp = Compression::from_request(req.compression.as_deref()).unwrap_or(Compression::Zstd);
         let dir = data_dir_name(m);
         Draft {
             title: format!("Backup of {m}"),
             steps: vec![
                 format!(
                     "ask {m} for a restartpoint, then compress {dir} while {m} keeps running ({})",
-                    comp.name()
+                    compression.name()
                 ),
                 format!("stop {m} (clean shutdown) and compress again only what changed meanwhile, then start {m}"),
                 format!("write the archive from those pieces (sha256 while writing, fsync, rename) and its manifest"),
@@ -81,10 +86,7 @@ impl Operation for Backup {
 /// The member backed up: a replica (never the leader, nor a synchronous
 /// standby), streaming, lagging within the backups' bound; a known compression.
 fn target_checks(req: &OpRequest, ctx: &PlanCtx, pre: &mut Vec<Precondition>) {
-    let m = &req.member;
-    if let Err(e) = Compression::from_request(req.compression.as_deref()) {
-        pre.push(pass(false, e));
-    }
+    let m = req.member().unwrap_or_default();
     let Some(x) = member(ctx.topology, m) else {
         pre.push(pass(false, format!("{m} is not a member of {}", ctx.topology.cluster)));
         return;

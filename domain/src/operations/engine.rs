@@ -32,12 +32,12 @@ impl OperationService {
 
     async fn draft(&self, caller: &Caller, req: &OpRequest) -> (plan::Draft, Topology) {
         let t = self.patroni.topology().await;
-        let max_lag = match (&req.kind, &self.backup) {
+        let max_lag = match (req.kind(), &self.backup) {
             (OpKind::Backup, Some(b)) => Some(b.max_lag_bytes),
             _ => self.max_lag(&t).await,
         };
         let mut d = plan::draft(req, &t, max_lag, caller.role, crate::now_ms());
-        d.preconditions.extend(operation(req.kind).local_checks(self));
+        d.preconditions.extend(operation(req.kind()).local_checks(self));
         (d, t)
     }
 
@@ -66,7 +66,7 @@ impl OperationService {
     pub async fn prepare(&self, caller: &Caller, req: OpRequest) -> Plan {
         let (d, _) = self.draft(caller, &req).await;
         let digest = Self::plan_digest(&d, &req);
-        let needs_password = req.kind.needs_password();
+        let needs_password = req.kind().needs_password();
         let expires_at_ms = crate::now_ms() + self.token_ttl_ms;
         let can_run = d.preconditions.iter().all(|p| p.ok);
         let token = if can_run {
@@ -204,7 +204,9 @@ impl OperationService {
         if !failed.is_empty() {
             return Err(OpError::Preconditions(failed.join("; ")));
         }
-        let job = self.jobs.start(&d.title, &b.request.member, caller, self.audit.clone());
+        let job = self
+            .jobs
+            .start(&d.title, b.request.member().unwrap_or(""), caller, self.audit.clone());
         let id = job.id.clone();
         self.log(
             job.entry("op_execute", AuditResult::Ok)
@@ -220,7 +222,7 @@ impl OperationService {
                 req: &b.request,
                 before: &before,
             };
-            let outcome = operation(b.request.kind).run(run).await;
+            let outcome = operation(b.request.kind()).run(run).await;
             let after = svc.patroni.topology().await;
             job.finish(
                 outcome,

@@ -15,7 +15,9 @@ pub struct Failover;
 impl Operation for Failover {
     fn plan(&self, req: &OpRequest, ctx: &PlanCtx) -> Draft {
         let t = ctx.topology;
-        let m = &req.member;
+        let OpRequest::Failover { candidate: m } = req else {
+            unreachable!("the registry sends failovers only")
+        };
         let mut pre = vec![match (t.leader(), ctx.may(Action::ForceFailover)) {
             (None, _) => pass(true, "there is no healthy leader"),
             (Some(l), true) => pass(
@@ -49,6 +51,11 @@ impl Operation for Failover {
 
     fn run<'a>(&'a self, r: RunCtx<'a>) -> BoxFuture<'a, RunResult> {
         let RunCtx { svc, job, req, .. } = r;
-        Box::pin(change_leader(svc, job, LeaderChange::Failover, &req.member))
+        Box::pin(change_leader(
+            svc,
+            job,
+            LeaderChange::Failover,
+            req.member().unwrap_or_default(),
+        ))
     }
 }

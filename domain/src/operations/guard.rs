@@ -110,21 +110,12 @@ impl OpLock {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use model::operations::OpKind;
 
     fn binding(expires: i64) -> TokenBinding {
         TokenBinding {
             user_id: 1,
             sid: "s".into(),
-            request: OpRequest {
-                kind: OpKind::Reload,
-                member: "pg-1".into(),
-                scheduled_at: None,
-                only_if_pending: false,
-                compression: None,
-                backup_first: false,
-                allow_only_replica: false,
-            },
+            request: OpRequest::Reload { member: "pg-1".into() },
             plan_digest: "d".into(),
             confirm_name: "pg-1".into(),
             needs_password: false,

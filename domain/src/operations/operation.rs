@@ -42,8 +42,7 @@ impl PlanCtx<'_> {
 
 /// The request's schedule: None, or Patroni's ISO 8601 form, or why not.
 pub fn scheduled(req: &OpRequest, now_ms: i64) -> Option<Result<String, String>> {
-    req.scheduled_at
-        .as_deref()
+    req.scheduled_at()
         .filter(|s| !s.trim().is_empty())
         .map(|w| super::plan::patroni_time(w, now_ms))
 }

@@ -115,7 +115,7 @@ pub(super) fn candidate_checks(t: &Topology, name: &str, max_lag: Option<u64>, o
 }
 
 /// Evaluate `req` for a caller with `role` against `t`: the schedule is
-/// checked for every kind, then the operation of `req.kind` plans.
+/// checked for every kind, then the operation of the request's kind plans.
 pub fn draft(req: &OpRequest, t: &Topology, max_lag: Option<u64>, role: UserRole, now_ms: i64) -> Draft {
     let ctx = PlanCtx {
         topology: t,
@@ -123,7 +123,7 @@ pub fn draft(req: &OpRequest, t: &Topology, max_lag: Option<u64>, role: UserRole
         role,
         now_ms,
     };
-    let mut d = operation(req.kind).plan(req, &ctx);
+    let mut d = operation(req.kind()).plan(req, &ctx);
     if let Some(Err(e)) = scheduled(req, now_ms) {
         d.preconditions.insert(0, pass(false, e));
     }

@@ -31,7 +31,8 @@ impl Operation for ReinitializeCluster {
             },
         )];
         let mut steps: Vec<String> = Vec::new();
-        if req.backup_first {
+        let backup_first = matches!(req, OpRequest::ReinitializeCluster { backup_first: true });
+        if backup_first {
             match best_replica(t) {
                 Some(r) => {
                     pre.push(pass(
@@ -239,15 +240,11 @@ impl OperationService {
         if !failed.is_empty() {
             return Err(failed.join("; "));
         }
-        if req.backup_first {
+        if matches!(req, OpRequest::ReinitializeCluster { backup_first: true }) {
             let r = best_replica(before).ok_or("no healthy replica to back up first: nothing was destroyed")?;
-            let backup = OpRequest {
-                kind: model::operations::OpKind::Backup,
+            let backup = OpRequest::Backup {
                 member: r.clone(),
-                scheduled_at: None,
-                only_if_pending: false,
-                compression: Some("zstd".into()),
-                backup_first: false,
+                compression: model::operations::Compression::Zstd,
                 allow_only_replica: false,
             };
             let summary = self.run_backup(job, &backup, before).await.map_err(|e| {

@@ -16,7 +16,7 @@ pub struct ReinitializeMember;
 impl Operation for ReinitializeMember {
     fn plan(&self, req: &OpRequest, ctx: &PlanCtx) -> Draft {
         let t = ctx.topology;
-        let m = &req.member;
+        let m = req.member().unwrap_or_default();
         let leader = t.leader().map(|x| x.name.clone());
         let pre = vec![
             match member(t, m) {
@@ -45,14 +45,14 @@ impl Operation for ReinitializeMember {
             ],
             preconditions: pre,
             shell: patronictl(t, &format!("reinit {} {m} --force", t.cluster)),
-            confirm_name: m.clone(),
+            confirm_name: m.to_string(),
         }
     }
 
     fn run<'a>(&'a self, r: RunCtx<'a>) -> BoxFuture<'a, RunResult> {
         let RunCtx { svc, job, req, before } = r;
         Box::pin(async move {
-            let m = req.member.as_str();
+            let m = req.member().unwrap_or_default();
             let leader = before.leader().map(|x| x.name.clone()).unwrap_or_default();
             job.step(format!(
                 "asking Patroni on {m} to rebuild its data directory from {leader}"

@@ -15,12 +15,19 @@ pub struct Restart;
 impl Operation for Restart {
     fn plan(&self, req: &OpRequest, ctx: &PlanCtx) -> Draft {
         let t = ctx.topology;
-        let m = &req.member;
+        let OpRequest::Restart {
+            member: m,
+            only_if_pending,
+            ..
+        } = req
+        else {
+            unreachable!("the registry sends restarts only")
+        };
         let when = ctx.scheduled(req);
         let mut pre = Vec::new();
         member_reachable(t, m, &mut pre);
         let mut args = format!("restart {} {m}", t.cluster);
-        if req.only_if_pending {
+        if *only_if_pending {
             let pending = member(t, m).map(|x| x.pending_restart).unwrap_or(false);
             pre.push(pass(
                 pending,
@@ -52,12 +59,19 @@ impl Operation for Restart {
     fn run<'a>(&'a self, r: RunCtx<'a>) -> BoxFuture<'a, RunResult> {
         let RunCtx { svc, job, req, .. } = r;
         Box::pin(async move {
-            let m = req.member.as_str();
+            let OpRequest::Restart {
+                member: m,
+                only_if_pending,
+                ..
+            } = req
+            else {
+                unreachable!("the registry sends restarts only")
+            };
             let when = scheduled(req, crate::now_ms()).transpose()?;
             job.step(format!("asking Patroni on {m} to restart PostgreSQL")).await;
             let r = svc
                 .admin
-                .restart(m, req.only_if_pending, when.as_deref())
+                .restart(m, *only_if_pending, when.as_deref())
                 .await
                 .map_err(|e| e.to_string())?;
             if when.is_some() {
@@ -65,7 +79,7 @@ impl Operation for Restart {
             }
             job.step(format!("waiting until {m} runs again")).await;
             wait_for(svc, Duration::from_secs(90), |t| {
-                t.members.iter().any(|x| x.name == m && x.runs())
+                t.members.iter().any(|x| x.name == *m && x.runs())
             })
             .await
             .map_err(|_| format!("{m} did not come back within 90 s"))?;

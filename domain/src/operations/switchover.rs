@@ -16,7 +16,9 @@ pub struct Switchover;
 impl Operation for Switchover {
     fn plan(&self, req: &OpRequest, ctx: &PlanCtx) -> Draft {
         let t = ctx.topology;
-        let m = &req.member;
+        let OpRequest::Switchover { candidate: m, .. } = req else {
+            unreachable!("the registry sends switchovers only")
+        };
         let leader = t.leader().map(|x| x.name.clone());
         let l = leader.clone().unwrap_or_default();
         let when = ctx.scheduled(req);
@@ -60,7 +62,9 @@ impl Operation for Switchover {
         let RunCtx { svc, job, req, before } = r;
         Box::pin(async move {
             let leader = before.leader().map(|m| m.name.clone()).unwrap_or_default();
-            let m = req.member.as_str();
+            let OpRequest::Switchover { candidate: m, .. } = req else {
+                unreachable!("the registry sends switchovers only")
+            };
             let Some(at) = super::operation::scheduled(req, crate::now_ms()).transpose()? else {
                 return change_leader(svc, job, LeaderChange::Switchover { leader: &leader }, m).await;
             };
