@@ -289,7 +289,8 @@ pub async fn op_status(id: String) -> Result<Option<model::operations::OpJob>, A
     Ok(ctx()?.operations.job(&id))
 }
 
-/// Recent operations (newest first), and the one holding the lock if any.
+/// The operations this console ran since it started, newest first (the last
+/// 50, running ones included).
 #[server(endpoint = "op_recent")]
 pub async fn op_recent() -> Result<Vec<model::operations::OpJob>, ApiError> {
     authorize::<OpRecent>()?;
@@ -321,9 +322,7 @@ pub async fn cluster_paused() -> Result<bool, ApiError> {
 pub async fn backups_list() -> Result<Vec<model::backups::BackupRow>, ApiError> {
     let c = authorize::<BackupsList>()?;
     let ctx = ctx()?;
-    let Some(b) = ctx.operations.backup.clone() else {
-        return Ok(Vec::new());
-    };
+    let b = ctx.operations.backup.clone();
     let details = c.may(domain::authz::Action::ReadBackupContents);
     let catalog = tokio::task::spawn_blocking(move || domain::backup::catalog(&b.backups_dir))
         .await

@@ -146,7 +146,7 @@ mod from_domain {
     impl From<BackupError> for ApiError {
         fn from(e: BackupError) -> Self {
             let kind = match &e {
-                BackupError::NotConfigured | BackupError::NotFound(_) => ErrorKind::NotFound,
+                BackupError::NotFound(_) => ErrorKind::NotFound,
                 BackupError::Forbidden(_) => ErrorKind::Forbidden,
                 BackupError::WrongId(_) => ErrorKind::BadInput,
                 BackupError::Busy { .. } => ErrorKind::Busy,

@@ -108,7 +108,7 @@ pub fn build_context(cfg: &Config, st: &AppState) -> Result<ServerContext, Serve
         catalog: Default::default(),
         jobs: Default::default(),
         token_ttl_ms: (cfg.operation_token_ttl_secs * 1000) as i64,
-        backup: Some(BackupSettings {
+        backup: BackupSettings {
             backups_dir: cfg.backups_dir.clone(),
             stack_data_dir: cfg.stack_data_dir.clone(),
             max_lag_bytes: cfg.backup_max_lag_bytes,
@@ -118,13 +118,13 @@ pub fn build_context(cfg: &Config, st: &AppState) -> Result<ServerContext, Serve
                 keep_last: cfg.backup_keep_last,
                 keep_days: cfg.backup_keep_days,
             },
-        }),
-        reinit: Some(ReinitSettings {
+        },
+        reinit: ReinitSettings {
             data_dir: cfg.stack_data_dir.clone(),
             etcd_container: cfg.etcd_container.clone(),
             console_data_dir: cfg.data_dir.clone(),
             backups_dir: cfg.backups_dir.clone(),
-        }),
+        },
     });
     Ok(ServerContext {
         overview,
@@ -234,7 +234,8 @@ pub async fn run(cfg: Config) -> Result<(), ServeError> {
     }
     let ctx = build_context(&cfg, &st)?;
     // A backup the previous run left mid-way: start its replica again, mark it failed.
-    if let Some(b) = ctx.operations.backup.clone() {
+    {
+        let b = ctx.operations.backup.clone();
         for line in domain::backup::fail_orphaned(&b) {
             recovered(&st, &line).await;
         }
@@ -278,8 +279,8 @@ pub async fn run(cfg: Config) -> Result<(), ServeError> {
     // No new requests now. A backup that has its replica stopped is not
     // waited for: the replica is started again and the backup marked failed
     // (as a restart after a crash would), then the audit log is flushed.
-    if let Some(b) = backups {
-        stop_interrupted_backups(&shutdown_state, &b).await;
+    {
+        stop_interrupted_backups(&shutdown_state, &backups).await;
     }
     audit_task.abort();
     audit.flush(true).await;

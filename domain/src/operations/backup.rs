@@ -9,7 +9,6 @@ use model::topology::human_bytes;
 
 use super::operation::{Operation, PlanCtx, RunCtx, RunResult};
 use super::plan::{member, pass, Draft};
-use super::OperationService;
 use crate::naming::data_dir_name;
 
 pub struct Backup;
@@ -67,13 +66,6 @@ impl Operation for Backup {
                 crate::naming::backup_name(m)
             ),
             confirm_name: m.clone(),
-        }
-    }
-
-    fn local_checks(&self, svc: &OperationService) -> Vec<Precondition> {
-        match &svc.backup {
-            Some(_) => Vec::new(),
-            None => vec![pass(false, "backups are not configured (backups_dir)")],
         }
     }
 

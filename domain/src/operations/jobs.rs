@@ -46,7 +46,7 @@ impl Jobs {
             .cloned()
     }
 
-    /// Newest first.
+    /// The last jobs kept in memory (at most 50), newest first.
     pub fn recent(&self) -> Vec<OpJob> {
         self.inner
             .lock()

@@ -76,10 +76,10 @@ pub struct OperationService {
     pub jobs: Jobs,
     /// How long a confirmation token lives (5 minutes in production).
     pub token_ttl_ms: i64,
-    /// Whole-cluster reinitialization; None: not offered.
-    pub reinit: Option<reinit_cluster::ReinitSettings>,
-    /// Replica backups; None: not offered.
-    pub backup: Option<crate::backup::BackupSettings>,
+    /// Whole-cluster reinitialization: where the stack's data is.
+    pub reinit: reinit_cluster::ReinitSettings,
+    /// Replica backups: where they go, and their bounds.
+    pub backup: crate::backup::BackupSettings,
 }
 
 pub(crate) use model::time::clock_utc as utc;

@@ -65,13 +65,7 @@ impl Operation for ReinitializeCluster {
     }
 
     fn local_checks(&self, svc: &OperationService) -> Vec<Precondition> {
-        match &svc.reinit {
-            Some(s) => check_data_dir(s),
-            None => vec![pass(
-                false,
-                "cluster reinitialization is not configured (stack_data_dir)",
-            )],
-        }
+        check_data_dir(&svc.reinit)
     }
 
     fn run<'a>(&'a self, r: RunCtx<'a>) -> BoxFuture<'a, RunResult> {
@@ -228,10 +222,7 @@ fn healthy(t: &Topology, n: usize) -> bool {
 
 impl OperationService {
     async fn run_reinit_cluster(&self, job: &JobHandle, req: &OpRequest, before: &Topology) -> Result<String, String> {
-        let s = self
-            .reinit
-            .clone()
-            .ok_or("cluster reinitialization is not configured")?;
+        let s = self.reinit.clone();
         let failed: Vec<String> = check_data_dir(&s)
             .into_iter()
             .filter(|p| !p.ok)
