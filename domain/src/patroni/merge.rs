@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use model::{Member, MemberState, Role, Topology, Unreachable};
 
-use super::wire::{tag_string, ClusterResponse, MemberStatus};
+use super::wire::{tag_string, ClusterMember, ClusterResponse, MemberStatus};
 
 /// What one configured member answered this refresh.
 #[derive(Clone, Debug)]
@@ -31,145 +31,41 @@ fn normalise_state(role: &Role, state: &str, replication_state: Option<&str>) ->
 /// Build the topology. `since` gives, per unreachable member, when it was
 /// first seen unreachable (unix ms); `now_ms` stamps the result.
 pub fn merge_topology(cluster_name: &str, probes: &[Probe], since: &BTreeMap<String, i64>, now_ms: i64) -> Topology {
-    // Prefer the DCS view of a member that calls itself leader, else any.
-    let view = probes
-        .iter()
-        .filter(|p| p.cluster.is_some())
-        .find(|p| {
-            p.status
-                .as_ref()
-                .ok()
-                .and_then(|s| s.role.as_deref())
-                .map(|r| Role::parse(r).is_leader())
-                .unwrap_or(false)
-        })
-        .or_else(|| probes.iter().find(|p| p.cluster.is_some()));
+    let view = dcs_view(probes);
     let cluster = view.and_then(|p| p.cluster.clone());
-
-    let mut members: Vec<Member> = Vec::new();
-    let mut unreachable = Vec::new();
     let probe_by_name: BTreeMap<&str, &Probe> = probes.iter().map(|p| (p.name.as_str(), p)).collect();
-
-    if let Some(c) = &cluster {
-        for cm in &c.members {
-            let probe = probe_by_name.get(cm.name.as_str());
-            let status = probe.and_then(|p| p.status.as_ref().ok());
-            let role = Role::parse(cm.role.as_deref().unwrap_or(""));
-            // The member's own answer is live; its DCS entry can be stale (a
-            // Patroni that was killed leaves "streaming" there until the key
-            // expires), so its own state wins when it gave one.
-            let raw_state = status.and_then(|s| s.state.clone()).or_else(|| cm.state.clone());
-            let repl_state = status.and_then(|s| s.replication_state.as_deref());
-            let mut state = normalise_state(&role, raw_state.as_deref().unwrap_or("unknown"), repl_state);
-            let reachable = probe.map(|p| p.status.is_ok()).unwrap_or(true);
-            if !reachable {
-                state = MemberState::Unreachable;
-            }
-            members.push(Member {
-                name: cm.name.clone(),
-                role,
-                state,
-                raw_state,
-                host: cm.host.clone().unwrap_or_default(),
-                port: cm.port,
-                api_url: cm
-                    .api_url
-                    .clone()
-                    .or_else(|| probe.map(|p| p.api_url.clone()))
-                    .unwrap_or_default(),
-                timeline: cm.timeline.or_else(|| status.and_then(|s| s.timeline)),
-                lag_bytes: cm.lag_bytes(),
-                receive_lag_bytes: super::wire::lag_value(cm.receive_lag.as_ref()),
-                replay_lag_bytes: super::wire::lag_value(cm.replay_lag.as_ref()),
-                pending_restart: cm.pending_restart.unwrap_or(false)
-                    || status.and_then(|s| s.pending_restart).unwrap_or(false),
-                tags: cm
-                    .tags
-                    .as_ref()
-                    .map(|t| t.iter().map(|(k, v)| (k.clone(), tag_string(v))).collect())
-                    .unwrap_or_default(),
-                reachable,
-                unreachable_since_ms: if reachable { None } else { since.get(&cm.name).copied() },
-                server_version: status.and_then(|s| s.server_version).map(format_server_version),
-                patroni_version: status.and_then(|s| s.patroni.as_ref()).and_then(|p| p.version.clone()),
-            });
-        }
-    }
-
+    let mut members: Vec<Member> = cluster
+        .iter()
+        .flat_map(|c| &c.members)
+        .map(|cm| from_dcs(cm, probe_by_name.get(cm.name.as_str()).copied(), since))
+        .collect();
     // Configured members that answer but are not in the DCS view (e.g. no view
     // at all), and configured members that answer nowhere.
     for p in probes {
-        if members.iter().any(|m| m.name == p.name) {
-            continue;
-        }
-        match &p.status {
-            Ok(s) => {
-                let role = Role::parse(s.role.as_deref().unwrap_or(""));
-                let raw = s.state.clone();
-                let state = normalise_state(
-                    &role,
-                    raw.as_deref().unwrap_or("unknown"),
-                    s.replication_state.as_deref(),
-                );
-                members.push(Member {
-                    name: p.name.clone(),
-                    role,
-                    state,
-                    raw_state: raw,
-                    host: String::new(),
-                    port: None,
-                    api_url: p.api_url.clone(),
-                    timeline: s.timeline,
-                    lag_bytes: None,
-                    receive_lag_bytes: None,
-                    replay_lag_bytes: None,
-                    pending_restart: s.pending_restart.unwrap_or(false),
-                    tags: BTreeMap::new(),
-                    reachable: true,
-                    unreachable_since_ms: None,
-                    server_version: s.server_version.map(format_server_version),
-                    patroni_version: s.patroni.as_ref().and_then(|p| p.version.clone()),
-                });
-            }
-            Err(_) => members.push(Member {
-                name: p.name.clone(),
-                role: Role::Unknown,
-                state: MemberState::Unreachable,
-                raw_state: None,
-                host: String::new(),
-                port: None,
-                api_url: p.api_url.clone(),
-                timeline: None,
-                lag_bytes: None,
-                receive_lag_bytes: None,
-                replay_lag_bytes: None,
-                pending_restart: false,
-                tags: BTreeMap::new(),
-                reachable: false,
-                unreachable_since_ms: since.get(&p.name).copied(),
-                server_version: None,
-                patroni_version: None,
-            }),
+        if !members.iter().any(|m| m.name == p.name) {
+            members.push(match &p.status {
+                Ok(s) => from_own_answer(p, s),
+                Err(_) => not_answering(p, since),
+            });
         }
     }
-
-    for p in probes {
-        if let Err(e) = &p.status {
-            unreachable.push(Unreachable {
+    let unreachable = probes
+        .iter()
+        .filter_map(|p| {
+            let e = p.status.as_ref().err()?;
+            Some(Unreachable {
                 name: p.name.clone(),
                 api_url: p.api_url.clone(),
                 since_ms: since.get(&p.name).copied().unwrap_or(now_ms),
                 error: e.clone(),
-            });
-        }
-    }
-
+            })
+        })
+        .collect();
     members.sort_by(|a, b| order_key(a).cmp(&order_key(b)));
     let paused = cluster.as_ref().and_then(|c| c.pause).unwrap_or(false)
         || probes
             .iter()
             .any(|p| p.status.as_ref().ok().and_then(|s| s.pause).unwrap_or(false));
-
     Topology {
         // Patroni 3.x's /cluster has no scope; /patroni names it.
         cluster: cluster
@@ -193,6 +89,113 @@ pub fn merge_topology(cluster_name: &str, probes: &[Probe], since: &BTreeMap<Str
             }
         }),
         observed_at_ms: now_ms,
+    }
+}
+
+/// Whose DCS view (`/cluster`) to believe: a member that calls itself
+/// leader, else any that gave one.
+fn dcs_view(probes: &[Probe]) -> Option<&Probe> {
+    probes
+        .iter()
+        .filter(|p| p.cluster.is_some())
+        .find(|p| {
+            p.status
+                .as_ref()
+                .ok()
+                .and_then(|s| s.role.as_deref())
+                .map(|r| Role::parse(r).is_leader())
+                .unwrap_or(false)
+        })
+        .or_else(|| probes.iter().find(|p| p.cluster.is_some()))
+}
+
+/// A member as the DCS lists it, with its own answer where it gave one.
+fn from_dcs(cm: &ClusterMember, probe: Option<&Probe>, since: &BTreeMap<String, i64>) -> Member {
+    let status = probe.and_then(|p| p.status.as_ref().ok());
+    let role = Role::parse(cm.role.as_deref().unwrap_or(""));
+    // The member's own answer is live; its DCS entry can be stale (a
+    // Patroni that was killed leaves "streaming" there until the key
+    // expires), so its own state wins when it gave one.
+    let raw_state = status.and_then(|s| s.state.clone()).or_else(|| cm.state.clone());
+    let repl_state = status.and_then(|s| s.replication_state.as_deref());
+    let reachable = probe.map(|p| p.status.is_ok()).unwrap_or(true);
+    let state = if reachable {
+        normalise_state(&role, raw_state.as_deref().unwrap_or("unknown"), repl_state)
+    } else {
+        MemberState::Unreachable
+    };
+    Member {
+        name: cm.name.clone(),
+        role,
+        state,
+        raw_state,
+        host: cm.host.clone().unwrap_or_default(),
+        port: cm.port,
+        api_url: cm
+            .api_url
+            .clone()
+            .or_else(|| probe.map(|p| p.api_url.clone()))
+            .unwrap_or_default(),
+        timeline: cm.timeline.or_else(|| status.and_then(|s| s.timeline)),
+        lag_bytes: cm.lag_bytes(),
+        receive_lag_bytes: super::wire::lag_value(cm.receive_lag.as_ref()),
+        replay_lag_bytes: super::wire::lag_value(cm.replay_lag.as_ref()),
+        pending_restart: cm.pending_restart.unwrap_or(false) || status.and_then(|s| s.pending_restart).unwrap_or(false),
+        tags: cm
+            .tags
+            .as_ref()
+            .map(|t| t.iter().map(|(k, v)| (k.clone(), tag_string(v))).collect())
+            .unwrap_or_default(),
+        reachable,
+        unreachable_since_ms: if reachable { None } else { since.get(&cm.name).copied() },
+        server_version: status.and_then(|s| s.server_version).map(format_server_version),
+        patroni_version: status.and_then(|s| s.patroni.as_ref()).and_then(|p| p.version.clone()),
+    }
+}
+
+/// A member the DCS view does not list, from its own `/patroni` answer.
+fn from_own_answer(p: &Probe, s: &MemberStatus) -> Member {
+    let role = Role::parse(s.role.as_deref().unwrap_or(""));
+    let raw = s.state.clone();
+    let state = normalise_state(
+        &role,
+        raw.as_deref().unwrap_or("unknown"),
+        s.replication_state.as_deref(),
+    );
+    Member {
+        name: p.name.clone(),
+        role,
+        state,
+        raw_state: raw,
+        timeline: s.timeline,
+        pending_restart: s.pending_restart.unwrap_or(false),
+        reachable: true,
+        server_version: s.server_version.map(format_server_version),
+        patroni_version: s.patroni.as_ref().and_then(|p| p.version.clone()),
+        ..not_answering(p, &BTreeMap::new())
+    }
+}
+
+/// A configured member that answered nowhere.
+fn not_answering(p: &Probe, since: &BTreeMap<String, i64>) -> Member {
+    Member {
+        name: p.name.clone(),
+        role: Role::Unknown,
+        state: MemberState::Unreachable,
+        raw_state: None,
+        host: String::new(),
+        port: None,
+        api_url: p.api_url.clone(),
+        timeline: None,
+        lag_bytes: None,
+        receive_lag_bytes: None,
+        replay_lag_bytes: None,
+        pending_restart: false,
+        tags: BTreeMap::new(),
+        reachable: false,
+        unreachable_since_ms: since.get(&p.name).copied(),
+        server_version: None,
+        patroni_version: None,
     }
 }
 
