@@ -314,50 +314,59 @@ pub fn JobView(id: String) -> impl IntoView {
     view! {
         <div class="job" data-testid="job" data-job=id data-live=move || if polling.get() { "polling" } else { "websocket" }>
             {move || live_error.get().map(|e| view! { <p class="banner error">{e}</p> })}
-            {move || job.get().map(|j| {
-                let steps = j.steps.iter().map(|s| {
-                    let (icon, cls) = match s.state {
-                        StepState::Running => ("…", "step running"),
-                        StepState::Done => ("✓", "step done"),
-                        StepState::Failed => ("✗", "step failed"),
-                    };
-                    view! { <li class=cls data-testid="job-step">{icon}" "{s.text.clone()}</li> }
-                }).collect_view();
-                let outcome = j.outcome.clone().map(|o| match o {
-                    Ok(s) => view! { <p class="banner info" data-testid="job-outcome" data-ok="true">{s}</p> },
-                    Err(e) => view! { <p class="banner error" data-testid="job-outcome" data-ok="false">{e}</p> },
-                });
-                view! {
-                    <h3>{j.title.clone()}" · by "{j.user.clone()}</h3>
-                    <ol class="steps">{steps}</ol>
-                    {j.progress.clone().filter(|p| j.outcome.is_none() && p.bytes_total == 0).map(|p| view! {
-                        <p class="muted" data-testid="job-phase">{p.phase}</p>
-                    })}
-                    {j.progress.clone().filter(|p| j.outcome.is_none() && p.bytes_total > 0).map(|p| {
-                        let pct = if p.bytes_total > 0 { p.bytes_done * 100 / p.bytes_total } else { 0 };
-                        view! {
-                            <progress class="progress" max="100" value=pct.to_string()
-                                data-testid="job-progress" data-pct=pct.to_string()></progress>
-                            <p class="muted">{format!(
-                                "{} · {} of {} MB · {} files · {} MB/s{}",
-                                p.phase,
-                                p.bytes_done / 1_048_576,
-                                p.bytes_total / 1_048_576,
-                                p.files,
-                                p.rate_bytes_per_s / 1_048_576,
-                                p.eta_s.map(|e| format!(" · about {e} s left")).unwrap_or_default()
-                            )}</p>
-                        }
-                    })}
-                    {j.write_gap_ms.map(|g| view! {
-                        <p class="muted" data-testid="write-gap" data-ms=g.to_string()>
-                            {format!("Writes were refused for {:.1} s.", g as f64 / 1000.0)}
-                        </p>
-                    })}
-                    {outcome}
-                }
-            })}
+            {move || job.get().map(|j| view! { <JobState j/> })}
         </div>
+    }
+}
+
+/// One state of a job: its steps, progress, write gap and outcome.
+#[component]
+fn JobState(j: OpJob) -> impl IntoView {
+    let steps = j
+        .steps
+        .iter()
+        .map(|s| {
+            let (icon, cls) = match s.state {
+                StepState::Running => ("…", "step running"),
+                StepState::Done => ("✓", "step done"),
+                StepState::Failed => ("✗", "step failed"),
+            };
+            view! { <li class=cls data-testid="job-step">{icon}" "{s.text.clone()}</li> }
+        })
+        .collect_view();
+    let outcome = j.outcome.clone().map(|o| match o {
+        Ok(s) => view! { <p class="banner info" data-testid="job-outcome" data-ok="true">{s}</p> },
+        Err(e) => view! { <p class="banner error" data-testid="job-outcome" data-ok="false">{e}</p> },
+    });
+    let progress = j.progress.clone().filter(|_| j.outcome.is_none());
+    view! {
+        <h3>{j.title.clone()}" · by "{j.user.clone()}</h3>
+        <ol class="steps">{steps}</ol>
+        {progress.clone().filter(|p| p.bytes_total == 0).map(|p| view! {
+            <p class="muted" data-testid="job-phase">{p.phase}</p>
+        })}
+        {progress.filter(|p| p.bytes_total > 0).map(|p| {
+            let pct = p.bytes_done * 100 / p.bytes_total;
+            view! {
+                <progress class="progress" max="100" value=pct.to_string()
+                    data-testid="job-progress" data-pct=pct.to_string()></progress>
+                <p class="muted">{format!(
+                    "{} · {} of {} MB · {} files · {} MB/s{}",
+                    p.phase,
+                    p.bytes_done / 1_048_576,
+                    p.bytes_total / 1_048_576,
+                    p.files,
+                    p.rate_bytes_per_s / 1_048_576,
+                    p.eta_s.map(|e| format!(" · about {e} s left")).unwrap_or_default()
+                )}</p>
+            }
+        })}
+        {j.write_gap_ms.map(|g| view! {
+            <p class="muted" data-testid="write-gap" data-ms=g.to_string()>
+                {format!("Writes were refused for {:.1} s.", g as f64 / 1000.0)}
+            </p>
+        })}
+        {outcome}
     }
 }
 

@@ -5,6 +5,7 @@
 
 use leptos::prelude::*;
 use leptos_router::hooks::use_query_map;
+use model::auth::{AuditPage, AuditRow};
 
 use crate::api::fetch_audit_page;
 use crate::format::utc_time;
@@ -47,74 +48,11 @@ pub fn AuditPageView() -> impl IntoView {
         Suspend::new(async move {
             match data.await {
                 Err(e) => view! { <p class="banner error" data-testid="audit-error">{format!("Cannot read the audit log: {e}")}</p> }.into_any(),
-                Ok(p) => {
-                    let enc = |s: String| -> String {
-                        s.bytes()
-                            .map(|b| match b {
-                                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
-                                _ => format!("%{b:02X}"),
-                            })
-                            .collect()
-                    };
-                    let filters = format!(
-                        "user={}&action={}&result={}&from={}&to={}",
-                        enc(param("user")),
-                        enc(param("action")),
-                        enc(param("result")),
-                        enc(param("from")),
-                        enc(param("to"))
-                    );
-                    let chain_class = if p.chain_broken {
-                        "status-pill degraded"
-                    } else {
-                        "status-pill healthy"
-                    };
-                    let (first, last) = (p.rows.first().map(|r| r.id), p.rows.last().map(|r| r.id));
-                    let rows = p
-                        .rows
-                        .into_iter()
-                        .map(|row| {
-                            view! {
-                                <tr data-testid="audit-row" data-action=row.action.clone() data-result=row.result.clone()>
-                                    <td class="num">{row.id}</td>
-                                    <td>{utc_time(row.at_ms)}</td>
-                                    <td>{cell(row.user)}" "<span class="muted">{row.role}</span></td>
-                                    <td>{cell(row.source_ip)}</td>
-                                    <td>{row.action.clone()}</td>
-                                    <td>{cell(row.target)}</td>
-                                    <td class=format!("result {}", row.result)>{row.result.clone()}</td>
-                                    <td class="params">{cell(format!("{} {}", row.params, row.error))}</td>
-                                </tr>
-                            }
-                        })
-                        .collect_view();
-                    let full = p
-                        .full_check_at_ms
-                        .map(|ms| format!("whole chain checked at {}; newer rows on each load", utc_time(ms)))
-                        .unwrap_or_else(|| "the whole chain has not been checked since the console started".into());
-                    view! {
-                        <div class="summary">
-                            <span class=chain_class data-testid="chain-status" title=full>{format!("Hash chain {}", p.chain_status)}</span>
-                            <a class="refreshed" href=format!("/audit/export.csv?{filters}") data-testid="csv-export">"Export CSV"</a>
-                        </div>
-                        <details class="muted">
-                            <summary>"Signed head (keep a copy outside the console)"</summary>
-                            <code class="signed-head" data-testid="signed-head">{p.signed_head}</code>
-                            <p>"`pg-console audit verify --head '…'` later proves the log still holds this row unchanged."</p>
-                        </details>
-                        <table class="audit">
-                            <thead><tr>
-                                <th>"#"</th><th>"When (UTC)"</th><th>"User"</th><th>"From"</th><th>"Action"</th>
-                                <th>"Target"</th><th>"Result"</th><th>"Details"</th>
-                            </tr></thead>
-                            <tbody>{rows}</tbody>
-                        </table>
-                        <div class="pager">
-                            {p.has_newer.then(|| view! { <a data-testid="audit-newer" href=format!("/audit?{filters}&after={}", first.unwrap_or(0))>"← newer"</a> })}
-                            {p.has_older.then(|| view! { <a data-testid="audit-older" href=format!("/audit?{filters}&before={}", last.unwrap_or(0))>"older →"</a> })}
-                        </div>
-                    }
-                    .into_any()
+                Ok(page) => {
+                    let filters = form_urlencoded::Serializer::new(String::new())
+                        .extend_pairs(["user", "action", "result", "from", "to"].map(|k| (k, param(k))))
+                        .finish();
+                    view! { <AuditTable page filters/> }.into_any()
                 }
             }
         })
@@ -137,5 +75,65 @@ pub fn AuditPageView() -> impl IntoView {
             </form>
             <Transition fallback=|| view! { <p class="notice">"Loading…"</p> }>{body}</Transition>
         </section>
+    }
+}
+
+/// One page of rows, the chain's state, the export link and the pager;
+/// `filters` is the query string of the filters in force.
+#[component]
+fn AuditTable(page: AuditPage, filters: String) -> impl IntoView {
+    let p = page;
+    let chain_class = if p.chain_broken {
+        "status-pill degraded"
+    } else {
+        "status-pill healthy"
+    };
+    let (first, last) = (p.rows.first().map(|r| r.id), p.rows.last().map(|r| r.id));
+    let rows = p
+        .rows
+        .into_iter()
+        .map(|row| view! { <AuditRowView row/> })
+        .collect_view();
+    let full = p
+        .full_check_at_ms
+        .map(|ms| format!("whole chain checked at {}; newer rows on each load", utc_time(ms)))
+        .unwrap_or_else(|| "the whole chain has not been checked since the console started".into());
+    view! {
+        <div class="summary">
+            <span class=chain_class data-testid="chain-status" title=full>{format!("Hash chain {}", p.chain_status)}</span>
+            <a class="refreshed" href=format!("/audit/export.csv?{filters}") data-testid="csv-export">"Export CSV"</a>
+        </div>
+        <details class="muted">
+            <summary>"Signed head (keep a copy outside the console)"</summary>
+            <code class="signed-head" data-testid="signed-head">{p.signed_head}</code>
+            <p>"`pg-console audit verify --head '…'` later proves the log still holds this row unchanged."</p>
+        </details>
+        <table class="audit">
+            <thead><tr>
+                <th>"#"</th><th>"When (UTC)"</th><th>"User"</th><th>"From"</th><th>"Action"</th>
+                <th>"Target"</th><th>"Result"</th><th>"Details"</th>
+            </tr></thead>
+            <tbody>{rows}</tbody>
+        </table>
+        <div class="pager">
+            {p.has_newer.then(|| view! { <a data-testid="audit-newer" href=format!("/audit?{filters}&after={}", first.unwrap_or(0))>"← newer"</a> })}
+            {p.has_older.then(|| view! { <a data-testid="audit-older" href=format!("/audit?{filters}&before={}", last.unwrap_or(0))>"older →"</a> })}
+        </div>
+    }
+}
+
+#[component]
+fn AuditRowView(row: AuditRow) -> impl IntoView {
+    view! {
+        <tr data-testid="audit-row" data-action=row.action.clone() data-result=row.result.clone()>
+            <td class="num">{row.id}</td>
+            <td>{utc_time(row.at_ms)}</td>
+            <td>{cell(row.user)}" "<span class="muted">{row.role}</span></td>
+            <td>{cell(row.source_ip)}</td>
+            <td>{row.action.clone()}</td>
+            <td>{cell(row.target)}</td>
+            <td class=format!("result {}", row.result)>{row.result.clone()}</td>
+            <td class="params">{cell(format!("{} {}", row.params, row.error))}</td>
+        </tr>
     }
 }
