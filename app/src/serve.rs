@@ -61,7 +61,7 @@ pub fn audit_filter(
     let some = |s: Option<String>| s.map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
     let date = |field: &str, s: Option<String>| match some(s) {
         None => Ok(None),
-        Some(t) => model::time::parse_utc(&t).map(Some).ok_or_else(|| {
+        Some(t) => domain::datetime::parse_user_utc(&t).map(Some).ok_or_else(|| {
             ApiError::bad_input(format!(
                 "{field}: {:?} is not a date and time (YYYY-MM-DDTHH:MM, UTC, years 1970 to 9999)",
                 t.chars().take(40).collect::<String>()

@@ -4,6 +4,7 @@
 pub mod audit;
 pub mod authz;
 pub mod backup;
+pub mod datetime;
 pub mod db;
 pub mod docker;
 pub mod haproxy;

@@ -219,7 +219,11 @@ pub struct HistoryEntry {
     /// Where it ended (WAL position in bytes).
     pub lsn: u64,
     pub reason: String,
+    /// As Patroni wrote it (RFC 3339, with fraction and offset).
     pub timestamp: Option<String>,
+    /// The same instant in unix ms (read on the server), for ordering.
+    #[serde(default)]
+    pub at_ms: Option<i64>,
     pub new_leader: Option<String>,
 }
 

@@ -661,3 +661,51 @@ async fn a_scheduled_restart_happens_at_its_time() {
     eprintln!("scheduled restart of pg-2 for {at} UTC happened {late} s after it");
     ensure_replica(&app, "pg-2").await;
 }
+
+#[tokio::test]
+#[ignore = "needs the real stack: run scripts/test"]
+async fn history_keeps_its_order_after_quick_switchovers() {
+    let _g = lock_stack();
+    let app = spawn_app().await;
+    // pg-0 runs the test's patronictl; it stays a replica while the other two
+    // take turns (three promotions within about a minute).
+    ensure_replica(&app, "pg-0").await;
+    for _ in 0..3 {
+        let ov = app.overview().await;
+        let leader = ov.topology.leader().unwrap().name.clone();
+        let next = if leader == "pg-1" { "pg-2" } else { "pg-1" };
+        patronictl(&["switchover", "--leader", &leader, "--candidate", next, "--force"]);
+        eventually(
+            Duration::from_secs(90),
+            "the new leader with both replicas back",
+            || async {
+                let t = app.overview().await.topology;
+                (t.leader().map(|l| l.name == next).unwrap_or(false)
+                    && t.members
+                        .iter()
+                        .filter(|m| m.role.is_replica() && m.caught_up())
+                        .count()
+                        == 2)
+                    .then_some(())
+            },
+        )
+        .await;
+    }
+    let history = app.overview().await.history;
+    let last: Vec<_> = history.iter().rev().take(3).collect();
+    for h in &last {
+        assert!(h.at_ms.is_some(), "Patroni's timestamp read to the millisecond: {h:?}");
+    }
+    // Newest timeline first, and each promotion's instant after the one before.
+    for pair in last.windows(2) {
+        assert!(pair[0].timeline > pair[1].timeline, "{last:?}");
+        assert!(
+            pair[0].at_ms > pair[1].at_ms,
+            "ordered by the instant, seconds and fraction included: {last:?}"
+        );
+    }
+    eprintln!(
+        "three promotions within {:.1} s",
+        (last[0].at_ms.unwrap() - last[2].at_ms.unwrap()) as f64 / 1000.0
+    );
+}

@@ -12,7 +12,7 @@ pub fn HistoryPanel(
     let mut merged: Vec<(i64, AnyView)> = history
         .into_iter()
         .map(|h| {
-            let at = h.timestamp.as_deref().and_then(model::time::parse_utc).unwrap_or(0);
+            let at = h.at_ms.unwrap_or(0);
             let row = view! {
                 <tr data-testid="history-row">
                     <td class="num">{h.timeline}</td>

@@ -41,14 +41,12 @@ pub(super) fn patronictl(t: &Topology, args: &str) -> String {
 
 /// `YYYY-MM-DDTHH:MM` (UTC) → Patroni's ISO 8601 with zone; Err when malformed or past.
 pub fn patroni_time(at: &str, now_ms: i64) -> Result<String, String> {
-    let ms =
-        model::time::parse_utc(at).ok_or_else(|| format!("{at:?} is not a date and time (YYYY-MM-DDTHH:MM, UTC)"))?;
+    let malformed = || format!("{at:?} is not a date and time (YYYY-MM-DDTHH:MM, UTC)");
+    let ms = crate::datetime::parse_user_utc(at).ok_or_else(malformed)?;
     if ms <= now_ms {
-        return Err(format!("{at} UTC is in the past"));
+        return Err(format!("{} UTC is in the past", at.trim()));
     }
-    let s = at.trim().replace(' ', "T");
-    let s = if s.len() == 16 { format!("{s}:00") } else { s };
-    Ok(format!("{}+00:00", s.trim_end_matches('Z')))
+    crate::datetime::patroni_schedule(ms).ok_or_else(malformed)
 }
 
 /// The caught-up replica with the least lag.

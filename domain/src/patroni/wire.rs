@@ -119,6 +119,10 @@ pub fn parse_history(v: &Value) -> Vec<model::HistoryEntry> {
                 lsn: r.get(1).and_then(|x| x.as_u64()).unwrap_or(0),
                 reason: r.get(2).and_then(|x| x.as_str()).unwrap_or("").to_string(),
                 timestamp: r.get(3).and_then(|x| x.as_str()).map(str::to_string),
+                at_ms: r
+                    .get(3)
+                    .and_then(|x| x.as_str())
+                    .and_then(crate::datetime::parse_rfc3339_ms),
                 new_leader: r.get(4).and_then(|x| x.as_str()).map(str::to_string),
             })
         })
