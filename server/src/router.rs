@@ -64,33 +64,7 @@ pub fn build_context(cfg: &Config, st: &AppState) -> Result<ServerContext, Serve
             haproxy_stats_public_url: cfg.haproxy_stats_public_url.clone(),
         },
     });
-    let secrets = crate::secrets::StackSecrets::load(&cfg.stack_secrets_file);
-    if secrets.is_empty() {
-        tracing::warn!(
-            "no stack secrets at {}: Patroni will refuse operations (switchover, ...) without its REST credentials",
-            cfg.stack_secrets_file.display()
-        );
-    }
-    let credentials = match (secrets.get("PATRONI_API_USERNAME"), secrets.get("PATRONI_API_PASSWORD")) {
-        (Some(u), Some(p)) => Some(ApiCredentials {
-            username: u.into(),
-            password: p.into(),
-        }),
-        _ => None,
-    };
-    let probe = match (
-        cfg.write_endpoint.rsplit_once(':'),
-        secrets.get("PG_SUPERUSER_PASSWORD"),
-    ) {
-        (Some((host, port)), Some(pw)) => port.parse().ok().map(|port| ProbeTarget {
-            host: host.to_string(),
-            port,
-            user: cfg.database_user.clone(),
-            password: pw.to_string(),
-            dbname: cfg.database.clone(),
-        }),
-        _ => None,
-    };
+    let (credentials, probe) = stack_access(cfg);
     let operations = Arc::new(OperationService {
         cluster_name: cfg.cluster_name.clone(),
         patroni: overview.patroni.clone(),
@@ -133,6 +107,40 @@ pub fn build_context(cfg: &Config, st: &AppState) -> Result<ServerContext, Serve
         users: st.users.clone(),
         sessions: st.sessions.clone(),
     })
+}
+
+/// What the console needs from the stack's secrets file: Patroni's REST
+/// credentials (its unsafe methods) and the superuser password (the write
+/// probe, the restartpoint). Neither is logged.
+fn stack_access(cfg: &Config) -> (Option<ApiCredentials>, Option<ProbeTarget>) {
+    let secrets = crate::secrets::StackSecrets::load(&cfg.stack_secrets_file);
+    if secrets.is_empty() {
+        tracing::warn!(
+            "no stack secrets at {}: Patroni will refuse operations (switchover, ...) without its REST credentials",
+            cfg.stack_secrets_file.display()
+        );
+    }
+    let credentials = match (secrets.get("PATRONI_API_USERNAME"), secrets.get("PATRONI_API_PASSWORD")) {
+        (Some(u), Some(p)) => Some(ApiCredentials {
+            username: u.into(),
+            password: p.into(),
+        }),
+        _ => None,
+    };
+    let probe = match (
+        cfg.write_endpoint.rsplit_once(':'),
+        secrets.get("PG_SUPERUSER_PASSWORD"),
+    ) {
+        (Some((host, port)), Some(pw)) => port.parse().ok().map(|port| ProbeTarget {
+            host: host.to_string(),
+            port,
+            user: cfg.database_user.clone(),
+            password: pw.to_string(),
+            dbname: cfg.database.clone(),
+        }),
+        _ => None,
+    };
+    (credentials, probe)
 }
 
 /// Request bodies are small forms and server-function arguments.
@@ -223,33 +231,9 @@ pub async fn run(cfg: Config) -> Result<(), ServeError> {
         use tower_sessions::ExpiredDeletion;
         store.clone().continuously_delete_expired(Duration::from_secs(300))
     });
-    match st.users.count().await {
-        Ok(0) => tracing::warn!(
-            "no users exist, so nobody can log in: create the first admin with \
-             `pg-console user add NAME --role admin` (database {})",
-            cfg.database_path().display()
-        ),
-        Ok(n) => tracing::info!("{n} user(s) can log in"),
-        Err(e) => tracing::error!("cannot count users: {e}"),
-    }
+    say_who_can_log_in(&cfg, &st).await;
     let ctx = build_context(&cfg, &st)?;
-    // A backup the previous run left mid-way: start its replica again, mark it failed.
-    {
-        let b = ctx.operations.backup.clone();
-        for line in domain::backup::fail_orphaned(&b) {
-            recovered(&st, &line).await;
-        }
-        if !domain::backup::journal::pending(&b.backups_dir).is_empty() {
-            match domain::docker::DockerControl::connect().await {
-                Ok(docker) => {
-                    for line in domain::backup::recover_interrupted(&b, &docker, Recovery::AtStart).await {
-                        recovered(&st, &line).await;
-                    }
-                }
-                Err(e) => tracing::error!("startup recovery: {e}; start the replica by hand (docker start …)"),
-            }
-        }
-    }
+    recover_backups_at_start(&st, &ctx.operations.backup).await;
     let audit = st.audit.clone();
     let (shutdown_state, backups) = (st.clone(), ctx.operations.backup.clone());
     let router = build_router(&cfg, ctx, st, store);
@@ -279,12 +263,39 @@ pub async fn run(cfg: Config) -> Result<(), ServeError> {
     // No new requests now. A backup that has its replica stopped is not
     // waited for: the replica is started again and the backup marked failed
     // (as a restart after a crash would), then the audit log is flushed.
-    {
-        stop_interrupted_backups(&shutdown_state, &backups).await;
-    }
+    stop_interrupted_backups(&shutdown_state, &backups).await;
     audit_task.abort();
     audit.flush(true).await;
     served
+}
+
+async fn say_who_can_log_in(cfg: &Config, st: &AppState) {
+    match st.users.count().await {
+        Ok(0) => tracing::warn!(
+            "no users exist, so nobody can log in: create the first admin with \
+             `pg-console user add NAME --role admin` (database {})",
+            cfg.database_path().display()
+        ),
+        Ok(n) => tracing::info!("{n} user(s) can log in"),
+        Err(e) => tracing::error!("cannot count users: {e}"),
+    }
+}
+
+/// A backup the previous run left mid-way: start its replica again, mark it failed.
+async fn recover_backups_at_start(st: &AppState, b: &BackupSettings) {
+    for line in domain::backup::fail_orphaned(b) {
+        recovered(st, &line).await;
+    }
+    if !domain::backup::journal::pending(&b.backups_dir).is_empty() {
+        match domain::docker::DockerControl::connect().await {
+            Ok(docker) => {
+                for line in domain::backup::recover_interrupted(b, &docker, Recovery::AtStart).await {
+                    recovered(st, &line).await;
+                }
+            }
+            Err(e) => tracing::error!("startup recovery: {e}; start the replica by hand (docker start …)"),
+        }
+    }
 }
 
 /// At shutdown: start the replicas of backups still running.
