@@ -12,22 +12,27 @@ use super::wait::wait_for;
 
 pub struct Restart;
 
+/// The member, and whether only a pending restart is wanted.
+fn fields(req: &OpRequest) -> (&str, bool) {
+    match req {
+        OpRequest::Restart {
+            member,
+            only_if_pending,
+            ..
+        } => (member, *only_if_pending),
+        _ => unreachable!("the registry sends restarts only"),
+    }
+}
+
 impl Operation for Restart {
     fn plan(&self, req: &OpRequest, ctx: &PlanCtx) -> Draft {
         let t = ctx.topology;
-        let OpRequest::Restart {
-            member: m,
-            only_if_pending,
-            ..
-        } = req
-        else {
-            unreachable!("the registry sends restarts only")
-        };
+        let (m, only_if_pending) = fields(req);
         let when = ctx.scheduled(req);
         let mut pre = Vec::new();
         member_reachable(t, m, &mut pre);
         let mut args = format!("restart {} {m}", t.cluster);
-        if *only_if_pending {
+        if only_if_pending {
             let pending = member(t, m).map(|x| x.pending_restart).unwrap_or(false);
             pre.push(pass(
                 pending,
@@ -52,26 +57,19 @@ impl Operation for Restart {
             ],
             preconditions: pre,
             shell: patronictl(t, &args),
-            confirm_name: m.clone(),
+            confirm_name: m.to_string(),
         }
     }
 
     fn run<'a>(&'a self, r: RunCtx<'a>) -> BoxFuture<'a, RunResult> {
         let RunCtx { svc, job, req, .. } = r;
         Box::pin(async move {
-            let OpRequest::Restart {
-                member: m,
-                only_if_pending,
-                ..
-            } = req
-            else {
-                unreachable!("the registry sends restarts only")
-            };
+            let (m, only_if_pending) = fields(req);
             let when = scheduled(req, crate::now_ms()).transpose()?;
             job.step(format!("asking Patroni on {m} to restart PostgreSQL")).await;
             let r = svc
                 .admin
-                .restart(m, *only_if_pending, when.as_deref())
+                .restart(m, only_if_pending, when.as_deref())
                 .await
                 .map_err(|e| e.to_string())?;
             if when.is_some() {
@@ -79,7 +77,7 @@ impl Operation for Restart {
             }
             job.step(format!("waiting until {m} runs again")).await;
             wait_for(svc, Duration::from_secs(90), |t| {
-                t.members.iter().any(|x| x.name == *m && x.runs())
+                t.members.iter().any(|x| x.name == m && x.runs())
             })
             .await
             .map_err(|_| format!("{m} did not come back within 90 s"))?;
