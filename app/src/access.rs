@@ -36,6 +36,7 @@ pub const SERVER_FNS: &[(&str, Action)] = &[
     ("/api/op_recent", Action::ViewCluster),
     ("/api/cluster_paused", Action::ViewCluster),
     ("/api/backups_list", Action::ViewCluster),
+    ("/api/kept_list", Action::ViewCluster),
     ("/api/backup_verify", Action::OperateCluster),
     ("/api/backup_delete", Action::DeleteBackup),
 ];

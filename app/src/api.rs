@@ -251,6 +251,9 @@ pub async fn op_prepare(
     #[server(default)] compression: String,
     #[server(default)] backup_first: bool,
     #[server(default)] allow_only_replica: bool,
+    #[server(default)] backup_id: String,
+    #[server(default)] other_system: bool,
+    #[server(default)] kept_id: String,
 ) -> Result<model::operations::Plan, ApiError> {
     let c = authorize::<OpPrepare>()?;
     let ctx = ctx()?;
@@ -262,6 +265,9 @@ pub async fn op_prepare(
         compression,
         backup_first,
         allow_only_replica,
+        backup_id,
+        other_system,
+        kept_id,
     };
     let req = form.request().map_err(ApiError::bad_input)?;
     Ok(ctx.operations.prepare(&c, req).await)
@@ -331,6 +337,17 @@ pub async fn backups_list() -> Result<Vec<model::backups::BackupRow>, ApiError> 
         .into_iter()
         .map(|m| crate::serve::backup_row(m, details))
         .collect())
+}
+
+/// What restores keep (the cluster's data from before them, or a failed
+/// restore's), newest first: the Backups page lists it with its size.
+#[server(endpoint = "kept_list")]
+pub async fn kept_list() -> Result<Vec<model::backups::KeptData>, ApiError> {
+    authorize::<KeptList>()?;
+    let data = ctx()?.operations.reinit.data_dir.clone();
+    tokio::task::spawn_blocking(move || domain::restore::journals(&data).iter().map(|j| j.view(&data)).collect())
+        .await
+        .map_err(ApiError::internal)
 }
 
 /// Re-read an archive and check its sha256, then restore it into an

@@ -12,6 +12,7 @@ pub mod naming;
 pub mod operations;
 pub mod overview;
 pub mod patroni;
+pub mod restore;
 pub mod users;
 
 pub use model;

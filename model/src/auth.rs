@@ -118,6 +118,8 @@ pub enum Action {
     ReadBackupContents,
     /// Whole-cluster reinitialization.
     ReinitializeCluster,
+    /// Restore the whole cluster from a backup, and discard what a restore kept aside.
+    RestoreCluster,
     /// A failover while the leader is healthy (loses what was not replicated).
     ForceFailover,
     /// Delete backups.
@@ -129,12 +131,13 @@ pub enum Action {
 }
 
 impl Action {
-    pub const ALL: [Action; 9] = [
+    pub const ALL: [Action; 10] = [
         Action::ViewCluster,
         Action::ViewSelf,
         Action::OperateCluster,
         Action::ReadBackupContents,
         Action::ReinitializeCluster,
+        Action::RestoreCluster,
         Action::ForceFailover,
         Action::DeleteBackup,
         Action::ManageUsers,
@@ -148,6 +151,7 @@ impl Action {
             Action::OperateCluster => "operate_cluster",
             Action::ReadBackupContents => "read_backup_contents",
             Action::ReinitializeCluster => "reinitialize_cluster",
+            Action::RestoreCluster => "restore_cluster",
             Action::ForceFailover => "force_failover",
             Action::DeleteBackup => "delete_backup",
             Action::ManageUsers => "manage_users",
@@ -166,6 +170,7 @@ impl Action {
             Action::ViewCluster | Action::ViewSelf => &[Viewer, Operator, Admin],
             Action::OperateCluster | Action::ReadBackupContents => &[Operator, Admin],
             Action::ReinitializeCluster
+            | Action::RestoreCluster
             | Action::ForceFailover
             | Action::DeleteBackup
             | Action::ManageUsers

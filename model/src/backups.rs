@@ -78,3 +78,65 @@ pub struct RestoreTest {
     #[serde(default)]
     pub details_hidden: bool,
 }
+
+/// Where a restore stands, as its journal records it (in the folder it
+/// keeps the cluster's previous data in).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RestorePhase {
+    /// The backup is being extracted beside the running cluster.
+    Staging,
+    /// Stopping the members and etcd; nothing moved yet.
+    Stopping,
+    /// The current data is being moved aside and the backup's moved in.
+    Swapping,
+    /// The restored cluster is starting.
+    Starting,
+    /// The restored cluster is healthy and its data checked.
+    Done,
+    /// The restore failed (or was interrupted) and the previous data is back.
+    RolledBack,
+    /// The restore failed before anything was stopped.
+    Abandoned,
+}
+
+impl RestorePhase {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RestorePhase::Staging => "staging",
+            RestorePhase::Stopping => "stopping",
+            RestorePhase::Swapping => "swapping",
+            RestorePhase::Starting => "starting",
+            RestorePhase::Done => "done",
+            RestorePhase::RolledBack => "rolled_back",
+            RestorePhase::Abandoned => "abandoned",
+        }
+    }
+
+    /// The restore is over: its folder may be discarded.
+    pub fn finished(self) -> bool {
+        matches!(
+            self,
+            RestorePhase::Done | RestorePhase::RolledBack | RestorePhase::Abandoned
+        )
+    }
+}
+
+/// A folder a restore keeps data in (`${DEFAULT_DATA_DIR}/pg-console-kept/<id>`),
+/// as the Backups page lists it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct KeptData {
+    pub id: String,
+    pub path: String,
+    pub started_at_ms: i64,
+    pub started_by: String,
+    /// The backup that was restored.
+    pub backup_id: String,
+    pub phase: RestorePhase,
+    /// What happened, in a sentence.
+    pub outcome: String,
+    /// What the folder holds (the previous cluster's data, or a failed
+    /// restore's) and its size, measured when the restore ended.
+    pub holds: String,
+    pub bytes: u64,
+}

@@ -17,6 +17,11 @@ pub enum OpKind {
     ReinitializeCluster,
     /// The SOP's section 4: a cold snapshot of a replica's data directory.
     Backup,
+    /// Disaster recovery: replace the cluster's data with a backup's (admin);
+    /// the current data is moved aside, not deleted.
+    RestoreCluster,
+    /// Free the space of the data kept aside by a restore (admin).
+    DiscardKept,
 }
 
 impl OpKind {
@@ -31,6 +36,8 @@ impl OpKind {
             OpKind::Resume => "resume automatic failover",
             OpKind::ReinitializeCluster => "reinitialize the whole cluster",
             OpKind::Backup => "replica backup",
+            OpKind::RestoreCluster => "restore the cluster from a backup",
+            OpKind::DiscardKept => "discard the data kept from before a restore",
         }
     }
 
@@ -38,7 +45,11 @@ impl OpKind {
     pub fn needs_password(self) -> bool {
         matches!(
             self,
-            OpKind::Failover | OpKind::ReinitializeMember | OpKind::ReinitializeCluster
+            OpKind::Failover
+                | OpKind::ReinitializeMember
+                | OpKind::ReinitializeCluster
+                | OpKind::RestoreCluster
+                | OpKind::DiscardKept
         )
     }
 
@@ -46,7 +57,12 @@ impl OpKind {
     pub fn cluster_wide(self) -> bool {
         matches!(
             self,
-            OpKind::Switchover | OpKind::Failover | OpKind::Pause | OpKind::Resume | OpKind::ReinitializeCluster
+            OpKind::Switchover
+                | OpKind::Failover
+                | OpKind::Pause
+                | OpKind::Resume
+                | OpKind::ReinitializeCluster
+                | OpKind::RestoreCluster
         )
     }
 }
@@ -123,6 +139,16 @@ pub enum OpRequest {
         compression: Compression,
         allow_only_replica: bool,
     },
+    /// `other_system`: the backup is another cluster's (its system
+    /// identifier differs), and the admin chose to restore it anyway.
+    RestoreCluster {
+        backup_id: String,
+        other_system: bool,
+    },
+    /// `kept_id`: the folder a restore moved the cluster's data into.
+    DiscardKept {
+        kept_id: String,
+    },
 }
 
 impl OpRequest {
@@ -137,6 +163,8 @@ impl OpRequest {
             OpRequest::Resume => OpKind::Resume,
             OpRequest::ReinitializeCluster { .. } => OpKind::ReinitializeCluster,
             OpRequest::Backup { .. } => OpKind::Backup,
+            OpRequest::RestoreCluster { .. } => OpKind::RestoreCluster,
+            OpRequest::DiscardKept { .. } => OpKind::DiscardKept,
         }
     }
 
@@ -148,7 +176,11 @@ impl OpRequest {
             | OpRequest::Reload { member }
             | OpRequest::ReinitializeMember { member }
             | OpRequest::Backup { member, .. } => Some(member),
-            OpRequest::Pause | OpRequest::Resume | OpRequest::ReinitializeCluster { .. } => None,
+            OpRequest::Pause
+            | OpRequest::Resume
+            | OpRequest::ReinitializeCluster { .. }
+            | OpRequest::RestoreCluster { .. }
+            | OpRequest::DiscardKept { .. } => None,
         }
     }
 
@@ -174,6 +206,12 @@ pub struct OpForm {
     pub compression: String,
     pub backup_first: bool,
     pub allow_only_replica: bool,
+    #[serde(default)]
+    pub backup_id: String,
+    #[serde(default)]
+    pub other_system: bool,
+    #[serde(default)]
+    pub kept_id: String,
 }
 
 impl OpForm {
@@ -205,7 +243,24 @@ impl OpForm {
             self.backup_first && kind != OpKind::ReinitializeCluster,
             "\"back up first\"",
         )?;
-        let needs_member = !matches!(kind, OpKind::Pause | OpKind::Resume | OpKind::ReinitializeCluster);
+        let backup_id = self.backup_id.trim().to_string();
+        let kept_id = self.kept_id.trim().to_string();
+        unused(!backup_id.is_empty() && kind != OpKind::RestoreCluster, "backup")?;
+        unused(
+            self.other_system && kind != OpKind::RestoreCluster,
+            "\"another cluster's backup\"",
+        )?;
+        unused(!kept_id.is_empty() && kind != OpKind::DiscardKept, "kept data")?;
+        if kind == OpKind::RestoreCluster && backup_id.is_empty() {
+            return Err("choose the backup to restore".into());
+        }
+        if kind == OpKind::DiscardKept && kept_id.is_empty() {
+            return Err("choose the kept data to discard".into());
+        }
+        let needs_member = !matches!(
+            kind,
+            OpKind::Pause | OpKind::Resume | OpKind::ReinitializeCluster | OpKind::RestoreCluster | OpKind::DiscardKept
+        );
         if needs_member && member.is_empty() {
             return Err(format!("the {label} operation needs a member: choose one"));
         }
@@ -236,6 +291,11 @@ impl OpForm {
                 compression: Compression::parse(&self.compression)?,
                 allow_only_replica: self.allow_only_replica,
             },
+            OpKind::RestoreCluster => OpRequest::RestoreCluster {
+                backup_id,
+                other_system: self.other_system,
+            },
+            OpKind::DiscardKept => OpRequest::DiscardKept { kept_id },
         })
     }
 }

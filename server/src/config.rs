@@ -119,6 +119,9 @@ settings! {
     backup_test_delay_after_stop_ms: u64 = 0, env "PGC_BACKUP_TEST_DELAY_AFTER_STOP_MS";
     /// Fault injection for tests only: pause this long once the archive has started (ms).
     backup_test_delay_in_archive_ms: u64 = 0, env "PGC_BACKUP_TEST_DELAY_IN_ARCHIVE_MS";
+    /// A restored cluster that is not healthy within this many seconds is rolled back
+    /// (its previous data put back and started again).
+    restore_timeout_secs: u64 = 600, env "PGC_RESTORE_TIMEOUT_SECS";
     /// Upper bound of one Patroni operation call (a switchover waits for Patroni), in seconds.
     operation_timeout_secs: u64 = 90, env "PGC_OPERATION_TIMEOUT_SECS";
     /// How long a prepared operation's confirmation stays valid, in seconds.

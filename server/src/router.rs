@@ -98,6 +98,7 @@ pub fn build_context(cfg: &Config, st: &AppState) -> Result<ServerContext, Serve
             etcd_container: cfg.etcd_container.clone(),
             console_data_dir: cfg.data_dir.clone(),
             backups_dir: cfg.backups_dir.clone(),
+            restore_timeout_secs: cfg.restore_timeout_secs,
         },
     });
     Ok(ServerContext {
@@ -234,6 +235,21 @@ pub async fn run(cfg: Config) -> Result<(), ServeError> {
     say_who_can_log_in(&cfg, &st).await;
     let ctx = build_context(&cfg, &st)?;
     recover_backups_at_start(&st, &ctx.operations.backup).await;
+    // In the background, under the operation lock (it may wait minutes for the cluster).
+    let (ops, audit) = (ctx.operations.clone(), st.audit.clone());
+    tokio::spawn(async move {
+        for line in ops.recover_restores().await {
+            tracing::warn!("{line}");
+            audit
+                .record_or_log(
+                    domain::audit::AuditEntry::new("restore_recovered", domain::audit::AuditResult::Ok)
+                        .user("console", "system")
+                        .ip("local")
+                        .params(serde_json::json!({ "what": line })),
+                )
+                .await;
+        }
+    });
     let audit = st.audit.clone();
     let (shutdown_state, backups) = (st.clone(), ctx.operations.backup.clone());
     let router = build_router(&cfg, ctx, st, store);

@@ -9,12 +9,15 @@ use model::operations::{OpJob, OpKind, Plan, StepState};
 use crate::api::{op_status, OpExecute, OpPrepare};
 use crate::error::ApiError;
 
-/// What a button on the Overview opens the panel for: an operation, and
-/// the member it acts on (empty for the whole cluster).
+/// What a button opens the panel for: an operation, and the member it acts
+/// on (empty for the whole cluster), or the backup it restores, or the kept
+/// data it discards.
 #[derive(Clone, Debug, PartialEq)]
 pub struct OpTarget {
     pub kind: OpKind,
     pub member: String,
+    pub backup_id: String,
+    pub kept_id: String,
 }
 
 /// Set by buttons on the Overview to open the panel.
@@ -25,6 +28,35 @@ pub fn target(kind: OpKind, member: &str) -> OpTarget {
     OpTarget {
         kind,
         member: member.to_string(),
+        backup_id: String::new(),
+        kept_id: String::new(),
+    }
+}
+
+/// "Restore the cluster from this backup".
+pub fn restore_target(backup_id: &str) -> OpTarget {
+    OpTarget {
+        backup_id: backup_id.to_string(),
+        ..target(OpKind::RestoreCluster, "")
+    }
+}
+
+/// "Discard the data kept from before the restore".
+pub fn discard_target(kept_id: &str) -> OpTarget {
+    OpTarget {
+        kept_id: kept_id.to_string(),
+        ..target(OpKind::DiscardKept, "")
+    }
+}
+
+impl OpTarget {
+    /// What the panel's heading names: the member, backup or kept folder.
+    fn subject(&self) -> &str {
+        [&self.member, &self.backup_id, &self.kept_id]
+            .into_iter()
+            .find(|s| !s.is_empty())
+            .map(String::as_str)
+            .unwrap_or("")
     }
 }
 
@@ -42,6 +74,7 @@ struct OpOptions {
     compression: RwSignal<String>,
     backup_first: RwSignal<bool>,
     allow_only_replica: RwSignal<bool>,
+    other_system: RwSignal<bool>,
 }
 
 const DEFAULT_COMPRESSION: &str = "zstd";
@@ -54,6 +87,7 @@ impl OpOptions {
             compression: RwSignal::new(DEFAULT_COMPRESSION.into()),
             backup_first: RwSignal::new(false),
             allow_only_replica: RwSignal::new(false),
+            other_system: RwSignal::new(false),
         }
     }
 
@@ -63,6 +97,7 @@ impl OpOptions {
         self.compression.set(DEFAULT_COMPRESSION.into());
         self.backup_first.set(false);
         self.allow_only_replica.set(false);
+        self.other_system.set(false);
     }
 
     /// The form for `t`, with the choices its kind takes (the server
@@ -86,6 +121,9 @@ impl OpOptions {
             },
             backup_first: kind == OpKind::ReinitializeCluster && self.backup_first.get_untracked(),
             allow_only_replica: kind == OpKind::Backup && self.allow_only_replica.get_untracked(),
+            backup_id: t.backup_id,
+            other_system: kind == OpKind::RestoreCluster && self.other_system.get_untracked(),
+            kept_id: t.kept_id,
         }
     }
 }
@@ -136,7 +174,7 @@ pub fn OperationPanel() -> impl IntoView {
         Some(view! {
             <section class="panel op-panel" data-testid="op-panel">
                 <div class="op-head">
-                    <h2>{format!("{} {}", req.kind.label(), req.member)}</h2>
+                    <h2>{format!("{} {}", req.kind.label(), req.subject())}</h2>
                     <button on:click=move |_| launcher.set(None)>"Close"</button>
                 </div>
                 {move || job_id.get().is_none().then(|| view! { <OptionsForm kind=req.kind options review/> })}
@@ -166,6 +204,7 @@ fn OptionsForm(kind: OpKind, options: OpOptions, review: Callback<()>) -> impl I
         compression,
         backup_first,
         allow_only_replica,
+        other_system,
     } = options;
     let shows_when = matches!(kind, OpKind::Switchover | OpKind::Restart);
     view! {
@@ -190,6 +229,10 @@ fn OptionsForm(kind: OpKind, options: OpOptions, review: Callback<()>) -> impl I
             {(kind == OpKind::ReinitializeCluster).then(|| view! {
                 <label class="muted"><input type="checkbox" data-testid="op-backup-first" prop:checked=move || backup_first.get()
                     on:change=move |ev| backup_first.set(event_target_checked(&ev))/>" back up the healthiest replica first"</label>
+            })}
+            {(kind == OpKind::RestoreCluster).then(|| view! {
+                <label class="muted"><input type="checkbox" data-testid="op-other-system" prop:checked=move || other_system.get()
+                    on:change=move |ev| other_system.set(event_target_checked(&ev))/>" another cluster's backup: restore it although its system identifier differs"</label>
             })}
             {(kind == OpKind::Restart).then(|| view! {
                 <label class="muted"><input type="checkbox" prop:checked=move || only_pending.get()

@@ -1,12 +1,14 @@
 //! The backup catalog: running backups (live), download, verify (sha256 +
-//! test restore), delete (admins, typed id), restore instructions. New
-//! backups start from the Overview ("Back up" on a replica).
+//! test restore), delete (admins, typed id), restore instructions, and
+//! "Restore the cluster from this backup…" (admins). Below it, what
+//! restores keep, with "Discard". New backups start from the Overview
+//! ("Back up" on a replica).
 
 use leptos::prelude::*;
-use model::backups::{BackupRow, BackupStatus};
+use model::backups::{BackupRow, BackupStatus, KeptData};
 
-use crate::api::{backups_list, whoami, BackupDelete, BackupVerify};
-use crate::components::operations::LiveJobs;
+use crate::api::{backups_list, kept_list, whoami, BackupDelete, BackupVerify};
+use crate::components::operations::{discard_target, restore_target, LiveJobs, OpLauncher, OperationPanel};
 use crate::format::utc_time;
 
 fn mb(b: u64) -> String {
@@ -18,7 +20,10 @@ pub fn BackupsPage() -> impl IntoView {
     let verify = ServerAction::<BackupVerify>::new();
     let delete = ServerAction::<BackupDelete>::new();
     let me = Resource::new(|| (), |_| whoami());
+    let launcher = RwSignal::new(None);
+    provide_context(OpLauncher(launcher));
     let tick = RwSignal::new(0u64);
+    let kept = Resource::new(move || tick.get(), |_| kept_list());
     let data = Resource::new(
         move || (verify.version().get(), delete.version().get(), tick.get()),
         |_| backups_list(),
@@ -57,6 +62,7 @@ pub fn BackupsPage() -> impl IntoView {
     view! {
         <section class="page">
             <LiveJobs/>
+            <OperationPanel/>
             <div class="panel">
                 <h2>"Backups"</h2>
                 {action_error}
@@ -71,6 +77,10 @@ pub fn BackupsPage() -> impl IntoView {
                     <tbody><Transition fallback=|| ()>{body}</Transition></tbody>
                 </table>
             </div>
+            <Transition fallback=|| ()>{move || Suspend::new(async move {
+                let can_admin = me.await.ok().map(|m| m.can_admin).unwrap_or(false);
+                kept.await.ok().filter(|k| !k.is_empty()).map(|k| view! { <KeptPanel kept=k can_admin/> })
+            })}</Transition>
         </section>
     }
 }
@@ -146,6 +156,14 @@ fn BackupRowView(
                     </ActionForm>
                 })}
                 {ok.then(|| view! { <details><summary>"Restore"</summary><pre>{b.restore.clone()}</pre></details> })}
+                {(ok && can_delete).then(|| {
+                    let launcher = expect_context::<OpLauncher>().0;
+                    let id = b.id.clone();
+                    view! {
+                        <button class="danger" data-testid="restore-backup"
+                            on:click=move |_| launcher.set(Some(restore_target(&id)))>"Restore the cluster from this backup…"</button>
+                    }
+                })}
                 {can_delete.then(|| view! {
                     <details data-testid="delete-backup"><summary>"Delete"</summary>
                         <ActionForm action=delete>
@@ -158,5 +176,44 @@ fn BackupRowView(
                 })}
             </td>
         </tr>
+    }
+}
+
+/// What restores keep, with its size and "Discard" for admins.
+#[component]
+fn KeptPanel(kept: Vec<KeptData>, can_admin: bool) -> impl IntoView {
+    let launcher = expect_context::<OpLauncher>().0;
+    let rows = kept
+        .into_iter()
+        .map(|k| {
+            let id = k.id.clone();
+            let discardable = can_admin && k.phase.finished() && k.bytes > 0;
+            view! {
+                <tr data-testid="kept-row" data-id=k.id.clone() data-phase=k.phase.as_str()>
+                    <td>{utc_time(k.started_at_ms)}<br/><code class="muted">{k.id.clone()}</code></td>
+                    <td>{k.started_by.clone()}</td>
+                    <td><code>{k.backup_id.clone()}</code></td>
+                    <td>{k.phase.as_str()}<br/><span class="muted" data-testid="kept-outcome">{k.outcome.clone()}</span></td>
+                    <td>{k.holds.clone()}<br/><code class="muted">{k.path.clone()}</code></td>
+                    <td class="num" data-testid="kept-size">{mb(k.bytes)}</td>
+                    <td>{discardable.then(|| view! {
+                        <button class="danger" data-testid="discard-kept"
+                            on:click=move |_| launcher.set(Some(discard_target(&id)))>"Discard…"</button>
+                    })}</td>
+                </tr>
+            }
+        })
+        .collect_view();
+    view! {
+        <div class="panel" data-testid="kept-panel">
+            <h2>"Kept by restores"</h2>
+            <p class="muted">"A restore moves the cluster's data aside instead of deleting it. It stays here, using disk space, until an admin discards it."</p>
+            <table class="backups">
+                <thead><tr>
+                    <th>"Restore started (UTC)"</th><th>"By"</th><th>"Backup"</th><th>"State"</th><th>"Holds"</th><th>"Size"</th><th></th>
+                </tr></thead>
+                <tbody>{rows}</tbody>
+            </table>
+        </div>
     }
 }

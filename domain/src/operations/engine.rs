@@ -37,7 +37,7 @@ impl OperationService {
             _ => self.max_lag(&t).await,
         };
         let mut d = plan::draft(req, &t, max_lag, caller.role, crate::now_ms());
-        d.preconditions.extend(operation(req.kind()).local_checks(self));
+        operation(req.kind()).local(req, self, &mut d).await;
         (d, t)
     }
 

@@ -5,6 +5,7 @@
 //! streamed and audited).
 
 mod backup;
+mod discard_kept;
 mod engine;
 mod failover;
 mod guard;
@@ -19,6 +20,9 @@ pub mod reinit_cluster;
 mod reinit_member;
 mod reload;
 mod restart;
+mod restore_cluster;
+mod restore_rollback;
+mod row_counts;
 mod switchover;
 mod wait;
 pub mod write_probe;

@@ -8,7 +8,7 @@
 //! Adding an operation is one new file and one line in [`operation`].
 
 use futures::future::BoxFuture;
-use model::operations::{OpKind, OpRequest, Precondition};
+use model::operations::{OpKind, OpRequest};
 use model::Topology;
 
 use super::jobs::JobHandle;
@@ -64,9 +64,11 @@ pub trait Operation: Sync {
     /// What it will do and whether it may, from the live topology. Pure.
     fn plan(&self, req: &OpRequest, ctx: &PlanCtx) -> Draft;
 
-    /// Checks that need the machine, not only the topology (files, settings).
-    fn local_checks(&self, _svc: &OperationService) -> Vec<Precondition> {
-        Vec::new()
+    /// What needs the machine, not only the topology (files, settings, the
+    /// backup catalog): more preconditions, or steps drawn from those facts.
+    /// Blocking work in it goes off the async threads.
+    fn local<'a>(&'a self, _req: &'a OpRequest, _svc: &'a OperationService, _d: &'a mut Draft) -> BoxFuture<'a, ()> {
+        Box::pin(async {})
     }
 
     /// Does it, step by step, once the engine checked the confirmation and
@@ -87,5 +89,7 @@ pub fn operation(kind: OpKind) -> &'static dyn Operation {
         OpKind::ReinitializeMember => &reinit_member::ReinitializeMember,
         OpKind::Backup => &backup::Backup,
         OpKind::ReinitializeCluster => &reinit_cluster::ReinitializeCluster,
+        OpKind::RestoreCluster => &restore_cluster::RestoreCluster,
+        OpKind::DiscardKept => &discard_kept::DiscardKept,
     }
 }

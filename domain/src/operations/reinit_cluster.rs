@@ -64,8 +64,12 @@ impl Operation for ReinitializeCluster {
         }
     }
 
-    fn local_checks(&self, svc: &OperationService) -> Vec<Precondition> {
-        check_data_dir(&svc.reinit)
+    fn local<'a>(&'a self, _req: &'a OpRequest, svc: &'a OperationService, d: &'a mut Draft) -> BoxFuture<'a, ()> {
+        let s = svc.reinit.clone();
+        Box::pin(async move {
+            d.preconditions
+                .extend(crate::off_thread(move || check_data_dir(&s)).await)
+        })
     }
 
     fn run<'a>(&'a self, r: RunCtx<'a>) -> BoxFuture<'a, RunResult> {
@@ -84,6 +88,9 @@ pub struct ReinitSettings {
     pub console_data_dir: PathBuf,
     /// The console's backups: must not be inside either.
     pub backups_dir: PathBuf,
+    /// How long a restored cluster may take to become healthy before the
+    /// previous data is put back.
+    pub restore_timeout_secs: u64,
 }
 
 /// What etcd keeps in its data directory (`etcd/member/{snap,wal}`).
@@ -215,15 +222,37 @@ fn empty_dir(dir: &Path) -> std::io::Result<Vec<String>> {
     Ok(removed)
 }
 
+/// Stop the replicas, then the leader, then etcd (each with time to shut down cleanly).
+pub(super) async fn stop_cluster(
+    job: &JobHandle,
+    docker: &DockerControl,
+    etcd: &str,
+    replicas: &[String],
+    leader: Option<&str>,
+) -> Result<(), String> {
+    job.step(format!("stopping the replicas {}", replicas.join(", "))).await;
+    for r in replicas {
+        docker.stop(r, 60).await.map_err(|e| e.to_string())?;
+    }
+    if let Some(l) = leader {
+        job.step(format!("stopping the leader {l}")).await;
+        docker.stop(l, 60).await.map_err(|e| e.to_string())?;
+    }
+    job.step(format!("stopping {etcd}")).await;
+    docker.stop(etcd, 30).await.map_err(|e| e.to_string())
+}
+
 /// A leader and `n - 1` healthy replicas ([`model::Member::caught_up`]).
-fn healthy(t: &Topology, n: usize) -> bool {
+pub(super) fn healthy(t: &Topology, n: usize) -> bool {
     t.leader().is_some() && t.members.iter().filter(|m| m.caught_up()).count() == n.saturating_sub(1)
 }
 
 impl OperationService {
     async fn run_reinit_cluster(&self, job: &JobHandle, req: &OpRequest, before: &Topology) -> Result<String, String> {
         let s = self.reinit.clone();
-        let failed: Vec<String> = check_data_dir(&s)
+        let s2 = s.clone();
+        let failed: Vec<String> = crate::off_thread(move || check_data_dir(&s2))
+            .await
             .into_iter()
             .filter(|p| !p.ok)
             .map(|p| p.text)
@@ -281,16 +310,7 @@ impl OperationService {
         replicas: &[String],
         leader: Option<&str>,
     ) -> Result<(), String> {
-        job.step(format!("stopping the replicas {}", replicas.join(", "))).await;
-        for r in replicas {
-            docker.stop(r, 60).await.map_err(|e| e.to_string())?;
-        }
-        if let Some(l) = leader {
-            job.step(format!("stopping the leader {l}")).await;
-            docker.stop(l, 60).await.map_err(|e| e.to_string())?;
-        }
-        job.step(format!("stopping {}", s.etcd_container)).await;
-        docker.stop(&s.etcd_container, 30).await.map_err(|e| e.to_string())?;
+        stop_cluster(job, docker, &s.etcd_container, replicas, leader).await?;
 
         let dir = s.data_dir.canonicalize().map_err(|e| e.to_string())?;
         let (pg, etcd) = (dir.join("pg"), dir.join("etcd"));
@@ -337,6 +357,7 @@ mod tests {
             etcd_container: "etcd".into(),
             console_data_dir: console.to_path_buf(),
             backups_dir: console.join("backups"),
+            restore_timeout_secs: 300,
         }
     }
 
