@@ -37,6 +37,8 @@ pub const SERVER_FNS: &[(&str, Action)] = &[
     ("/api/cluster_paused", Action::ViewCluster),
     ("/api/backups_list", Action::ViewCluster),
     ("/api/kept_list", Action::ViewCluster),
+    ("/api/imports_list", Action::RestoreCluster),
+    ("/api/backup_import", Action::RestoreCluster),
     ("/api/backup_verify", Action::OperateCluster),
     ("/api/backup_delete", Action::DeleteBackup),
 ];

@@ -350,6 +350,25 @@ pub async fn kept_list() -> Result<Vec<model::backups::KeptData>, ApiError> {
         .map_err(ApiError::internal)
 }
 
+/// The archives waiting in the import directory (made by hand with the SOP).
+#[server(endpoint = "imports_list")]
+pub async fn imports_list() -> Result<Vec<model::backups::ImportFile>, ApiError> {
+    authorize::<ImportsList>()?;
+    let dir = ctx()?.operations.backup.imports_dir.clone();
+    tokio::task::spawn_blocking(move || domain::backup::import::list(&dir))
+        .await
+        .map_err(ApiError::internal)
+}
+
+/// Import an archive from the import directory into the catalog, then
+/// test-restore it (admins; audited).
+#[server(endpoint = "backup_import")]
+pub async fn backup_import(name: String) -> Result<model::backups::BackupRow, ApiError> {
+    let c = authorize::<BackupImport>()?;
+    let m = ctx()?.operations.import_backup(&c, name.trim()).await?;
+    Ok(crate::serve::backup_row(m, true))
+}
+
 /// Re-read an archive and check its sha256, then restore it into an
 /// isolated PostgreSQL and read every table (audited).
 #[server(endpoint = "backup_verify")]

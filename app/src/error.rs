@@ -150,6 +150,7 @@ mod from_domain {
                 BackupError::Forbidden(_) => ErrorKind::Forbidden,
                 BackupError::WrongId(_) => ErrorKind::BadInput,
                 BackupError::Busy { .. } => ErrorKind::Busy,
+                BackupError::Unusable(_) => ErrorKind::Precondition,
                 BackupError::Failed(_) => return ApiError::internal(e),
             };
             ApiError::new(kind, e.to_string())

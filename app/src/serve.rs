@@ -120,6 +120,7 @@ pub fn backup_row(m: domain::backup::Manifest, details: bool) -> model::backups:
             file = m.archive_name(),
         ),
         archive: m.archive_name(),
+        imported_from: m.imported_from.clone(),
         id: m.id,
         status: m.status,
         error: m.error,

@@ -15,6 +15,12 @@ pub fn data_dir_name(member: &str) -> String {
     format!("pg{}-data", member_number(member))
 }
 
+/// `pg-N` from a data directory named `pgN-data`; None for other names.
+pub fn member_of_data_dir(dir_name: &str) -> Option<String> {
+    let n = dir_name.strip_prefix("pg")?.strip_suffix("-data")?;
+    (!n.is_empty() && n.chars().all(|c| c.is_ascii_digit())).then(|| format!("pg-{n}"))
+}
+
 /// `pgN-backup`: how the SOP names the member's backup archive.
 pub fn backup_name(member: &str) -> String {
     format!("pg{}-backup", member_number(member))
@@ -35,5 +41,8 @@ mod tests {
         assert_eq!(backup_name("pg-10"), "pg10-backup");
         assert_eq!(patroni_config("pg-0"), "/home/postgres/postgres0.yml");
         assert_eq!(member_number("etcd"), "0");
+        assert_eq!(member_of_data_dir("pg12-data").as_deref(), Some("pg-12"));
+        assert_eq!(member_of_data_dir("pgx-data"), None);
+        assert_eq!(member_of_data_dir("pg1-data.old"), None);
     }
 }

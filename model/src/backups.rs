@@ -59,6 +59,17 @@ pub struct BackupRow {
     pub recycled_wal_bytes: u64,
     /// The last test restore, if any.
     pub restore_test: Option<RestoreTest>,
+    /// Imported from the import directory (made by hand with the SOP): the file's name.
+    #[serde(default)]
+    pub imported_from: Option<String>,
+}
+
+/// An archive in the import directory, waiting to be imported.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ImportFile {
+    pub name: String,
+    pub bytes: u64,
+    pub modified_ms: i64,
 }
 
 /// An isolated PostgreSQL started on an extracted copy: what it found.

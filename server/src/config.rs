@@ -108,6 +108,9 @@ settings! {
     etcd_container: String = "etcd".into(), env "PGC_ETCD_CONTAINER";
     /// Where replica backups (archives + manifests) are written.
     backups_dir: PathBuf = PathBuf::from(".data/backups"), env "PGC_BACKUPS_DIR";
+    /// Archives made by hand (the SOP's `tar -czvf pgN-backup.tar.gz …`) placed here can be
+    /// imported into the catalog from the Backups page (empty: `<backups_dir>/import`).
+    imports_dir: PathBuf = PathBuf::new(), env "PGC_IMPORTS_DIR";
     /// Backups are refused while the replica lags more than this many bytes.
     backup_max_lag_bytes: u64 = 16 * 1024 * 1024, env "PGC_BACKUP_MAX_LAG_BYTES";
     /// Retention: keep the newest N backups (0: no count limit). With keep_days too, a backup is

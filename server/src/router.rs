@@ -84,6 +84,11 @@ pub fn build_context(cfg: &Config, st: &AppState) -> Result<ServerContext, Serve
         token_ttl_ms: (cfg.operation_token_ttl_secs * 1000) as i64,
         backup: BackupSettings {
             backups_dir: cfg.backups_dir.clone(),
+            imports_dir: if cfg.imports_dir.as_os_str().is_empty() {
+                cfg.backups_dir.join("import")
+            } else {
+                cfg.imports_dir.clone()
+            },
             stack_data_dir: cfg.stack_data_dir.clone(),
             max_lag_bytes: cfg.backup_max_lag_bytes,
             test_delay_after_stop_ms: cfg.backup_test_delay_after_stop_ms,

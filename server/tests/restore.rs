@@ -353,3 +353,50 @@ async fn a_console_killed_mid_restore_puts_the_previous_data_back_at_its_next_st
         .contains("interrupted"));
     let _ = std::fs::remove_dir_all(root);
 }
+
+#[tokio::test]
+#[ignore = "needs the real stack: run scripts/test"]
+async fn a_hand_made_sop_archive_is_imported_then_restored() {
+    let _g = lock_stack();
+    let app = spawn_app().await;
+    let _ = std::fs::remove_dir_all(kept_root(&app));
+    sql(&app, "drop table if exists pgc_canary; create table pgc_canary(x int); insert into pgc_canary select generate_series(1, 7)");
+    ensure_replica(&app, "pg-2").await;
+    // The SOP's section 4, verbatim: stop the replica, tar its mapped volume, start it.
+    let imports = app.data_dir.join("backups/import");
+    std::fs::create_dir_all(&imports).unwrap();
+    let data = format!("{}/pg/pg2-data", app.env["DEFAULT_DATA_DIR"]);
+    docker(&["stop", "pg-2"]);
+    let tar = std::process::Command::new("tar")
+        .args(["-czf", imports.join("pg2-backup.tar.gz").to_str().unwrap(), &data])
+        .output()
+        .unwrap();
+    docker(&["start", "pg-2"]);
+    assert!(tar.status.success(), "{}", String::from_utf8_lossy(&tar.stderr));
+    std::fs::write(imports.join("notes.txt"), "not an archive").unwrap();
+    healthy(&app).await;
+    sql(&app, "insert into pgc_canary select generate_series(8, 30)");
+
+    // Listed (archives only), refused with a sentence when not an archive, then imported.
+    let (s, t) = post(&app, &app.http, "/api/imports_list", &[]).await;
+    assert!(s == StatusCode::OK && t.contains("pg2-backup.tar.gz") && !t.contains("notes.txt"), "{s} {t}");
+    for bad in ["notes.txt", "../pg2-backup.tar.gz"] {
+        let (s, t) = post(&app, &app.http, "/api/backup_import", &[("name", bad)]).await;
+        assert_eq!(s, StatusCode::PRECONDITION_FAILED, "{bad}: {t}");
+    }
+    let (s, t) = post(&app, &app.http, "/api/backup_import", &[("name", "pg2-backup.tar.gz")]).await;
+    assert_eq!(s, StatusCode::OK, "{t}");
+    let row: BackupRow = serde_json::from_str(&t).unwrap();
+    assert_eq!(row.member, "pg-2");
+    assert_eq!(row.imported_from.as_deref(), Some("pg2-backup.tar.gz"));
+    assert!(row.restore_test.as_ref().is_some_and(|r| r.ok), "{row:?}");
+
+    let p = prepare_restore(&app, &row.id).await;
+    assert!(p.can_run(), "{:?}", p.preconditions);
+    let job = run(&app, &p, ADMIN_PASSWORD).await;
+    assert!(matches!(job.outcome, Some(Ok(_))), "{job:?}");
+    healthy(&app).await;
+    assert_eq!(sql(&app, "select count(*) from pgc_canary"), "7");
+    assert!(audit_rows(&app, "action=backup_import").await.contains("pg2-backup.tar.gz"));
+    let _ = std::fs::remove_dir_all(kept_root(&app));
+}

@@ -5,9 +5,9 @@
 //! ("Back up" on a replica).
 
 use leptos::prelude::*;
-use model::backups::{BackupRow, BackupStatus, KeptData};
+use model::backups::{BackupRow, BackupStatus, ImportFile, KeptData};
 
-use crate::api::{backups_list, kept_list, whoami, BackupDelete, BackupVerify};
+use crate::api::{backups_list, imports_list, kept_list, whoami, BackupDelete, BackupImport, BackupVerify};
 use crate::components::operations::{discard_target, restore_target, LiveJobs, OpLauncher, OperationPanel};
 use crate::format::utc_time;
 
@@ -79,6 +79,10 @@ pub fn BackupsPage() -> impl IntoView {
             </div>
             <Transition fallback=|| ()>{move || Suspend::new(async move {
                 let can_admin = me.await.ok().map(|m| m.can_admin).unwrap_or(false);
+                can_admin.then(|| view! { <ImportPanel tick/> })
+            })}</Transition>
+            <Transition fallback=|| ()>{move || Suspend::new(async move {
+                let can_admin = me.await.ok().map(|m| m.can_admin).unwrap_or(false);
                 kept.await.ok().filter(|k| !k.is_empty()).map(|k| view! { <KeptPanel kept=k can_admin/> })
             })}</Transition>
         </section>
@@ -134,7 +138,7 @@ fn BackupRowView(
         <tr data-testid="backup-row" data-id=b.id.clone() data-status=b.status.as_str()
             data-verified=b.verified_ok.map(|v| v.to_string()).unwrap_or_default() data-restored=restored_ok>
             <td>{utc_time(b.started_at_ms)}<br/><code class="muted">{b.id.clone()}</code></td>
-            <td>{b.member.clone()}</td>
+            <td>{b.member.clone()}{b.imported_from.clone().map(|f| view! { <br/><span class="muted" data-testid="imported-from">{format!("imported from {f}")}</span> })}</td>
             <td>{b.status.as_str()}{(!b.error.is_empty()).then(|| format!(": {}", b.error))}</td>
             <td class="num" title=format!("recycled WAL segments left out (they hold no WAL): {}", mb(b.recycled_wal_bytes))>
                 {mb(b.archive_bytes)}<br/><span class="muted">{format!("of {}", mb(b.data_bytes))}</span>
@@ -213,6 +217,55 @@ fn KeptPanel(kept: Vec<KeptData>, can_admin: bool) -> impl IntoView {
                     <th>"Restore started (UTC)"</th><th>"By"</th><th>"Backup"</th><th>"State"</th><th>"Holds"</th><th>"Size"</th><th></th>
                 </tr></thead>
                 <tbody>{rows}</tbody>
+            </table>
+        </div>
+    }
+}
+
+/// The import directory: archives made by hand with the SOP, brought into
+/// the catalog (and test-restored) with one click.
+#[component]
+fn ImportPanel(tick: RwSignal<u64>) -> impl IntoView {
+    let import = ServerAction::<BackupImport>::new();
+    let files = Resource::new(move || (tick.get(), import.version().get()), |_| imports_list());
+    let row = move |f: ImportFile| {
+        let name = f.name.clone();
+        view! {
+            <tr data-testid="import-row" data-name=f.name.clone()>
+                <td><code>{f.name.clone()}</code></td>
+                <td class="num">{mb(f.bytes)}</td>
+                <td>{utc_time(f.modified_ms)}</td>
+                <td>
+                    <ActionForm action=import attr:class="inline">
+                        <input type="hidden" name="name" value=name/>
+                        <button type="submit" data-testid="import-backup" disabled=move || import.pending().get()>
+                            "Import + test restore"
+                        </button>
+                    </ActionForm>
+                </td>
+            </tr>
+        }
+    };
+    view! {
+        <div class="panel" data-testid="import-panel">
+            <h2>"Import an archive made by hand"</h2>
+            <p class="muted">"Put a "<code>"pgN-backup.tar.gz"</code>" made with the SOP (container stopped, then "
+                <code>"tar -czvf"</code>") in the console's import directory. Importing reads it through, checks that it was shut down cleanly, copies it into the catalog and test-restores it; then it can be restored like any backup."</p>
+            {move || import.pending().get().then(|| view! { <p class="notice" data-testid="import-running">"Reading the archive, then restoring it into an isolated PostgreSQL…"</p> })}
+            {move || match import.value().get() {
+                Some(Err(e)) => Some(view! { <p class="banner error" data-testid="import-error">{e.message}</p> }.into_any()),
+                Some(Ok(b)) => Some(view! { <p class="notice" data-testid="import-done">{format!("Imported as {}: {}", b.id, verified_text(&b))}</p> }.into_any()),
+                None => None,
+            }}
+            <table class="backups">
+                <thead><tr><th>"File"</th><th>"Size"</th><th>"Modified (UTC)"</th><th></th></tr></thead>
+                <tbody><Transition fallback=|| ()>{move || Suspend::new(async move {
+                    match files.await {
+                        Ok(f) if f.is_empty() => view! { <tr><td colspan="4" class="notice">"The import directory holds no .tar.gz, .tgz or .tar.zst archive."</td></tr> }.into_any(),
+                        Ok(f) => f.into_iter().map(row).collect_view().into_any(),
+                        Err(e) => view! { <tr><td colspan="4" class="banner error">{e.message}</td></tr> }.into_any(),
+                    }
+                })}</Transition></tbody>
             </table>
         </div>
     }

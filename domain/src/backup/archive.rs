@@ -157,17 +157,46 @@ pub fn sha256_file(path: &Path) -> io::Result<String> {
     Ok(hex::encode(h.finalize()))
 }
 
-/// Extract an archive (zstd or gzip by extension) under `into`.
-pub fn extract(archive: &Path, into: &Path) -> io::Result<()> {
+/// The tar stream of an archive, decompressed by its extension (`.tar.zst`,
+/// else gzip).
+pub fn tar_reader(archive: &Path) -> io::Result<Box<dyn Read>> {
     let f = File::open(archive)?;
-    let name = archive.to_string_lossy();
-    let reader: Box<dyn Read> = if name.ends_with(".tar.zst") {
+    Ok(if archive.to_string_lossy().ends_with(".tar.zst") {
         Box::new(zstd::stream::read::Decoder::new(f)?)
     } else {
-        // One gzip member per chunk: read them all.
+        // One gzip member per chunk (the console's), or one (plain tar -z): read them all.
         Box::new(flate2::read::MultiGzDecoder::new(f))
-    };
-    let mut t = tar::Archive::new(reader);
+    })
+}
+
+/// Extract an archive (zstd or gzip by extension) under `into`.
+pub fn extract(archive: &Path, into: &Path) -> io::Result<()> {
+    let mut t = tar::Archive::new(tar_reader(archive)?);
     t.set_preserve_permissions(true);
     t.unpack(into)
+}
+
+/// The PostgreSQL data directory (the folder holding `PG_VERSION`) under
+/// `root`, searched breadth-first: at the top for the console's archives,
+/// deeper for the SOP's (`tar -czvf pg1-backup.tar.gz ${DEFAULT_DATA_DIR}/pg/pg1-data`
+/// stores the whole path).
+pub fn find_data_dir(root: &Path) -> Option<PathBuf> {
+    let mut level = vec![root.to_path_buf()];
+    for _ in 0..12 {
+        let mut next = Vec::new();
+        for dir in level {
+            let Ok(rd) = std::fs::read_dir(&dir) else { continue };
+            for e in rd.flatten() {
+                if e.file_type().map(|t| t.is_dir()).unwrap_or(false) {
+                    if e.path().join("PG_VERSION").is_file() {
+                        return Some(e.path());
+                    }
+                    next.push(e.path());
+                }
+            }
+        }
+        next.sort();
+        level = next;
+    }
+    None
 }

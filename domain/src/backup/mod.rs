@@ -5,6 +5,7 @@
 pub mod archive;
 mod catalog;
 pub mod frames;
+pub mod import;
 pub mod pg_control;
 pub mod restore_test;
 pub mod retention;
@@ -27,6 +28,8 @@ pub use staging::clean_partial;
 #[derive(Clone, Debug)]
 pub struct BackupSettings {
     pub backups_dir: PathBuf,
+    /// Archives made by hand (the SOP's section 4) wait here to be imported.
+    pub imports_dir: PathBuf,
     /// `${DEFAULT_DATA_DIR}`: the replica's data is `pg/pgN-data` under it.
     pub stack_data_dir: PathBuf,
     /// Backups are refused while the replica lags more than this.
@@ -80,6 +83,9 @@ pub struct Manifest {
     /// they hold no WAL of their name.
     #[serde(default)]
     pub recycled_wal_skipped: (u64, u64),
+    /// Brought in from the import directory (the file's name there), not taken by the console.
+    #[serde(default)]
+    pub imported_from: Option<String>,
 }
 
 impl Manifest {
@@ -111,6 +117,7 @@ impl Manifest {
             compressed_while_running: (0, 0),
             compressed_while_stopped: (0, 0),
             recycled_wal_skipped: (0, 0),
+            imported_from: None,
         }
     }
 

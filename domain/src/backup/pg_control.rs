@@ -11,6 +11,9 @@ pub const DB_SHUTDOWNED_IN_RECOVERY: u32 = 2;
 pub struct ControlData {
     pub system_identifier: u64,
     pub state: u32,
+    /// When the control file was last updated (unix seconds): for a cold
+    /// copy, when its server shut down.
+    pub time: i64,
     pub checkpoint_lsn: u64,
     pub redo_lsn: u64,
     pub timeline: u32,
@@ -42,6 +45,7 @@ pub fn parse(bytes: &[u8]) -> Option<ControlData> {
     Some(ControlData {
         system_identifier: u64_at(0)?,
         state: u32_at(16)?,
+        time: u64_at(24)? as i64,
         checkpoint_lsn: u64_at(32)?,
         redo_lsn: u64_at(40)?,
         timeline: u32_at(48)?,

@@ -157,15 +157,18 @@ fn prepare_scratch(archive_path: &Path, into: &Path) -> std::io::Result<()> {
     std::fs::write(into.join("restore_test_hba.conf"), "local all all trust\n")
 }
 
-/// The archive's data directory: the folder holding `PG_VERSION` (the
-/// scratch folder also holds the private socket directory).
+/// The archive's data directory, relative to the scratch folder: the
+/// folder holding `PG_VERSION` (the scratch folder also holds the private
+/// socket directory, which has none).
 fn top_folder(scratch: &Path) -> Result<String, String> {
-    std::fs::read_dir(scratch)
-        .map_err(|e| e.to_string())?
-        .flatten()
-        .find(|e| e.path().join("PG_VERSION").is_file())
-        .map(|e| e.file_name().to_string_lossy().to_string())
-        .ok_or_else(|| "the archive holds no data directory".to_string())
+    let top = archive::find_data_dir(scratch)
+        .and_then(|p| p.strip_prefix(scratch).ok().map(|r| r.to_string_lossy().to_string()))
+        .ok_or_else(|| "the archive holds no data directory".to_string())?;
+    // It goes into a shell command line: plain path characters only.
+    if !top.chars().all(|c| c.is_ascii_alphanumeric() || "._/-".contains(c)) {
+        return Err(format!("the archive's data directory {top:?} has characters other than letters, digits and ._/-"));
+    }
+    Ok(top)
 }
 
 /// A read-only standby that replicates from nobody, restores no WAL,

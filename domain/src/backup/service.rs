@@ -19,6 +19,8 @@ pub enum BackupError {
     WrongId(String),
     #[error("busy: {title} by {user} since {since}. Try again when it has finished")]
     Busy { title: String, user: String, since: String },
+    #[error("refused, nothing was imported: {0}")]
+    Unusable(String),
     #[error("{0}")]
     Failed(String),
 }
@@ -36,7 +38,7 @@ impl From<Holder> for BackupError {
 impl BackupError {
     fn audit_result(&self) -> AuditResult {
         match self {
-            BackupError::Failed(_) => AuditResult::Failed,
+            BackupError::Failed(_) | BackupError::Unusable(_) => AuditResult::Failed,
             _ => AuditResult::Refused,
         }
     }
@@ -122,6 +124,42 @@ impl OperationService {
         };
         let target = r.as_ref().map(|m| m.archive_name()).unwrap_or_else(|_| id.to_string());
         self.log(Self::entry(caller, "backup_delete", result, &target).error(&err))
+            .await;
+        r
+    }
+
+    /// Bring an archive from the import directory into the catalog, then
+    /// test-restore it like any backup (admins: it can be restored from).
+    pub async fn import_backup(&self, caller: &Caller, name: &str) -> Result<Manifest, BackupError> {
+        let r = async {
+            if !caller.may(Action::RestoreCluster) {
+                return Err(BackupError::Forbidden(caller.role.as_str().into()));
+            }
+            let _turn = self
+                .catalog
+                .try_acquire(&format!("Import of {name}"), &caller.name)?;
+            let (s, n, cluster, by) = (self.backup.clone(), name.to_string(), self.cluster_name.clone(), caller.name.clone());
+            let m = crate::off_thread(move || super::import::import(&s, &s.imports_dir, &n, &cluster, &by))
+                .await
+                .map_err(BackupError::Unusable)?;
+            let docker = DockerControl::connect()
+                .await
+                .map_err(|e| BackupError::Failed(e.to_string()))?;
+            let image_from = self.patroni.members().first().map(|m| m.name.clone()).unwrap_or_default();
+            super::restore_test::verify_and_restore(&self.backup, &docker, &image_from, &m.id)
+                .await
+                .map_err(BackupError::Failed)
+        }
+        .await;
+        let (result, err) = match &r {
+            Ok(m) if m.restore_test.as_ref().is_some_and(|t| t.ok) => (AuditResult::Ok, String::new()),
+            Ok(m) => (AuditResult::Failed, m.restore_test.clone().map(|t| t.error).unwrap_or_default()),
+            Err(e) => (e.audit_result(), e.to_string()),
+        };
+        let params = r.as_ref().map(|m| serde_json::json!({
+            "file": name, "id": m.id, "member": m.member, "system_identifier": m.system_identifier,
+        })).unwrap_or(serde_json::json!({ "file": name }));
+        self.log(Self::entry(caller, "backup_import", result, name).params(params).error(&err))
             .await;
         r
     }

@@ -58,11 +58,7 @@ pub fn stage(archive: &Path, l: &Layout, owner: (u32, u32)) -> Result<(PathBuf, 
     let _ = std::fs::remove_dir_all(&into);
     std::fs::create_dir_all(&into).map_err(|e| format!("cannot create {}: {e}", into.display()))?;
     crate::backup::archive::extract(archive, &into).map_err(|e| format!("cannot extract the archive: {e}"))?;
-    let top = std::fs::read_dir(&into)
-        .map_err(|e| e.to_string())?
-        .flatten()
-        .map(|e| e.path())
-        .find(|p| p.join("PG_VERSION").is_file())
+    let top = crate::backup::archive::find_data_dir(&into)
         .ok_or("the archive holds no PostgreSQL data directory (no PG_VERSION)")?;
     let control = pg_control::read(&top).map_err(|e| format!("cannot read the archive's pg_control: {e}"))?;
     if !control.is_clean_shutdown() {
