@@ -50,10 +50,12 @@ RUN find model domain app frontend server -name '*.rs' -exec touch {} + \
 
 FROM ${BASE_IMAGE}
 ARG GIT_REVISION=unknown
-# The console runs as the node image's postgres user (uid 100, gid 102): the
-# replicas' data directories it backs up are that user's (mode 700). It also
-# needs the Docker socket: the compose file adds the socket's group. That
-# socket is root-equivalent on the host (README: deployment).
+# The image's default user is the node image's postgres user (uid 100, gid
+# 102), enough to back up replicas. The compose deployment runs it as root
+# with only CHOWN, DAC_OVERRIDE and FOWNER, which restoring and reinitializing
+# the cluster need (etcd's data is root's). It also needs the Docker socket:
+# the compose file adds the socket's group. That socket is root-equivalent on
+# the host (README: deployment).
 ARG APP_UID=100
 ARG APP_GID=102
 COPY --from=build /src/target/release/pg-console /src/target/release/hash.txt /usr/local/bin/

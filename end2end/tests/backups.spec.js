@@ -2,11 +2,12 @@
 // progress pushed over the websocket through Traefik (the bar advances), a
 // reload mid-way still shows the live job, a restart of Traefik is survived
 // (polling meanwhile, then the websocket again), then the catalog,
-// verification with a test restore, and deletion.
+// verification with a test restore, a restore of the whole cluster from it,
+// and deletion.
 const { test, expect, shot } = require('./fixtures');
 const { execFileSync } = require('child_process');
 const fs = require('fs');
-const { login } = require('./login');
+const { login, users } = require('./login');
 
 function secret(name) {
   const file = process.env.PGC_STACK_SECRETS_FILE;
@@ -92,14 +93,47 @@ test('back up a replica, watch the bar, reload, verify with a test restore, dele
   await expect(backup.locator('[data-testid=verified]')).toContainText('restored');
   await page.screenshot({ path: shot('backups.png'), fullPage: true });
 
-  // Delete it: the typed id is required.
+  // Restore the whole cluster from it, through the browser and the deployed
+  // container: the plan, the typed cluster name and the password, the job,
+  // then the data kept from before, which an admin discards (typed, password).
   const id = await backup.getAttribute('data-id');
+  await backup.locator('[data-testid=restore-backup]').click();
+  const panel = page.locator('[data-testid=op-panel]');
+  await panel.locator('[data-testid=review-plan]').click();
+  await expect(panel.locator('[data-testid=plan-title]')).toContainText(`from backup ${id}`);
+  await expect(panel.locator('[data-testid=precondition][data-ok=false]')).toHaveCount(0);
+  await expect(panel).toContainText('WRITES MADE AFTER');
+  const cluster = await panel.locator('.confirm strong').textContent();
+  await panel.locator('[data-testid=confirm-name]').fill(cluster);
+  await panel.locator('[data-testid=confirm-password]').fill(users.admin.password);
+  await panel.locator('[data-testid=execute]').click();
+  const restore = panel.locator('[data-testid=job]');
+  await expect(restore.locator('[data-testid=job-outcome]')).toContainText('row counts of', { timeout: 300_000 });
+  await page.screenshot({ path: shot('restore-done.png'), fullPage: true });
+  await page.reload();
+  const kept = page.locator('[data-testid=kept-row][data-phase=done]');
+  await expect(kept).toHaveCount(1);
+  await expect(kept.locator('[data-testid=kept-outcome]')).toContainText('restored');
+  const keptId = await kept.getAttribute('data-id');
+  await kept.locator('[data-testid=discard-kept]').click();
+  await panel.locator('[data-testid=review-plan]').click();
+  await expect(panel.locator('[data-testid=plan-title]')).toContainText(`restore ${keptId}`);
+  await panel.locator('[data-testid=confirm-name]').fill(keptId);
+  await panel.locator('[data-testid=confirm-password]').fill(users.admin.password);
+  await panel.locator('[data-testid=execute]').click();
+  await expect(panel.locator('[data-testid=job] [data-testid=job-outcome]')).toContainText('deleted', { timeout: 60_000 });
+  await page.reload();
+  await expect(page.locator('[data-testid=kept-row]')).toHaveCount(0);
+  await expect.poll(replicasCaughtUp, { timeout: 120_000, intervals: [1000] }).toBe(true);
+
+  // Delete it: the typed id is required.
   await backup.locator('[data-testid=delete-backup] summary').click();
   await backup.locator('[data-testid=delete-typed]').fill(id);
   await backup.locator('[data-testid=delete-submit]').click();
   await expect(page.locator(`[data-testid=backup-row][data-id="${id}"]`)).toHaveCount(0);
 
-  // The replica is back.
+  // The cluster is whole: the backed-up member leads the restored cluster, two replicas stream.
   await page.click('text=Overview');
-  await expect(page.locator(`[data-testid=member-row][data-member=${replica}]`)).toHaveAttribute('data-state', 'streaming', { timeout: 90_000 });
+  await expect(page.locator(`[data-testid=member-row][data-member=${replica}]`)).toHaveAttribute('data-role', 'Leader', { timeout: 90_000 });
+  await expect(page.locator('[data-testid=member-row][data-state=streaming]')).toHaveCount(2, { timeout: 90_000 });
 });

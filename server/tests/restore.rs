@@ -379,7 +379,10 @@ async fn a_hand_made_sop_archive_is_imported_then_restored() {
 
     // Listed (archives only), refused with a sentence when not an archive, then imported.
     let (s, t) = post(&app, &app.http, "/api/imports_list", &[]).await;
-    assert!(s == StatusCode::OK && t.contains("pg2-backup.tar.gz") && !t.contains("notes.txt"), "{s} {t}");
+    assert!(
+        s == StatusCode::OK && t.contains("pg2-backup.tar.gz") && !t.contains("notes.txt"),
+        "{s} {t}"
+    );
     for bad in ["notes.txt", "../pg2-backup.tar.gz"] {
         let (s, t) = post(&app, &app.http, "/api/backup_import", &[("name", bad)]).await;
         assert_eq!(s, StatusCode::PRECONDITION_FAILED, "{bad}: {t}");
@@ -397,6 +400,8 @@ async fn a_hand_made_sop_archive_is_imported_then_restored() {
     assert!(matches!(job.outcome, Some(Ok(_))), "{job:?}");
     healthy(&app).await;
     assert_eq!(sql(&app, "select count(*) from pgc_canary"), "7");
-    assert!(audit_rows(&app, "action=backup_import").await.contains("pg2-backup.tar.gz"));
+    assert!(audit_rows(&app, "action=backup_import")
+        .await
+        .contains("pg2-backup.tar.gz"));
     let _ = std::fs::remove_dir_all(kept_root(&app));
 }

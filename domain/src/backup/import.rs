@@ -31,7 +31,11 @@ pub fn list(imports_dir: &Path) -> Vec<ImportFile> {
                 .duration_since(std::time::UNIX_EPOCH)
                 .ok()?
                 .as_millis() as i64;
-            Some(ImportFile { name, bytes: md.len(), modified_ms })
+            Some(ImportFile {
+                name,
+                bytes: md.len(),
+                modified_ms,
+            })
         })
         .collect();
     out.sort_by(|a, b| b.modified_ms.cmp(&a.modified_ms));
@@ -70,14 +74,20 @@ fn inspect(path: &Path) -> Result<Inspected, String> {
         let p = e.path().map_err(|e| e.to_string())?.to_path_buf();
         if p.ends_with("global/pg_control") {
             let mut buf = Vec::new();
-            e.read_to_end(&mut buf).map_err(|e| format!("the archive is damaged: {e}"))?;
+            e.read_to_end(&mut buf)
+                .map_err(|e| format!("the archive is damaged: {e}"))?;
             let dir = p.parent().and_then(Path::parent).and_then(Path::file_name);
             found = Some((dir.map(|d| d.to_string_lossy().to_string()).unwrap_or_default(), buf));
         }
     }
     let (data_dir, buf) = found.ok_or("the archive holds no PostgreSQL data directory (no global/pg_control)")?;
     let control = pg_control::parse(&buf).ok_or("the archive's pg_control is too short")?;
-    Ok(Inspected { data_dir, control, files, bytes })
+    Ok(Inspected {
+        data_dir,
+        control,
+        files,
+        bytes,
+    })
 }
 
 /// Bring `name` from the import directory into the catalog (not yet
@@ -86,10 +96,14 @@ pub fn import(s: &BackupSettings, imports_dir: &Path, name: &str, cluster: &str,
     if name.is_empty() || name.contains('/') || name.starts_with('.') {
         return Err(format!("{name:?} is not a file name in the import directory"));
     }
-    let compression = compression_of(name).ok_or_else(|| format!("{name} is not a .tar.gz, .tgz or .tar.zst archive"))?;
+    let compression =
+        compression_of(name).ok_or_else(|| format!("{name} is not a .tar.gz, .tgz or .tar.zst archive"))?;
     let src = imports_dir.join(name);
     if !src.is_file() {
-        return Err(format!("there is no {name} in the import directory {}", imports_dir.display()));
+        return Err(format!(
+            "there is no {name} in the import directory {}",
+            imports_dir.display()
+        ));
     }
     let found = inspect(&src)?;
     let member = crate::naming::member_of_data_dir(&found.data_dir).ok_or_else(|| {
@@ -104,7 +118,10 @@ pub fn import(s: &BackupSettings, imports_dir: &Path, name: &str, cluster: &str,
             found.control.state_name()
         ));
     }
-    let id = format!("import-{}", crate::datetime::format_compact(crate::now_ms()).to_lowercase());
+    let id = format!(
+        "import-{}",
+        crate::datetime::format_compact(crate::now_ms()).to_lowercase()
+    );
     let mut m = Manifest::new(&id, cluster, &member, compression, by);
     m.started_at_ms = found.control.time * 1000;
     m.imported_from = Some(name.to_string());
@@ -119,7 +136,8 @@ pub fn import(s: &BackupSettings, imports_dir: &Path, name: &str, cluster: &str,
     m.archive_bytes = std::fs::metadata(&dst).map(|md| md.len()).unwrap_or(0);
     m.sha256 = archive::sha256_file(&dst).map_err(|e| format!("cannot read the copy: {e}"))?;
     m.status = BackupStatus::Ok;
-    m.save(&s.backups_dir).map_err(|e| format!("cannot write the manifest: {e}"))?;
+    m.save(&s.backups_dir)
+        .map_err(|e| format!("cannot write the manifest: {e}"))?;
     Ok(m)
 }
 

@@ -166,7 +166,9 @@ fn top_folder(scratch: &Path) -> Result<String, String> {
         .ok_or_else(|| "the archive holds no data directory".to_string())?;
     // It goes into a shell command line: plain path characters only.
     if !top.chars().all(|c| c.is_ascii_alphanumeric() || "._/-".contains(c)) {
-        return Err(format!("the archive's data directory {top:?} has characters other than letters, digits and ._/-"));
+        return Err(format!(
+            "the archive's data directory {top:?} has characters other than letters, digits and ._/-"
+        ));
     }
     Ok(top)
 }

@@ -135,17 +135,25 @@ impl OperationService {
             if !caller.may(Action::RestoreCluster) {
                 return Err(BackupError::Forbidden(caller.role.as_str().into()));
             }
-            let _turn = self
-                .catalog
-                .try_acquire(&format!("Import of {name}"), &caller.name)?;
-            let (s, n, cluster, by) = (self.backup.clone(), name.to_string(), self.cluster_name.clone(), caller.name.clone());
+            let _turn = self.catalog.try_acquire(&format!("Import of {name}"), &caller.name)?;
+            let (s, n, cluster, by) = (
+                self.backup.clone(),
+                name.to_string(),
+                self.cluster_name.clone(),
+                caller.name.clone(),
+            );
             let m = crate::off_thread(move || super::import::import(&s, &s.imports_dir, &n, &cluster, &by))
                 .await
                 .map_err(BackupError::Unusable)?;
             let docker = DockerControl::connect()
                 .await
                 .map_err(|e| BackupError::Failed(e.to_string()))?;
-            let image_from = self.patroni.members().first().map(|m| m.name.clone()).unwrap_or_default();
+            let image_from = self
+                .patroni
+                .members()
+                .first()
+                .map(|m| m.name.clone())
+                .unwrap_or_default();
             super::restore_test::verify_and_restore(&self.backup, &docker, &image_from, &m.id)
                 .await
                 .map_err(BackupError::Failed)
@@ -153,14 +161,26 @@ impl OperationService {
         .await;
         let (result, err) = match &r {
             Ok(m) if m.restore_test.as_ref().is_some_and(|t| t.ok) => (AuditResult::Ok, String::new()),
-            Ok(m) => (AuditResult::Failed, m.restore_test.clone().map(|t| t.error).unwrap_or_default()),
+            Ok(m) => (
+                AuditResult::Failed,
+                m.restore_test.clone().map(|t| t.error).unwrap_or_default(),
+            ),
             Err(e) => (e.audit_result(), e.to_string()),
         };
-        let params = r.as_ref().map(|m| serde_json::json!({
-            "file": name, "id": m.id, "member": m.member, "system_identifier": m.system_identifier,
-        })).unwrap_or(serde_json::json!({ "file": name }));
-        self.log(Self::entry(caller, "backup_import", result, name).params(params).error(&err))
-            .await;
+        let params = r
+            .as_ref()
+            .map(|m| {
+                serde_json::json!({
+                    "file": name, "id": m.id, "member": m.member, "system_identifier": m.system_identifier,
+                })
+            })
+            .unwrap_or(serde_json::json!({ "file": name }));
+        self.log(
+            Self::entry(caller, "backup_import", result, name)
+                .params(params)
+                .error(&err),
+        )
+        .await;
         r
     }
 }
