@@ -22,6 +22,7 @@ mod reload;
 mod restart;
 mod restore_cluster;
 mod restore_rollback;
+mod restore_run;
 mod row_counts;
 mod switchover;
 mod wait;

@@ -9,25 +9,20 @@
 //! the new leader holds. If any of that fails, the previous data is put back
 //! and the old cluster started again.
 
-use std::time::{Duration, Instant};
-
 use futures::future::BoxFuture;
-use model::backups::{BackupStatus, RestorePhase};
+use model::backups::BackupStatus;
 use model::operations::{OpRequest, Precondition};
 use model::topology::human_bytes;
-use model::Topology;
 
-use super::jobs::JobHandle;
 use super::operation::{Operation, PlanCtx, RunCtx, RunResult};
 use super::plan::{pass, Draft};
-use super::reinit_cluster::{check_data_dir, healthy, stop_cluster};
+use super::reinit_cluster::check_data_dir;
 use super::OperationService;
 use crate::authz::Action;
 use crate::backup::Manifest;
 use crate::datetime::human_utc as utc;
-use crate::docker::DockerControl;
 use crate::naming::data_dir_name;
-use crate::restore::{swap, Journal};
+use crate::restore::Journal;
 
 pub struct RestoreCluster;
 
@@ -75,7 +70,7 @@ impl Operation for RestoreCluster {
     }
 }
 
-fn backup_id(req: &OpRequest) -> &str {
+pub(super) fn backup_id(req: &OpRequest) -> &str {
     match req {
         OpRequest::RestoreCluster { backup_id, .. } => backup_id,
         _ => "",
@@ -202,12 +197,20 @@ pub fn checks(f: &Facts, req: &OpRequest, members: &[String]) -> Vec<Preconditio
             "no test restore yet: the sha256 is checked and one is run before anything stops",
         ),
     });
+    let known = members.contains(&m.member);
     out.push(pass(
-        members.contains(&m.member),
-        format!(
-            "{} is a member of this cluster, so it can take the backup back",
-            m.member
-        ),
+        known,
+        if known {
+            format!(
+                "{} is a member of this cluster, so it can take the backup back",
+                m.member
+            )
+        } else {
+            format!(
+                "{} is not a member of this cluster: there is no data directory for its backup",
+                m.member
+            )
+        },
     ));
     out.push(match &f.current_system {
         Some(cur) if *cur == m.system_identifier => {
@@ -260,281 +263,92 @@ pub fn checks(f: &Facts, req: &OpRequest, members: &[String]) -> Vec<Preconditio
     out
 }
 
-/// How long the restored cluster may take to become healthy.
-fn timeout(svc: &OperationService) -> Duration {
-    Duration::from_secs(svc.reinit.restore_timeout_secs.max(30))
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backup::archive::Compression;
 
-impl OperationService {
-    async fn run_restore(&self, job: &JobHandle, req: &OpRequest, before: &Topology) -> Result<String, String> {
-        let docker = DockerControl::connect().await.map_err(|e| e.to_string())?;
-        let m = self.checked_backup(job, &docker, backup_id(req)).await?;
-        let data = self.reinit.data_dir.clone();
-        let members: Vec<String> = self.patroni.members().iter().map(|x| x.name.clone()).collect();
-        let leader_dir = self.reinit.data_dir.join("pg").join(data_dir_name(&m.member));
-        let owner = swap::owner(&leader_dir).map_err(|e| format!("cannot read {}: {e}", leader_dir.display()))?;
-        let mut j = Journal {
-            id: crate::restore::new_id(crate::now_ms()),
-            started_at_ms: crate::now_ms(),
-            started_by: job.user(),
-            backup_id: m.id.clone(),
-            leader: m.member.clone(),
-            members: members.clone(),
-            owner,
-            phase: RestorePhase::Staging,
-            outcome: String::new(),
-            holds: String::new(),
-            bytes: 0,
-        };
-        self.journal(&j).await?;
-        let incoming = swap::Layout::new(&data, j.folder(&data)).incoming();
-        job.step(format!(
-            "extracting the backup into {} beside the running cluster",
-            incoming.display()
-        ))
-        .await;
-        let archive = self.backup.backups_dir.join(m.archive_name());
-        let l2 = swap::Layout::new(&data, j.folder(&data));
-        let staged = crate::off_thread(move || swap::stage(&archive, &l2, owner)).await;
-        let staged = match staged.and_then(|(top, control)| {
-            let sys = control.system_identifier.to_string();
-            if sys != m.system_identifier {
-                return Err(format!(
-                    "the archive's pg_control has system identifier {sys}, its manifest says {}",
-                    m.system_identifier
-                ));
-            }
-            Ok(top)
-        }) {
-            Ok(top) => top,
-            Err(e) => {
-                let l2 = swap::Layout::new(&data, j.folder(&data));
-                crate::off_thread(move || swap::drop_incoming(&l2)).await;
-                j.phase = RestorePhase::Abandoned;
-                j.outcome = format!("refused before anything stopped: {e}");
-                j.holds = "nothing".into();
-                self.journal(&j).await?;
-                return Err(format!("{e}. Nothing was stopped or moved"));
-            }
-        };
-        match self.swap_and_start(job, &docker, &mut j, &staged, before).await {
-            Ok(summary) => {
-                let folder = j.folder(&data);
-                let (bytes, holds) = crate::off_thread(move || {
-                    let l = swap::Layout::new(&folder, folder.clone());
-                    (crate::restore::tree_bytes(&folder), swap::holds(&l))
-                })
-                .await;
-                j.phase = RestorePhase::Done;
-                j.outcome = summary.clone();
-                j.holds = holds;
-                j.bytes = bytes;
-                self.journal(&j).await?;
-                Ok(format!(
-                    "{summary}. The data from before ({}) is kept in {}: discard it from the Backups page when you no longer need it",
-                    human_bytes(bytes),
-                    j.folder(&data).display()
-                ))
-            }
-            Err(e) => Err(self.roll_back(job, &docker, &mut j, &e).await),
+    fn manifest() -> Manifest {
+        let mut m = Manifest::new("b1", "postgresql-cluster", "pg-1", Compression::Zstd, "ada");
+        m.status = BackupStatus::Ok;
+        m.started_at_ms = 1_764_488_400_000; // 2025-11-30 07:40:00 UTC
+        m.system_identifier = "7713809362585186343".into();
+        m.data_bytes = 2_100_000_000;
+        m
+    }
+
+    fn facts(m: Option<Manifest>) -> Facts {
+        Facts {
+            backup: m,
+            current_system: Some("7713809362585186343".into()),
+            current_bytes: vec![("pg-0".into(), 2_200_000_000), ("pg-1".into(), 2_100_000_000)],
+            last_wal_ms: Some(1_764_490_000_000),
+            free_bytes: Some(50_000_000_000),
+            data_dir: Vec::new(),
+            unfinished: None,
+            kept_root: "/srv/data/pg-console-kept".into(),
         }
     }
 
-    /// The backup, checked: its sha256 now, and a test restore unless one succeeded.
-    async fn checked_backup(&self, job: &JobHandle, docker: &DockerControl, id: &str) -> Result<Manifest, String> {
-        let s = self.backup.clone();
-        let m = crate::backup::find(&s.backups_dir, id).ok_or_else(|| format!("there is no backup {id}"))?;
-        let tested = m.restore_test.as_ref().is_some_and(|r| r.ok);
-        let m = if tested {
-            job.step("checking the archive's sha256").await;
-            let (dir, id2) = (s.backups_dir.clone(), id.to_string());
-            crate::off_thread(move || crate::backup::verify(&dir, &id2)).await?
-        } else {
-            job.step("no successful test restore on record: checking the sha256 and test-restoring it now")
-                .await;
-            crate::backup::restore_test::verify_and_restore(&s, docker, &m.member, id).await?
-        };
-        if m.verified_ok != Some(true) {
-            return Err(
-                "the archive's sha256 does not match its manifest: it is corrupted. Nothing was stopped or moved"
-                    .into(),
-            );
-        }
-        match &m.restore_test {
-            Some(r) if r.ok => Ok(m),
-            Some(r) => Err(format!(
-                "the test restore failed ({}). Nothing was stopped or moved",
-                r.error
-            )),
-            None => Err("no test restore result. Nothing was stopped or moved".into()),
+    fn req(other_system: bool) -> OpRequest {
+        OpRequest::RestoreCluster {
+            backup_id: "b1".into(),
+            other_system,
         }
     }
 
-    pub(super) async fn journal(&self, j: &Journal) -> Result<(), String> {
-        let (j2, data) = (j.clone(), self.reinit.data_dir.clone());
-        crate::off_thread(move || j2.save(&data))
-            .await
-            .map_err(|e| format!("cannot write the restore's journal: {e}"))
-    }
-
-    async fn swap_and_start(
-        &self,
-        job: &JobHandle,
-        docker: &DockerControl,
-        j: &mut Journal,
-        staged: &std::path::Path,
-        before: &Topology,
-    ) -> Result<String, String> {
-        j.phase = RestorePhase::Stopping;
-        self.journal(j).await?;
-        let leader = before.leader().map(|m| m.name.clone());
-        let replicas: Vec<String> = j
-            .members
-            .iter()
-            .filter(|n| Some(*n) != leader.as_ref())
-            .cloned()
-            .collect();
-        stop_cluster(job, docker, &self.reinit.etcd_container, &replicas, leader.as_deref()).await?;
-
-        j.phase = RestorePhase::Swapping;
-        self.journal(j).await?;
-        let data = self.reinit.data_dir.clone();
-        job.step(format!(
-            "moving the current data aside to {}",
-            j.folder(&data).display()
-        ))
-        .await;
-        let dirs: Vec<String> = j.members.iter().map(|m| data_dir_name(m)).collect();
-        let (layout, owner, staged, target) = (
-            swap::Layout::new(&data, j.folder(&data)),
-            j.owner,
-            staged.to_path_buf(),
-            data_dir_name(&j.leader),
+    #[test]
+    fn the_plan_says_what_happens_in_numbers() {
+        let members = vec!["pg-0".to_string(), "pg-1".to_string(), "pg-2".to_string()];
+        let s = steps(&manifest(), &members);
+        assert_eq!(
+            s[4],
+            "pg-1's backup of 2025-11-30 07:40:00 UTC becomes pg-1's data; etcd starts empty"
         );
-        crate::off_thread(move || {
-            swap::move_aside(&layout, &dirs, owner)?;
-            swap::move_in(&layout, &staged, &target)
-        })
-        .await
-        .map_err(|e| format!("cannot move the data: {e}"))?;
-
-        j.phase = RestorePhase::Starting;
-        self.journal(j).await?;
-        self.start_restored(job, docker, j).await
+        assert_eq!(s[7], "start pg-0 and pg-2 empty: they rebuild from pg-1");
+        assert_eq!(
+            s[9],
+            "WRITES MADE AFTER 2025-11-30 07:40:00 UTC ARE LOST (they stay in the kept data until it is discarded)"
+        );
+        let c = checks(&facts(Some(manifest())), &req(false), &members);
+        assert!(c.iter().all(|p| p.ok), "{c:?}");
+        let text: Vec<&str> = c.iter().map(|p| p.text.as_str()).collect();
+        assert!(
+            text.contains(&"it belongs to this cluster (system identifier 7713809362585186343)"),
+            "{text:?}"
+        );
+        assert!(text.iter().any(|t| t.starts_with("the cluster's current data (2.0 GB + 2.0 GB, system identifier 7713809362585186343, last WAL write 2025-11-30 08:06:40 UTC) is moved aside to /srv/data/pg-console-kept, not deleted")), "{text:?}");
     }
 
-    async fn start_restored(&self, job: &JobHandle, docker: &DockerControl, j: &Journal) -> Result<String, String> {
-        let deadline = Instant::now() + timeout(self);
-        let etcd = &self.reinit.etcd_container;
-        job.step(format!("starting {etcd} (empty) and {}", j.leader)).await;
-        docker.start(etcd).await.map_err(|e| e.to_string())?;
-        tokio::time::sleep(Duration::from_secs(2)).await;
-        docker.start(&j.leader).await.map_err(|e| e.to_string())?;
-        job.step(format!("waiting for Patroni to make {} the leader", j.leader))
-            .await;
-        loop {
-            let t = self.patroni.topology().await;
-            if t.leader().is_some_and(|l| l.name == j.leader) && self.writable_now().await {
-                break;
-            }
-            if Instant::now() > deadline {
-                return Err(format!("{} did not become a writable leader in time", j.leader));
-            }
-            tokio::time::sleep(Duration::from_secs(1)).await;
-        }
-        let m = crate::backup::find(&self.backup.backups_dir, &j.backup_id).ok_or("the backup's manifest vanished")?;
-        let counted = self.compare_rows(job, &m).await?;
-        let others: Vec<&String> = j.members.iter().filter(|n| **n != j.leader).collect();
-        job.step(format!(
-            "starting {} empty: they rebuild from {}",
-            others.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", "),
-            j.leader
-        ))
-        .await;
-        for n in &others {
-            docker.start(n).await.map_err(|e| e.to_string())?;
-        }
-        job.step("waiting for one leader and streaming replicas").await;
-        loop {
-            let t = self.patroni.topology().await;
-            if healthy(&t, j.members.len()) {
-                let sys = self
-                    .patroni
-                    .system_identifier()
-                    .await
-                    .unwrap_or_else(|| "unknown".into());
-                return Ok(format!(
-                    "restored {}'s backup of {}: {} leads timeline {}, {} replicas stream, system identifier {sys}, {counted}",
-                    m.member,
-                    utc(m.started_at_ms),
-                    j.leader,
-                    t.leader().and_then(|l| l.timeline).unwrap_or_default(),
-                    j.members.len() - 1
-                ));
-            }
-            if Instant::now() > deadline {
-                return Err(format!(
-                    "the restored cluster did not become healthy within {} s",
-                    timeout(self).as_secs()
-                ));
-            }
-            tokio::time::sleep(Duration::from_secs(1)).await;
-        }
-    }
-
-    /// The row counts the test restore read, against what the new leader holds.
-    async fn compare_rows(&self, job: &JobHandle, m: &Manifest) -> Result<String, String> {
-        let Some(target) = &self.probe else {
-            return Ok("row counts not compared (the console has no database credentials)".into());
+    #[test]
+    fn refusals_say_why() {
+        let members = vec!["pg-0".to_string(), "pg-1".to_string()];
+        let bad = |f: &Facts, r: &OpRequest| -> Vec<String> {
+            checks(f, r, &members)
+                .into_iter()
+                .filter(|p| !p.ok)
+                .map(|p| p.text)
+                .collect()
         };
-        let expected = m
-            .restore_test
-            .as_ref()
-            .map(|r| r.table_rows.clone())
-            .unwrap_or_default();
-        job.step(format!(
-            "comparing the row counts of {} tables with the test restore's",
-            expected.len()
-        ))
-        .await;
-        let mismatches = super::row_counts::compare(target, &expected).await?;
-        if mismatches.is_empty() {
-            Ok(format!(
-                "the row counts of {} tables match the backup's",
-                expected.len()
-            ))
-        } else {
-            Err(format!(
-                "the restored data differs from the backup: {}",
-                mismatches.join("; ")
-            ))
-        }
-    }
-
-    /// Put the previous data back and start the old cluster; the error to report.
-    async fn roll_back(&self, job: &JobHandle, docker: &DockerControl, j: &mut Journal, why: &str) -> String {
-        job.step(format!("the restore failed ({why}): putting the previous data back"))
-            .await;
-        let outcome = match self.put_back(Some(job), docker, j).await {
-            Ok(()) => format!("the restore failed ({why}); the previous data is back and the old cluster was started again"),
-            Err(e) => format!(
-                "the restore failed ({why}) and so did putting the previous data back ({e}): nothing was deleted; the previous data is in {}",
-                j.folder(&self.reinit.data_dir).display()
-            ),
-        };
-        j.outcome = outcome.clone();
-        if let Err(e) = self.journal(j).await {
-            tracing::error!("{e}");
-        }
-        outcome
-    }
-
-    /// Whether the write endpoint takes writes now (true without credentials:
-    /// then Patroni's view alone decides).
-    async fn writable_now(&self) -> bool {
-        match &self.probe {
-            Some(p) => super::write_probe::writable(p).await,
-            None => true,
-        }
+        assert_eq!(
+            bad(&facts(None), &req(false)),
+            ["there is no backup \"b1\": choose one from the catalog"]
+        );
+        let mut other = facts(Some(manifest()));
+        other.current_system = Some("1".into());
+        assert!(bad(&other, &req(false))[0].contains("another cluster's backup"));
+        assert!(bad(&other, &req(true)).is_empty(), "chosen explicitly");
+        let mut full = facts(Some(manifest()));
+        full.free_bytes = Some(1_000_000_000);
+        assert!(bad(&full, &req(false))[0].contains("free where the data lives"));
+        let mut corrupt = Some(manifest());
+        corrupt.as_mut().unwrap().verified_ok = Some(false);
+        assert_eq!(
+            bad(&facts(corrupt), &req(false)),
+            ["its sha256 does not match: the archive is corrupted"]
+        );
+        let mut elsewhere = Some(manifest());
+        elsewhere.as_mut().unwrap().member = "pg-7".into();
+        assert!(bad(&facts(elsewhere), &req(false))[0].contains("pg-7 is not a member"));
     }
 }

@@ -1,0 +1,306 @@
+//! The run of "restore the cluster from a backup" (its plan and checks are
+//! in `restore_cluster.rs`): check the backup, extract it beside the running
+//! cluster, stop, swap the data (`crate::restore::swap`), start the restored
+//! member, compare row counts, start the others; put the previous data back
+//! on any failure (`restore_rollback.rs`).
+
+use std::time::{Duration, Instant};
+
+use model::backups::RestorePhase;
+use model::operations::OpRequest;
+use model::topology::human_bytes;
+use model::Topology;
+
+use super::jobs::JobHandle;
+use super::reinit_cluster::{healthy, stop_cluster};
+use super::restore_cluster::backup_id;
+use super::OperationService;
+use crate::backup::Manifest;
+use crate::datetime::human_utc as utc;
+use crate::docker::DockerControl;
+use crate::naming::data_dir_name;
+use crate::restore::{swap, Journal};
+
+/// How long the restored cluster may take to become healthy.
+fn timeout(svc: &OperationService) -> Duration {
+    Duration::from_secs(svc.reinit.restore_timeout_secs.max(30))
+}
+
+impl OperationService {
+    pub(super) async fn run_restore(
+        &self,
+        job: &JobHandle,
+        req: &OpRequest,
+        before: &Topology,
+    ) -> Result<String, String> {
+        let docker = DockerControl::connect().await.map_err(|e| e.to_string())?;
+        let m = self.checked_backup(job, &docker, backup_id(req)).await?;
+        let data = self.reinit.data_dir.clone();
+        let members: Vec<String> = self.patroni.members().iter().map(|x| x.name.clone()).collect();
+        let leader_dir = self.reinit.data_dir.join("pg").join(data_dir_name(&m.member));
+        let owner = swap::owner(&leader_dir).map_err(|e| format!("cannot read {}: {e}", leader_dir.display()))?;
+        let mut j = Journal {
+            id: crate::restore::new_id(crate::now_ms()),
+            started_at_ms: crate::now_ms(),
+            started_by: job.user(),
+            backup_id: m.id.clone(),
+            leader: m.member.clone(),
+            members: members.clone(),
+            owner,
+            phase: RestorePhase::Staging,
+            outcome: String::new(),
+            holds: String::new(),
+            bytes: 0,
+        };
+        self.journal(&j).await?;
+        let incoming = swap::Layout::new(&data, j.folder(&data)).incoming();
+        job.step(format!(
+            "extracting the backup into {} beside the running cluster",
+            incoming.display()
+        ))
+        .await;
+        let archive = self.backup.backups_dir.join(m.archive_name());
+        let l2 = swap::Layout::new(&data, j.folder(&data));
+        let staged = crate::off_thread(move || swap::stage(&archive, &l2, owner)).await;
+        let staged = match staged.and_then(|(top, control)| {
+            let sys = control.system_identifier.to_string();
+            if sys != m.system_identifier {
+                return Err(format!(
+                    "the archive's pg_control has system identifier {sys}, its manifest says {}",
+                    m.system_identifier
+                ));
+            }
+            Ok(top)
+        }) {
+            Ok(top) => top,
+            Err(e) => {
+                let l2 = swap::Layout::new(&data, j.folder(&data));
+                crate::off_thread(move || swap::drop_incoming(&l2)).await;
+                j.phase = RestorePhase::Abandoned;
+                j.outcome = format!("refused before anything stopped: {e}");
+                j.holds = "nothing".into();
+                self.journal(&j).await?;
+                return Err(format!("{e}. Nothing was stopped or moved"));
+            }
+        };
+        match self.swap_and_start(job, &docker, &mut j, &staged, before).await {
+            Ok(summary) => {
+                let folder = j.folder(&data);
+                let (bytes, holds) = crate::off_thread(move || {
+                    let l = swap::Layout::new(&folder, folder.clone());
+                    (crate::restore::tree_bytes(&folder), swap::holds(&l))
+                })
+                .await;
+                j.phase = RestorePhase::Done;
+                j.outcome = summary.clone();
+                j.holds = holds;
+                j.bytes = bytes;
+                self.journal(&j).await?;
+                Ok(format!(
+                    "{summary}. The data from before ({}) is kept in {}: discard it from the Backups page when you no longer need it",
+                    human_bytes(bytes),
+                    j.folder(&data).display()
+                ))
+            }
+            Err(e) => Err(self.roll_back(job, &docker, &mut j, &e).await),
+        }
+    }
+
+    /// The backup, checked: its sha256 now, and a test restore unless one succeeded.
+    async fn checked_backup(&self, job: &JobHandle, docker: &DockerControl, id: &str) -> Result<Manifest, String> {
+        let s = self.backup.clone();
+        let m = crate::backup::find(&s.backups_dir, id).ok_or_else(|| format!("there is no backup {id}"))?;
+        let tested = m.restore_test.as_ref().is_some_and(|r| r.ok);
+        let m = if tested {
+            job.step("checking the archive's sha256").await;
+            let (dir, id2) = (s.backups_dir.clone(), id.to_string());
+            crate::off_thread(move || crate::backup::verify(&dir, &id2)).await?
+        } else {
+            job.step("no successful test restore on record: checking the sha256 and test-restoring it now")
+                .await;
+            crate::backup::restore_test::verify_and_restore(&s, docker, &m.member, id).await?
+        };
+        if m.verified_ok != Some(true) {
+            return Err(
+                "the archive's sha256 does not match its manifest: it is corrupted. Nothing was stopped or moved"
+                    .into(),
+            );
+        }
+        match &m.restore_test {
+            Some(r) if r.ok => Ok(m),
+            Some(r) => Err(format!(
+                "the test restore failed ({}). Nothing was stopped or moved",
+                r.error
+            )),
+            None => Err("no test restore result. Nothing was stopped or moved".into()),
+        }
+    }
+
+    pub(super) async fn journal(&self, j: &Journal) -> Result<(), String> {
+        let (j2, data) = (j.clone(), self.reinit.data_dir.clone());
+        crate::off_thread(move || j2.save(&data))
+            .await
+            .map_err(|e| format!("cannot write the restore's journal: {e}"))
+    }
+
+    async fn swap_and_start(
+        &self,
+        job: &JobHandle,
+        docker: &DockerControl,
+        j: &mut Journal,
+        staged: &std::path::Path,
+        before: &Topology,
+    ) -> Result<String, String> {
+        j.phase = RestorePhase::Stopping;
+        self.journal(j).await?;
+        let leader = before.leader().map(|m| m.name.clone());
+        let replicas: Vec<String> = j
+            .members
+            .iter()
+            .filter(|n| Some(*n) != leader.as_ref())
+            .cloned()
+            .collect();
+        stop_cluster(job, docker, &self.reinit.etcd_container, &replicas, leader.as_deref()).await?;
+
+        j.phase = RestorePhase::Swapping;
+        self.journal(j).await?;
+        let data = self.reinit.data_dir.clone();
+        job.step(format!(
+            "moving the current data aside to {}",
+            j.folder(&data).display()
+        ))
+        .await;
+        let dirs: Vec<String> = j.members.iter().map(|m| data_dir_name(m)).collect();
+        let (layout, owner, staged, target) = (
+            swap::Layout::new(&data, j.folder(&data)),
+            j.owner,
+            staged.to_path_buf(),
+            data_dir_name(&j.leader),
+        );
+        crate::off_thread(move || {
+            swap::move_aside(&layout, &dirs, owner)?;
+            swap::move_in(&layout, &staged, &target)
+        })
+        .await
+        .map_err(|e| format!("cannot move the data: {e}"))?;
+
+        j.phase = RestorePhase::Starting;
+        self.journal(j).await?;
+        self.start_restored(job, docker, j).await
+    }
+
+    async fn start_restored(&self, job: &JobHandle, docker: &DockerControl, j: &Journal) -> Result<String, String> {
+        let deadline = Instant::now() + timeout(self);
+        let etcd = &self.reinit.etcd_container;
+        job.step(format!("starting {etcd} (empty) and {}", j.leader)).await;
+        docker.start(etcd).await.map_err(|e| e.to_string())?;
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        docker.start(&j.leader).await.map_err(|e| e.to_string())?;
+        job.step(format!("waiting for Patroni to make {} the leader", j.leader))
+            .await;
+        loop {
+            let t = self.patroni.topology().await;
+            if t.leader().is_some_and(|l| l.name == j.leader) && self.writable_now().await {
+                break;
+            }
+            if Instant::now() > deadline {
+                return Err(format!("{} did not become a writable leader in time", j.leader));
+            }
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+        let m = crate::backup::find(&self.backup.backups_dir, &j.backup_id).ok_or("the backup's manifest vanished")?;
+        let counted = self.compare_rows(job, &m).await?;
+        let others: Vec<&String> = j.members.iter().filter(|n| **n != j.leader).collect();
+        job.step(format!(
+            "starting {} empty: they rebuild from {}",
+            others.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", "),
+            j.leader
+        ))
+        .await;
+        for n in &others {
+            docker.start(n).await.map_err(|e| e.to_string())?;
+        }
+        job.step("waiting for one leader and streaming replicas").await;
+        loop {
+            let t = self.patroni.topology().await;
+            if healthy(&t, j.members.len()) {
+                let sys = self
+                    .patroni
+                    .system_identifier()
+                    .await
+                    .unwrap_or_else(|| "unknown".into());
+                return Ok(format!(
+                    "restored {}'s backup of {}: {} leads timeline {}, {} replicas stream, system identifier {sys}, {counted}",
+                    m.member,
+                    utc(m.started_at_ms),
+                    j.leader,
+                    t.leader().and_then(|l| l.timeline).unwrap_or_default(),
+                    j.members.len() - 1
+                ));
+            }
+            if Instant::now() > deadline {
+                return Err(format!(
+                    "the restored cluster did not become healthy within {} s",
+                    timeout(self).as_secs()
+                ));
+            }
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+    }
+
+    /// The row counts the test restore read, against what the new leader holds.
+    async fn compare_rows(&self, job: &JobHandle, m: &Manifest) -> Result<String, String> {
+        let Some(target) = &self.probe else {
+            return Ok("row counts not compared (the console has no database credentials)".into());
+        };
+        let expected = m
+            .restore_test
+            .as_ref()
+            .map(|r| r.table_rows.clone())
+            .unwrap_or_default();
+        job.step(format!(
+            "comparing the row counts of {} tables with the test restore's",
+            expected.len()
+        ))
+        .await;
+        let mismatches = super::row_counts::compare(target, &expected).await?;
+        if mismatches.is_empty() {
+            Ok(format!(
+                "the row counts of {} tables match the backup's",
+                expected.len()
+            ))
+        } else {
+            Err(format!(
+                "the restored data differs from the backup: {}",
+                mismatches.join("; ")
+            ))
+        }
+    }
+
+    /// Put the previous data back and start the old cluster; the error to report.
+    async fn roll_back(&self, job: &JobHandle, docker: &DockerControl, j: &mut Journal, why: &str) -> String {
+        job.step(format!("the restore failed ({why}): putting the previous data back"))
+            .await;
+        let outcome = match self.put_back(Some(job), docker, j).await {
+            Ok(()) => format!("the restore failed ({why}); the previous data is back and the old cluster was started again"),
+            Err(e) => format!(
+                "the restore failed ({why}) and so did putting the previous data back ({e}): nothing was deleted; the previous data is in {}",
+                j.folder(&self.reinit.data_dir).display()
+            ),
+        };
+        j.outcome = outcome.clone();
+        if let Err(e) = self.journal(j).await {
+            tracing::error!("{e}");
+        }
+        outcome
+    }
+
+    /// Whether the write endpoint takes writes now (true without credentials:
+    /// then Patroni's view alone decides).
+    async fn writable_now(&self) -> bool {
+        match &self.probe {
+            Some(p) => super::write_probe::writable(p).await,
+            None => true,
+        }
+    }
+}
