@@ -222,7 +222,8 @@ fn empty_dir(dir: &Path) -> std::io::Result<Vec<String>> {
     Ok(removed)
 }
 
-/// Stop the replicas, then the leader, then etcd (each with time to shut down cleanly).
+/// Stop the replicas (together), then the leader, then etcd (each with time to
+/// shut down cleanly).
 pub(super) async fn stop_cluster(
     job: &JobHandle,
     docker: &DockerControl,
@@ -231,8 +232,10 @@ pub(super) async fn stop_cluster(
     leader: Option<&str>,
 ) -> Result<(), String> {
     job.step(format!("stopping the replicas {}", replicas.join(", "))).await;
-    for r in replicas {
-        docker.stop(r, 60).await.map_err(|e| e.to_string())?;
+    // At once: each shuts down on its own, so the wait is the slowest one's.
+    let stops = replicas.iter().map(|r| docker.stop(r, 60));
+    for r in futures::future::join_all(stops).await {
+        r.map_err(|e| e.to_string())?;
     }
     if let Some(l) = leader {
         job.step(format!("stopping the leader {l}")).await;

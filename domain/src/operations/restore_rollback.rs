@@ -32,8 +32,8 @@ impl OperationService {
     ) -> Result<(), String> {
         let etcd = self.reinit.etcd_container.clone();
         say(job, format!("stopping {} and {etcd}", j.members.join(", "))).await;
-        for n in &j.members {
-            docker.stop(n, 60).await.map_err(|e| e.to_string())?;
+        for r in futures::future::join_all(j.members.iter().map(|n| docker.stop(n, 60))).await {
+            r.map_err(|e| e.to_string())?;
         }
         docker.stop(&etcd, 30).await.map_err(|e| e.to_string())?;
         let data = self.reinit.data_dir.clone();

@@ -21,6 +21,9 @@ use crate::docker::DockerControl;
 use crate::naming::data_dir_name;
 use crate::restore::{swap, Journal};
 
+/// How often the restored cluster's state is looked at while waiting.
+const POLL: Duration = Duration::from_millis(200);
+
 /// How long the restored cluster may take to become healthy.
 fn timeout(svc: &OperationService) -> Duration {
     Duration::from_secs(svc.reinit.restore_timeout_secs.max(30))
@@ -193,8 +196,8 @@ impl OperationService {
         let deadline = Instant::now() + timeout(self);
         let etcd = &self.reinit.etcd_container;
         job.step(format!("starting {etcd} (empty) and {}", j.leader)).await;
+        // Patroni waits for etcd by itself: no pause between the two.
         docker.start(etcd).await.map_err(|e| e.to_string())?;
-        tokio::time::sleep(Duration::from_secs(2)).await;
         docker.start(&j.leader).await.map_err(|e| e.to_string())?;
         job.step(format!("waiting for Patroni to make {} the leader", j.leader))
             .await;
@@ -206,7 +209,7 @@ impl OperationService {
             if Instant::now() > deadline {
                 return Err(format!("{} did not become a writable leader in time", j.leader));
             }
-            tokio::time::sleep(Duration::from_secs(1)).await;
+            tokio::time::sleep(POLL).await;
         }
         let m = crate::backup::find(&self.backup.backups_dir, &j.backup_id).ok_or("the backup's manifest vanished")?;
         let counted = self.compare_rows(job, &m).await?;
@@ -244,7 +247,7 @@ impl OperationService {
                     timeout(self).as_secs()
                 ));
             }
-            tokio::time::sleep(Duration::from_secs(1)).await;
+            tokio::time::sleep(POLL).await;
         }
     }
 
