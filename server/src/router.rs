@@ -244,15 +244,7 @@ pub async fn run(cfg: Config) -> Result<(), ServeError> {
     let (ops, audit) = (ctx.operations.clone(), st.audit.clone());
     tokio::spawn(async move {
         for line in ops.recover_restores().await {
-            tracing::warn!("{line}");
-            audit
-                .record_or_log(
-                    domain::audit::AuditEntry::new("restore_recovered", domain::audit::AuditResult::Ok)
-                        .user("console", "system")
-                        .ip("local")
-                        .params(serde_json::json!({ "what": line })),
-                )
-                .await;
+            system_event(&audit, "restore_recovered", &line).await;
         }
     });
     let audit = st.audit.clone();
@@ -340,10 +332,15 @@ async fn stop_interrupted_backups(st: &AppState, b: &BackupSettings) {
 
 /// Log and audit one thing the recovery of interrupted backups did.
 async fn recovered(st: &AppState, line: &str) {
-    tracing::warn!("backup recovery: {line}");
-    st.audit
+    system_event(&st.audit, "backup_recovered", line).await;
+}
+
+/// Log and audit something the console did on its own (user `console`).
+async fn system_event(audit: &domain::audit::AuditLog, action: &str, line: &str) {
+    tracing::warn!("{action}: {line}");
+    audit
         .record_or_log(
-            domain::audit::AuditEntry::new("backup_recovered", domain::audit::AuditResult::Ok)
+            domain::audit::AuditEntry::new(action, domain::audit::AuditResult::Ok)
                 .user("console", "system")
                 .ip("local")
                 .params(serde_json::json!({ "what": line })),

@@ -167,77 +167,18 @@ pub fn checks(f: &Facts, req: &OpRequest, members: &[String]) -> Vec<Preconditio
             format!("there is no backup {:?}: choose one from the catalog", backup_id(req)),
         )];
     };
-    let mut out = vec![pass(
-        m.status == BackupStatus::Ok,
-        format!(
-            "{}'s backup of {} is {} ({} of data)",
-            m.member,
-            utc(m.started_at_ms),
-            m.status,
-            human_bytes(m.data_bytes)
+    let taken = utc(m.started_at_ms);
+    let size = human_bytes(m.data_bytes);
+    let mut out = vec![
+        pass(
+            m.status == BackupStatus::Ok,
+            format!("{}'s backup of {taken} is {} ({size} of data)", m.member, m.status),
         ),
-    )];
-    out.push(match (m.verified_ok, &m.restore_test) {
-        (Some(false), _) => pass(false, "its sha256 does not match: the archive is corrupted"),
-        (_, Some(r)) if !r.ok => pass(
-            false,
-            format!("its last test restore failed ({}): it cannot be restored", r.error),
-        ),
-        (_, Some(r)) => {
-            pass(
-                true,
-                format!(
-            "a test restore read {} tables and {} rows at {}; the sha256 is checked again before anything stops",
-            r.tables, r.rows, utc(r.at_ms)
-        ),
-            )
-        }
-        (_, None) => pass(
-            true,
-            "no test restore yet: the sha256 is checked and one is run before anything stops",
-        ),
-    });
-    let known = members.contains(&m.member);
-    out.push(pass(
-        known,
-        if known {
-            format!(
-                "{} is a member of this cluster, so it can take the backup back",
-                m.member
-            )
-        } else {
-            format!(
-                "{} is not a member of this cluster: there is no data directory for its backup",
-                m.member
-            )
-        },
-    ));
-    out.push(match &f.current_system {
-        Some(cur) if *cur == m.system_identifier => {
-            pass(true, format!("it belongs to this cluster (system identifier {cur})"))
-        }
-        Some(cur) => pass(
-            other_system,
-            if other_system {
-                format!("it is another cluster's backup (system identifier {}, this cluster's is {cur}): you chose to restore it anyway", m.system_identifier)
-            } else {
-                format!("it is another cluster's backup (system identifier {}, this cluster's is {cur}): choose “another cluster's backup” to restore it anyway", m.system_identifier)
-            },
-        ),
-        None => pass(true, format!("the cluster's system identifier is unknown (is it down?); the backup's is {}", m.system_identifier)),
-    });
-    let need = m.data_bytes + m.data_bytes / 10 + 64 * 1024 * 1024;
-    out.push(match f.free_bytes {
-        Some(free) => pass(
-            free >= need,
-            format!(
-                "{} free where the data lives; the extracted backup needs {} (the current data is moved, not copied)",
-                human_bytes(free),
-                human_bytes(need)
-            ),
-        ),
-        None => pass(false, "cannot tell the free space where the data lives"),
-    });
+        checked(m),
+        member_check(m, members),
+        system_check(m, f.current_system.as_deref(), other_system),
+        space_check(m, f.free_bytes),
+    ];
     let sizes: Vec<String> = f.current_bytes.iter().map(|(_, b)| human_bytes(*b)).collect();
     out.push(pass(
         true,
@@ -245,7 +186,7 @@ pub fn checks(f: &Facts, req: &OpRequest, members: &[String]) -> Vec<Preconditio
             "the cluster's current data ({}, system identifier {}, last WAL write {}) is moved aside to {}, not deleted",
             sizes.join(" + "),
             f.current_system.as_deref().unwrap_or("unknown"),
-            f.last_wal_ms.map(|t| format!("{}", utc(t))).unwrap_or_else(|| "unknown".into()),
+            f.last_wal_ms.map(utc).unwrap_or_else(|| "unknown".into()),
             f.kept_root
         ),
     ));
@@ -261,6 +202,84 @@ pub fn checks(f: &Facts, req: &OpRequest, members: &[String]) -> Vec<Preconditio
     }
     out.extend(f.data_dir.iter().cloned());
     out
+}
+
+/// What its sha256 and test restore said so far.
+fn checked(m: &Manifest) -> Precondition {
+    match (m.verified_ok, &m.restore_test) {
+        (Some(false), _) => pass(false, "its sha256 does not match: the archive is corrupted"),
+        (_, Some(r)) if !r.ok => pass(
+            false,
+            format!("its last test restore failed ({}): it cannot be restored", r.error),
+        ),
+        (_, Some(r)) => pass(
+            true,
+            format!(
+                "a test restore read {} tables and {} rows at {}; the sha256 is checked again before anything stops",
+                r.tables,
+                r.rows,
+                utc(r.at_ms)
+            ),
+        ),
+        (_, None) => pass(
+            true,
+            "no test restore yet: the sha256 is checked and one is run before anything stops",
+        ),
+    }
+}
+
+fn member_check(m: &Manifest, members: &[String]) -> Precondition {
+    if members.contains(&m.member) {
+        pass(
+            true,
+            format!(
+                "{} is a member of this cluster, so it can take the backup back",
+                m.member
+            ),
+        )
+    } else {
+        pass(
+            false,
+            format!(
+                "{} is not a member of this cluster: there is no data directory for its backup",
+                m.member
+            ),
+        )
+    }
+}
+
+/// The backup's system identifier against the cluster's: another cluster's
+/// backup only when the admin chose that explicitly.
+fn system_check(m: &Manifest, current: Option<&str>, other_system: bool) -> Precondition {
+    let theirs = &m.system_identifier;
+    match current {
+        Some(cur) if cur == theirs => pass(true, format!("it belongs to this cluster (system identifier {cur})")),
+        Some(cur) if other_system => pass(
+            true,
+            format!("it is another cluster's backup (system identifier {theirs}, this cluster's is {cur}): you chose to restore it anyway"),
+        ),
+        Some(cur) => pass(
+            false,
+            format!("it is another cluster's backup (system identifier {theirs}, this cluster's is {cur}): choose “another cluster's backup” to restore it anyway"),
+        ),
+        None => pass(true, format!("the cluster's system identifier is unknown (is it down?); the backup's is {theirs}")),
+    }
+}
+
+/// Room for the extracted backup plus 10 % and 64 MiB (the current data is renamed, not copied).
+fn space_check(m: &Manifest, free: Option<u64>) -> Precondition {
+    let need = m.data_bytes + m.data_bytes / 10 + 64 * 1024 * 1024;
+    match free {
+        Some(free) => pass(
+            free >= need,
+            format!(
+                "{} free where the data lives; the extracted backup needs {} (the current data is moved, not copied)",
+                human_bytes(free),
+                human_bytes(need)
+            ),
+        ),
+        None => pass(false, "cannot tell the free space where the data lives"),
+    }
 }
 
 #[cfg(test)]
