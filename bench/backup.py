@@ -60,17 +60,23 @@ def du(path):
     return int(subprocess.run(["du", "-sb", path], capture_output=True, text=True, check=True).stdout.split()[0])
 
 
-def main():
+def stack_args():
+    """The arguments every stack benchmark takes: the console, its admin, the stack's data."""
     ap = argparse.ArgumentParser()
     ap.add_argument("--console", required=True)
     ap.add_argument("--user", required=True)
     ap.add_argument("--password", required=True)
     ap.add_argument("--data-dir", required=True)
+    ap.add_argument("--write-port", default=os.environ.get("WRITE_PORT", "15000"))
+    ap.add_argument("--bind", default=os.environ.get("BIND_ADDR", "127.0.0.1"))
+    return ap
+
+
+def main():
+    ap = stack_args()
     ap.add_argument("--out", required=True)
     ap.add_argument("--member", default=None, help="a replica (default: the first streaming one)")
     ap.add_argument("--scale", type=int, default=35)
-    ap.add_argument("--write-port", default=os.environ.get("WRITE_PORT", "15000"))
-    ap.add_argument("--bind", default=os.environ.get("BIND_ADDR", "127.0.0.1"))
     args = ap.parse_args()
     c = Console(args.console, args.user, args.password)
     members = c.overview()["topology"]["members"]

@@ -12,7 +12,6 @@ data is deleted afterwards: this benchmark destroys the cluster's current data.
 Usage (scripts/bench restore does this): python3 bench/restore.py --console URL --user U --password P
        --data-dir DEFAULT_DATA_DIR [--scale 35]
 """
-import argparse
 import json
 import os
 import shutil
@@ -20,7 +19,7 @@ import subprocess
 import threading
 import time
 
-from backup import Console
+from backup import Console, stack_args
 
 
 def healthy(c):
@@ -140,15 +139,9 @@ def console_restore(c, args, backup_id, password):
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--console", required=True)
-    ap.add_argument("--user", required=True)
-    ap.add_argument("--password", required=True)
-    ap.add_argument("--data-dir", required=True)
+    ap = stack_args()
     ap.add_argument("--backups-dir", required=True)
     ap.add_argument("--scale", type=int, default=35)
-    ap.add_argument("--write-port", default=os.environ.get("WRITE_PORT", "15000"))
-    ap.add_argument("--bind", default=os.environ.get("BIND_ADDR", "127.0.0.1"))
     args = ap.parse_args()
     c = Console(args.console, args.user, args.password)
     pw = os.environ["PG_SUPERUSER_PASSWORD"]

@@ -63,6 +63,22 @@ impl DockerControl {
             .map_err(call_error("inspect", container))
     }
 
+    /// What `docker inspect` says, or None when there is no such container.
+    pub async fn inspect_if_exists(
+        &self,
+        container: &str,
+    ) -> Result<Option<bollard::models::ContainerInspectResponse>, DockerError> {
+        match self
+            .docker
+            .inspect_container(container, None::<InspectContainerOptions>)
+            .await
+        {
+            Ok(info) => Ok(Some(info)),
+            Err(bollard::errors::Error::DockerResponseServerError { status_code: 404, .. }) => Ok(None),
+            Err(e) => Err(call_error("inspect", container)(e)),
+        }
+    }
+
     /// Whether the container exists and runs.
     pub async fn is_running(&self, container: &str) -> Result<bool, DockerError> {
         let info = self.inspect(container).await?;

@@ -4,6 +4,7 @@
 pub mod audit;
 pub mod authz;
 pub mod backup;
+pub mod containers;
 pub mod datetime;
 pub mod db;
 pub mod docker;

@@ -21,12 +21,21 @@ pub struct OverviewService {
     pub patroni: Arc<PatroniClient>,
     pub haproxy: Arc<HaproxyClient>,
     pub endpoints: EndpointSettings,
+    pub containers: crate::containers::ContainerWatch,
 }
 
 impl OverviewService {
     pub async fn overview(&self) -> Overview {
-        let (topology, history, stats) =
-            tokio::join!(self.patroni.topology(), self.patroni.history(), self.haproxy.stats());
+        let (topology, history, stats, containers) = tokio::join!(
+            self.patroni.topology(),
+            self.patroni.history(),
+            self.haproxy.stats(),
+            self.containers.states()
+        );
+        let (containers, containers_error) = match containers {
+            Ok(c) => (c, None),
+            Err(e) => (Vec::new(), Some(e)),
+        };
         let (history, history_error) = match history {
             Ok(h) => (h, None),
             Err(e) => (Vec::new(), Some(e.to_string())),
@@ -46,6 +55,8 @@ impl OverviewService {
             endpoints,
             operations: Vec::new(),
             busy_members: Default::default(),
+            containers,
+            containers_error,
         }
     }
 }

@@ -93,6 +93,22 @@ fn a_restarting_members_own_state_wins_over_its_stale_dcs_entry() {
 }
 
 #[test]
+fn a_patroni_4_replica_running_without_streaming_is_not_streaming() {
+    // Patroni 4.1's /patroni says `running` for a replica whether it streams
+    // or not; only `replication_state` says it streams (recorded answer,
+    // with that field gone as when there is no leader to stream from).
+    let mut idle: serde_json::Value = serde_json::from_str(&fixture("patroni-4.1/patroni-replica.json")).unwrap();
+    assert_eq!(idle["state"], "running");
+    idle.as_object_mut().unwrap().remove("replication_state");
+    let mut probes = healthy_probes();
+    probes[2].status = Ok(serde_json::from_value(idle).unwrap());
+    let t = merge_topology("fallback", &probes, &BTreeMap::new(), 1_000);
+    let pg2 = t.members.iter().find(|m| m.name == "pg-2").unwrap();
+    assert_eq!(pg2.state, "running");
+    assert!(!pg2.streams() && !pg2.caught_up() && pg2.runs());
+}
+
+#[test]
 fn patroni_4_stopped_member_is_unreachable_with_since() {
     let c = cluster("patroni-4.1/cluster-pg2-stopped.json");
     let probes = vec![

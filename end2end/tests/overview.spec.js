@@ -38,6 +38,11 @@ test('a stopped replica is shown as down without a reload, then comes back', asy
     await expect(row).toHaveAttribute('data-state', 'unreachable', { timeout: 15_000 });
     await expect(page.locator(`[data-testid=unreachable-banner][data-member=${replica}]`)).toContainText('unreachable since');
     await expect(page.locator('[data-testid=cluster-status]')).toHaveAttribute('data-status', 'degraded');
+    // Docker's view beside Patroni's, and the disagreement in words (from the
+    // deployed console's container, through its Docker socket).
+    await expect(row.locator('[data-testid=member-container]')).toContainText('exited (');
+    await expect(row.locator('[data-testid=member-flag]')).toContainText('exited');
+    await expect(page.locator('[data-testid=stack-container][data-name=etcd]')).toHaveAttribute('data-status', 'running');
     expect(await page.evaluate(() => window.__pgcNoReload)).toBe(true);
     await page.screenshot({ path: shot('overview-degraded.png'), fullPage: true });
   } finally {
@@ -45,6 +50,8 @@ test('a stopped replica is shown as down without a reload, then comes back', asy
   }
   await expect(page.locator(`[data-testid=member-row][data-member=${replica}]`))
     .toHaveAttribute('data-state', 'streaming', { timeout: 90_000 });
+  await expect(page.locator(`[data-testid=member-row][data-member=${replica}] [data-testid=member-container]`))
+    .toContainText('running, up');
   expect(await page.evaluate(() => window.__pgcNoReload)).toBe(true);
 });
 

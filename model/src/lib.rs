@@ -3,6 +3,7 @@
 
 pub mod auth;
 pub mod backups;
+pub mod containers;
 pub mod error;
 pub mod haproxy;
 pub mod operations;

@@ -53,6 +53,15 @@ impl OpKind {
         )
     }
 
+    /// Operations on one member (the others act on the whole cluster, a
+    /// backup or kept data).
+    pub fn needs_member(self) -> bool {
+        !matches!(
+            self,
+            OpKind::Pause | OpKind::Resume | OpKind::ReinitializeCluster | OpKind::RestoreCluster | OpKind::DiscardKept
+        )
+    }
+
     /// Cluster-wide operations are confirmed by typing the cluster's name.
     pub fn cluster_wide(self) -> bool {
         matches!(
@@ -218,56 +227,19 @@ impl OpForm {
     /// The typed request, or a sentence saying which field is wrong.
     pub fn request(self) -> Result<OpRequest, String> {
         let kind = self.kind.ok_or("choose an operation")?;
-        let label = kind.label();
+        self.refuse_unused(kind)?;
         let member = self.member.trim().to_string();
         let when = Some(self.scheduled_at.trim().to_string()).filter(|s| !s.is_empty());
-        let unused = |set: bool, what: &str| {
-            if set {
-                Err(format!("the {label} operation takes no {what}"))
-            } else {
-                Ok(())
-            }
-        };
-        let schedulable = matches!(kind, OpKind::Switchover | OpKind::Restart);
-        unused(when.is_some() && !schedulable, "scheduled time")?;
-        unused(self.only_if_pending && kind != OpKind::Restart, "\"only if pending\"")?;
-        unused(
-            !self.compression.trim().is_empty() && kind != OpKind::Backup,
-            "compression",
-        )?;
-        unused(
-            self.allow_only_replica && kind != OpKind::Backup,
-            "\"even if it is the only healthy replica\"",
-        )?;
-        unused(
-            self.backup_first && kind != OpKind::ReinitializeCluster,
-            "\"back up first\"",
-        )?;
-        let backup_id = self.backup_id.trim().to_string();
-        let kept_id = self.kept_id.trim().to_string();
-        unused(!backup_id.is_empty() && kind != OpKind::RestoreCluster, "backup")?;
-        unused(
-            self.other_system && kind != OpKind::RestoreCluster,
-            "\"another cluster's backup\"",
-        )?;
-        unused(!kept_id.is_empty() && kind != OpKind::DiscardKept, "kept data")?;
+        let (backup_id, kept_id) = (self.backup_id.trim().to_string(), self.kept_id.trim().to_string());
         if kind == OpKind::RestoreCluster && backup_id.is_empty() {
             return Err("choose the backup to restore".into());
         }
         if kind == OpKind::DiscardKept && kept_id.is_empty() {
             return Err("choose the kept data to discard".into());
         }
-        let needs_member = !matches!(
-            kind,
-            OpKind::Pause | OpKind::Resume | OpKind::ReinitializeCluster | OpKind::RestoreCluster | OpKind::DiscardKept
-        );
-        if needs_member && member.is_empty() {
-            return Err(format!("the {label} operation needs a member: choose one"));
+        if kind.needs_member() && member.is_empty() {
+            return Err(format!("the {} operation needs a member: choose one", kind.label()));
         }
-        unused(
-            !needs_member && !member.is_empty(),
-            "member (it acts on the whole cluster)",
-        )?;
         Ok(match kind {
             OpKind::Switchover => OpRequest::Switchover {
                 candidate: member,
@@ -297,6 +269,47 @@ impl OpForm {
             },
             OpKind::DiscardKept => OpRequest::DiscardKept { kept_id },
         })
+    }
+
+    /// A field set that `kind` does not take is an error, not silently dropped.
+    fn refuse_unused(&self, kind: OpKind) -> Result<(), String> {
+        let schedulable = matches!(kind, OpKind::Switchover | OpKind::Restart);
+        let checks = [
+            (!self.scheduled_at.trim().is_empty() && !schedulable, "scheduled time"),
+            (self.only_if_pending && kind != OpKind::Restart, "\"only if pending\""),
+            (
+                !self.compression.trim().is_empty() && kind != OpKind::Backup,
+                "compression",
+            ),
+            (
+                self.allow_only_replica && kind != OpKind::Backup,
+                "\"even if it is the only healthy replica\"",
+            ),
+            (
+                self.backup_first && kind != OpKind::ReinitializeCluster,
+                "\"back up first\"",
+            ),
+            (
+                !self.backup_id.trim().is_empty() && kind != OpKind::RestoreCluster,
+                "backup",
+            ),
+            (
+                self.other_system && kind != OpKind::RestoreCluster,
+                "\"another cluster's backup\"",
+            ),
+            (
+                !self.kept_id.trim().is_empty() && kind != OpKind::DiscardKept,
+                "kept data",
+            ),
+            (
+                !kind.needs_member() && !self.member.trim().is_empty(),
+                "member (it acts on the whole cluster)",
+            ),
+        ];
+        match checks.iter().find(|(set, _)| *set) {
+            Some((_, what)) => Err(format!("the {} operation takes no {what}", kind.label())),
+            None => Ok(()),
+        }
     }
 }
 
@@ -458,6 +471,30 @@ mod tests {
         );
         assert!(form(OpKind::Pause, "pg-1").request().is_err());
         assert_eq!(OpForm::default().request(), Err("choose an operation".into()));
+        assert_eq!(
+            form(OpKind::RestoreCluster, "").request(),
+            Err("choose the backup to restore".into())
+        );
+        let mut r = form(OpKind::RestoreCluster, "");
+        r.backup_id = " b1 ".into();
+        assert_eq!(
+            r.request(),
+            Ok(OpRequest::RestoreCluster {
+                backup_id: "b1".into(),
+                other_system: false
+            })
+        );
+        let mut bad = form(OpKind::Switchover, "pg-1");
+        bad.backup_id = "b1".into();
+        assert_eq!(bad.request(), Err("the switchover operation takes no backup".into()));
+        let mut bad = form(OpKind::RestoreCluster, "pg-1");
+        bad.backup_id = "b1".into();
+        assert_eq!(
+            bad.request(),
+            Err(
+                "the restore the cluster from a backup operation takes no member (it acts on the whole cluster)".into()
+            )
+        );
     }
 
     #[test]

@@ -38,6 +38,13 @@ pub struct Overview {
     /// so a replica stopped for a backup is not mistaken for a failure.
     #[serde(default)]
     pub busy_members: std::collections::BTreeMap<String, String>,
+    /// The stack's containers as Docker sees them (members, etcd, pg-router,
+    /// traefik), sampled at most once a second for all viewers.
+    #[serde(default)]
+    pub containers: Vec<crate::containers::ContainerState>,
+    /// Why the containers are not shown (no access to Docker), if so.
+    #[serde(default)]
+    pub containers_error: Option<String>,
 }
 
 /// One finished console operation, as the history shows it.

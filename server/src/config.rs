@@ -106,6 +106,10 @@ settings! {
     stack_data_dir: PathBuf = PathBuf::from(".data/data"), env "PGC_STACK_DATA_DIR";
     /// Name of the stack's etcd container.
     etcd_container: String = "etcd".into(), env "PGC_ETCD_CONTAINER";
+    /// HAProxy's container (shown beside the members on the Overview).
+    router_container: String = "pg-router".into(), env "PGC_ROUTER_CONTAINER";
+    /// Traefik's container (shown beside the members on the Overview; empty: not shown).
+    edge_container: String = "traefik".into(), env "PGC_EDGE_CONTAINER";
     /// Where replica backups (archives + manifests) are written.
     backups_dir: PathBuf = PathBuf::from(".data/backups"), env "PGC_BACKUPS_DIR";
     /// Archives made by hand (the SOP's `tar -czvf pgN-backup.tar.gz …`) placed here can be

@@ -63,6 +63,7 @@ pub fn build_context(cfg: &Config, st: &AppState) -> Result<ServerContext, Serve
             user: cfg.database_user.clone(),
             haproxy_stats_public_url: cfg.haproxy_stats_public_url.clone(),
         },
+        containers: domain::containers::ContainerWatch::new(watched_containers(cfg)?),
     });
     let (credentials, probe) = stack_access(cfg);
     let operations = Arc::new(OperationService {
@@ -292,6 +293,22 @@ async fn say_who_can_log_in(cfg: &Config, st: &AppState) {
         Ok(n) => tracing::info!("{n} user(s) can log in"),
         Err(e) => tracing::error!("cannot count users: {e}"),
     }
+}
+
+/// The containers the Overview shows beside Patroni: the members, etcd,
+/// pg-router and traefik (a setting left empty is not shown).
+fn watched_containers(cfg: &Config) -> Result<Vec<String>, crate::config::ConfigError> {
+    Ok(cfg
+        .member_endpoints()?
+        .into_iter()
+        .map(|m| m.name)
+        .chain([
+            cfg.etcd_container.clone(),
+            cfg.router_container.clone(),
+            cfg.edge_container.clone(),
+        ])
+        .filter(|n| !n.is_empty())
+        .collect())
 }
 
 /// A backup the previous run left mid-way: start its replica again, mark it failed.

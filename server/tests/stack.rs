@@ -103,13 +103,49 @@ async fn stopped_replica_is_unreachable_within_one_refresh_and_comes_back() {
         .find(|u| u.name == "pg-2")
         .expect("still unreachable");
     assert_eq!(entry2.since_ms, entry.since_ms, "'since' is stable across refreshes");
+    // Docker's view beside Patroni's: pg-2's container exited (docker stop:
+    // SIGTERM, a clean exit), and that disagreement is said in words; the
+    // other containers of the stack run.
+    let containers = eventually(Duration::from_secs(5), "pg-2's container seen exited", || async {
+        let ov = app.overview().await;
+        let c = ov.containers.iter().find(|c| c.name == "pg-2")?;
+        (c.status == model::containers::ContainerStatus::Exited).then_some(ov)
+    })
+    .await;
+    assert!(
+        containers.containers_error.is_none(),
+        "{:?}",
+        containers.containers_error
+    );
+    for name in ["pg-0", "pg-1", "etcd", "pg-router"] {
+        let c = containers.containers.iter().find(|c| c.name == name).expect(name);
+        assert_eq!(c.status, model::containers::ContainerStatus::Running, "{c:?}");
+        assert!(c.started_at_ms.is_some() && !c.image.is_empty(), "{c:?}");
+    }
+    let flags = model::containers::disagreements(
+        &containers.topology,
+        &containers.containers,
+        &containers.busy_members,
+        containers.topology.observed_at_ms,
+    );
+    assert!(
+        flags.iter().any(|(m, f)| m == "pg-2" && f.contains("exited")),
+        "{flags:?}"
+    );
+    let html = app.http.get(&app.base).send().await.unwrap().text().await.unwrap();
+    assert!(html.contains("exited ("), "the Overview shows the container's exit");
 
     drop(stopped); // docker start pg-2
     let started = Instant::now();
     eventually(Duration::from_secs(90), "pg-2 streaming with lag 0 again", || async {
         let ov = app.overview().await;
         let m = ov.topology.members.iter().find(|m| m.name == "pg-2")?;
-        (m.reachable && m.state == "streaming" && m.lag_bytes == Some(0) && ov.topology.unreachable.is_empty())
+        let c = ov.containers.iter().find(|c| c.name == "pg-2")?;
+        (m.reachable
+            && m.state == "streaming"
+            && m.lag_bytes == Some(0)
+            && ov.topology.unreachable.is_empty()
+            && c.status == model::containers::ContainerStatus::Running)
             .then_some(())
     })
     .await;

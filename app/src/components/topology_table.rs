@@ -1,4 +1,5 @@
 use leptos::prelude::*;
+use model::containers::{disagreements, ContainerState};
 use model::operations::OpKind;
 use model::{topology::human_bytes, Member, Role, Topology};
 
@@ -14,10 +15,14 @@ pub fn TopologyPanel(
     busy: std::collections::BTreeMap<String, String>,
     #[prop(optional)] can_operate: bool,
     #[prop(optional)] can_admin: bool,
+    /// The members' containers as Docker sees them (empty when unknown).
+    #[prop(optional)]
+    containers: Vec<ContainerState>,
 ) -> impl IntoView {
     let has_leader = topology.leader().is_some();
     let launcher = use_context::<OpLauncher>().map(|l| l.0).filter(|_| can_operate);
     let now = topology.observed_at_ms;
+    let flags = disagreements(&topology, &containers, &busy, now);
     let rows = topology
         .members
         .into_iter()
@@ -25,7 +30,13 @@ pub fn TopologyPanel(
             let busy_with = busy.get(&m.name).cloned();
             // A forced failover (a healthy leader) is offered to those allowed it.
             let may_fail_over = !has_leader || can_admin;
-            view! { <MemberRow m busy_with now launcher may_fail_over/> }
+            let container = containers.iter().find(|c| c.name == m.name).map(|c| c.summary(now));
+            let flags: Vec<String> = flags
+                .iter()
+                .filter(|(n, _)| *n == m.name)
+                .map(|(_, f)| f.clone())
+                .collect();
+            view! { <MemberRow m busy_with now launcher may_fail_over container flags/> }
         })
         .collect_view();
     view! {
@@ -35,7 +46,7 @@ pub fn TopologyPanel(
                 <thead>
                     <tr>
                         <th>"Member"</th><th>"Role"</th><th>"State"</th><th>"Host"</th>
-                        <th>"TL"</th><th>"Lag"</th><th>"Restart"</th><th>"Tags"</th><th>"Version"</th>
+                        <th>"TL"</th><th>"Lag"</th><th>"Restart"</th><th>"Tags"</th><th>"Version"</th><th>"Container"</th>
                         {can_operate.then(|| view! { <th>"Operations"</th> })}
                     </tr>
                 </thead>
@@ -98,8 +109,16 @@ fn MemberRow(
     /// Set when the caller may operate: the buttons open the operation panel.
     launcher: Option<RwSignal<Option<OpTarget>>>,
     may_fail_over: bool,
+    /// Docker's view of its container, in a line.
+    container: Option<String>,
+    /// Where Docker and Patroni disagree about it.
+    flags: Vec<String>,
 ) -> impl IntoView {
     let note = state_note(&m, busy_with.as_ref(), now);
+    let flags = flags
+        .into_iter()
+        .map(|f| view! { <br/><span class="flag" data-testid="member-flag">{"⚠ "}{f}</span> })
+        .collect_view();
     let actions = launcher.map(|l| view! { <MemberActions name=m.name.clone() role=m.role.clone() l may_fail_over/> });
     view! {
         <tr
@@ -118,6 +137,7 @@ fn MemberRow(
             <td>{if m.pending_restart { "pending restart" } else { "" }}</td>
             <td>{tags_text(&m)}</td>
             <td class="muted">{m.server_version.clone().map(|v| format!("PostgreSQL {v}")).unwrap_or_default()}</td>
+            <td data-testid="member-container">{container.unwrap_or_default()}{flags}</td>
             {actions}
         </tr>
     }
@@ -142,5 +162,36 @@ fn MemberActions(name: String, role: Role, l: RwSignal<Option<OpTarget>>, may_fa
             {role.is_replica().then(|| button(OpKind::ReinitializeMember, "Reinit", "op-reinit"))}
             {(!role.is_leader() && may_fail_over).then(|| button(OpKind::Failover, "Failover here", "op-failover"))}
         </td>
+    }
+}
+
+/// The stack's other containers (etcd, pg-router, traefik), as Docker sees them.
+#[component]
+pub fn StackContainers(
+    containers: Vec<ContainerState>,
+    members: Vec<String>,
+    now: i64,
+    error: Option<String>,
+) -> impl IntoView {
+    let rows = containers
+        .into_iter()
+        .filter(|c| !members.contains(&c.name))
+        .map(|c| {
+            let bad = !matches!(c.status, model::containers::ContainerStatus::Running) || c.oom_killed;
+            view! {
+                <tr data-testid="stack-container" data-name=c.name.clone() data-status=c.status.as_str() class=if bad { "member unreachable" } else { "member" }>
+                    <td class="name">{c.name.clone()}</td>
+                    <td>{c.summary(now)}</td>
+                    <td class="muted">{c.image.clone()}</td>
+                </tr>
+            }
+        })
+        .collect_view();
+    view! {
+        <section class="panel">
+            <h2>"Containers"</h2>
+            {error.map(|e| view! { <p class="banner error" data-testid="containers-error">{format!("Docker cannot be asked: {e}")}</p> })}
+            <table class="topology"><tbody>{rows}</tbody></table>
+        </section>
     }
 }

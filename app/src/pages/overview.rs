@@ -9,7 +9,10 @@ use model::Overview;
 use crate::api::{get_overview, whoami, OpCancelSwitchover};
 use crate::components::operations::{target, LiveJobs, OpLauncher, OperationPanel};
 use crate::components::{
-    endpoints::EndpointsPanel, haproxy_table::HaproxyPanel, history_table::HistoryPanel, topology_table::TopologyPanel,
+    endpoints::EndpointsPanel,
+    haproxy_table::HaproxyPanel,
+    history_table::HistoryPanel,
+    topology_table::{StackContainers, TopologyPanel},
 };
 use crate::format::{duration_between, utc_time};
 use model::auth::Me;
@@ -124,7 +127,8 @@ fn OverviewBody(ov: Overview, me: Option<Me>) -> impl IntoView {
         <ScheduledSwitchover ov=ov.clone() can_operate/>
         {can_operate.then(|| view! { <ClusterActions paused=topo.paused cluster=topo.cluster.clone() can_admin/> })}
         <EndpointsPanel endpoints=ov.endpoints.clone()/>
-        <TopologyPanel topology=topo.clone() busy=ov.busy_members.clone() can_operate can_admin/>
+        <TopologyPanel topology=topo.clone() busy=ov.busy_members.clone() can_operate can_admin containers=ov.containers.clone()/>
+        <StackContainers containers=ov.containers.clone() members=topo.members.iter().map(|m| m.name.clone()).collect() now error=ov.containers_error.clone()/>
         <div class="two-col">
             <HistoryPanel history=ov.history.clone() error=ov.history_error.clone() operations=ov.operations.clone()/>
             <HaproxyPanel

@@ -100,6 +100,18 @@ fn pass(ok: bool, text: impl Into<String>) -> Precondition {
     Precondition { ok, text: text.into() }
 }
 
+/// The names in `dir` that `expected` does not accept.
+fn names_besides(dir: &Path, expected: impl Fn(&str) -> bool) -> Vec<String> {
+    std::fs::read_dir(dir)
+        .map(|rd| {
+            rd.filter_map(|e| e.ok())
+                .map(|e| e.file_name().to_string_lossy().to_string())
+                .filter(|n| !expected(n))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 /// Refuse anything that does not look like the stack's data directory.
 pub fn check_data_dir(s: &ReinitSettings) -> Vec<Precondition> {
     let mut out = Vec::new();
@@ -134,14 +146,7 @@ pub fn check_data_dir(s: &ReinitSettings) -> Vec<Precondition> {
         pg.is_dir() && etcd.is_dir(),
         format!("{} has pg/ and etcd/", dir.display()),
     ));
-    let strays: Vec<String> = std::fs::read_dir(&pg)
-        .map(|rd| {
-            rd.filter_map(|e| e.ok())
-                .map(|e| e.file_name().to_string_lossy().to_string())
-                .filter(|n| !(n.starts_with("pg") && n.ends_with("-data")))
-                .collect()
-        })
-        .unwrap_or_default();
+    let strays = names_besides(&pg, |n| n.starts_with("pg") && n.ends_with("-data"));
     out.push(pass(
         strays.is_empty(),
         if strays.is_empty() {
@@ -150,14 +155,7 @@ pub fn check_data_dir(s: &ReinitSettings) -> Vec<Precondition> {
             format!("pg/ holds other things ({}): refusing", strays.join(", "))
         },
     ));
-    let etcd_strays: Vec<String> = std::fs::read_dir(&etcd)
-        .map(|rd| {
-            rd.filter_map(|e| e.ok())
-                .map(|e| e.file_name().to_string_lossy().to_string())
-                .filter(|n| !ETCD_ENTRIES.contains(&n.as_str()))
-                .collect()
-        })
-        .unwrap_or_default();
+    let etcd_strays = names_besides(&etcd, |n| ETCD_ENTRIES.contains(&n));
     out.push(pass(
         etcd_strays.is_empty(),
         if etcd_strays.is_empty() {

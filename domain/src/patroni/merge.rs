@@ -15,15 +15,26 @@ pub struct Probe {
     pub cluster: Option<ClusterResponse>,
 }
 
-/// Normalise a state string: Patroni 3.x reports streaming replicas as `running`.
-fn normalise_state(role: &Role, state: &str, replication_state: Option<&str>) -> MemberState {
-    if let Some(rs) = replication_state {
-        if role.is_replica() && state == "running" {
-            return rs.into();
-        }
-    }
+/// Whether this Patroni says `replication_state` on a replica's `/patroni`
+/// when it streams (3.1 and later; 3.0.2, recorded, does not).
+fn reports_replication_state(version: Option<&str>) -> bool {
+    let mut parts = version.unwrap_or("").split('.').map(|p| p.parse::<u32>().unwrap_or(0));
+    let (major, minor) = (parts.next().unwrap_or(0), parts.next().unwrap_or(0));
+    (major, minor) >= (3, 1)
+}
+
+/// A replica's state in words. Its own `/patroni` says `running` whether it
+/// streams or not; from 3.1 on, `replication_state: streaming` says that it
+/// streams, so a running replica without it does not (no leader to stream
+/// from, say). Older versions do not say, and a running replica is taken
+/// as streaming.
+fn normalise_state(role: &Role, state: &str, replication_state: Option<&str>, patroni: Option<&str>) -> MemberState {
     if role.is_replica() && state == "running" {
-        return MemberState::Streaming;
+        return match replication_state {
+            Some(rs) => rs.into(),
+            None if reports_replication_state(patroni) => MemberState::Running,
+            None => MemberState::Streaming,
+        };
     }
     state.into()
 }
@@ -120,7 +131,14 @@ fn from_dcs(cm: &ClusterMember, probe: Option<&Probe>, since: &BTreeMap<String, 
     let repl_state = status.and_then(|s| s.replication_state.as_deref());
     let reachable = probe.map(|p| p.status.is_ok()).unwrap_or(true);
     let state = if reachable {
-        normalise_state(&role, raw_state.as_deref().unwrap_or("unknown"), repl_state)
+        normalise_state(
+            &role,
+            raw_state.as_deref().unwrap_or("unknown"),
+            repl_state,
+            status
+                .and_then(|s| s.patroni.as_ref())
+                .and_then(|p| p.version.as_deref()),
+        )
     } else {
         MemberState::Unreachable
     };
@@ -161,6 +179,7 @@ fn from_own_answer(p: &Probe, s: &MemberStatus) -> Member {
         &role,
         raw.as_deref().unwrap_or("unknown"),
         s.replication_state.as_deref(),
+        s.patroni.as_ref().and_then(|p| p.version.as_deref()),
     );
     Member {
         name: p.name.clone(),
