@@ -279,7 +279,12 @@ pub async fn op_execute(token: String, typed_name: String, password: String) -> 
     let c = authorize::<OpExecute>()?;
     let ctx = ctx()?;
     let pw = (!password.is_empty()).then_some(password.as_str());
-    let id = ctx.operations.execute(&c, &token, &typed_name, pw).await?;
+    let confirmation = domain::operations::Confirmation {
+        token: &token,
+        typed_name: &typed_name,
+        password: pw,
+    };
+    let id = ctx.operations.execute(&c, confirmation).await?;
     if pw.is_some() {
         // Re-authenticated (the password was checked): a fresh session id,
         // as at login, so a cookie captured before it is worthless.

@@ -15,6 +15,15 @@ use super::{plan, topology_summary, utc, OpError, OperationService, TokenBinding
 use crate::audit::{AuditEntry, AuditResult};
 use crate::authz::Caller;
 
+/// What the user sends to confirm a plan: its token, the name they typed,
+/// and their password where the operation asks for it.
+#[derive(Clone, Copy)]
+pub struct Confirmation<'a> {
+    pub token: &'a str,
+    pub typed_name: &'a str,
+    pub password: Option<&'a str>,
+}
+
 impl OperationService {
     async fn max_lag(&self, t: &Topology) -> Option<u64> {
         let via = t
@@ -115,14 +124,8 @@ impl OperationService {
 
     /// Step 3: check everything on the server, then run under the lock.
     /// Returns the job id; the job's steps stream through [`Self::job`].
-    pub async fn execute(
-        self: &Arc<Self>,
-        caller: &Caller,
-        token: &str,
-        typed_name: &str,
-        password: Option<&str>,
-    ) -> Result<String, OpError> {
-        let result = self.check_and_start(caller, token, typed_name, password).await;
+    pub async fn execute(self: &Arc<Self>, caller: &Caller, c: Confirmation<'_>) -> Result<String, OpError> {
+        let result = self.check_and_start(caller, c).await;
         if let Err(e) = &result {
             self.log(Self::entry(caller, "op_execute", AuditResult::Refused, "").error(&e.to_string()))
                 .await;
@@ -134,13 +137,12 @@ impl OperationService {
     /// matches, and the password where the operation needs it. A wrong
     /// password uses the confirmation up: guessing needs a new plan each
     /// time, and counts toward the lockout.
-    async fn confirm(
-        &self,
-        caller: &Caller,
-        token: &str,
-        typed_name: &str,
-        password: Option<&str>,
-    ) -> Result<(), OpError> {
+    async fn confirm(&self, caller: &Caller, c: Confirmation<'_>) -> Result<(), OpError> {
+        let Confirmation {
+            token,
+            typed_name,
+            password,
+        } = c;
         let b = self.tokens.peek(token, caller.user_id, &caller.sid, crate::now_ms())?;
         if typed_name != b.confirm_name {
             return Err(OpError::WrongName {
@@ -166,14 +168,9 @@ impl OperationService {
             })
     }
 
-    async fn check_and_start(
-        self: &Arc<Self>,
-        caller: &Caller,
-        token: &str,
-        typed_name: &str,
-        password: Option<&str>,
-    ) -> Result<String, OpError> {
-        self.confirm(caller, token, typed_name, password).await?;
+    async fn check_and_start(self: &Arc<Self>, caller: &Caller, c: Confirmation<'_>) -> Result<String, OpError> {
+        let token = c.token;
+        self.confirm(caller, c).await?;
         // From here on the token is used up, whatever happens.
         let b = self.tokens.take(token).ok_or(TokenError::Unknown)?;
         let guard = self

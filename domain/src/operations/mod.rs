@@ -28,6 +28,7 @@ mod switchover;
 mod wait;
 pub mod write_probe;
 
+pub use engine::Confirmation;
 pub use guard::{CatalogLock, Holder, OpLock, TokenBinding, TokenError, TokenStore};
 pub use jobs::{JobHandle, Jobs};
 
