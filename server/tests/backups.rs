@@ -202,7 +202,19 @@ async fn backup_while_writing_then_the_gzip_archive_restores_with_plain_tar() {
     // Freeze it while we look (connections still reach its listen queue),
     // so a small restore cannot finish meanwhile.
     let scratch = domain::backup::restore_test::CONTAINER;
-    docker(&["pause", scratch]);
+    // The freezer gives up on a process stuck in disk I/O ("unable to
+    // freeze"): try again a few times while the scratch PostgreSQL reads.
+    let paused = (0..20).any(|_| {
+        let ok = std::process::Command::new("docker")
+            .args(["pause", scratch])
+            .output()
+            .is_ok_and(|o| o.status.success());
+        if !ok {
+            std::thread::sleep(Duration::from_millis(250));
+        }
+        ok
+    });
+    assert!(paused, "docker pause {scratch} kept failing");
     struct Unpause(&'static str);
     impl Drop for Unpause {
         fn drop(&mut self) {
