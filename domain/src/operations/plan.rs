@@ -71,8 +71,9 @@ pub(super) fn member_reachable(t: &Topology, name: &str, out: &mut Vec<Precondit
     });
 }
 
-/// A candidate for leadership: a replica that answers, streams, lags no
-/// more than `max_lag` (Patroni's `maximum_lag_on_failover`) and may fail over.
+/// A candidate for leadership: a replica that answers, streams (or, with no
+/// leader, runs), lags no more than `max_lag` (Patroni's
+/// `maximum_lag_on_failover`) and may fail over.
 pub(super) fn candidate_checks(t: &Topology, name: &str, max_lag: Option<u64>, out: &mut Vec<Precondition>) {
     let Some(m) = member(t, name) else {
         out.push(pass(false, format!("{name} is not a member of {}", t.cluster)));
@@ -94,7 +95,15 @@ pub(super) fn candidate_checks(t: &Topology, name: &str, max_lag: Option<u64>, o
             format!("{name} does not answer its REST API")
         },
     ));
-    out.push(pass(m.streams(), format!("{name} is {}", m.state)));
+    // With a leader, a candidate must stream from it; without one (a
+    // failover after the leader died) there is nothing to stream from, and
+    // a running PostgreSQL is what Patroni can promote.
+    let (ok, why) = if t.leader().is_some() {
+        (m.streams(), "")
+    } else {
+        (m.runs(), " (there is no leader to stream from)")
+    };
+    out.push(pass(ok, format!("{name} is {}{why}", m.state)));
     match (m.lag_bytes, max_lag) {
         (None, _) => out.push(pass(false, format!("{name}'s replication lag is unknown"))),
         (Some(l), Some(max)) if l > max => out.push(pass(
