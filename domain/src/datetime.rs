@@ -49,26 +49,26 @@ pub fn format_rfc3339(ms: i64) -> Option<String> {
     t.format(&Rfc3339).ok()
 }
 
+/// Unix ms in UTC through `format`; None when out of range.
+fn format_utc(ms: i64, format: &[time::format_description::BorrowedFormatItem<'_>]) -> Option<String> {
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .ok()?
+        .format(format)
+        .ok()
+}
+
 /// Unix ms as people read it in a plan: `2026-11-30 06:43:27 UTC`.
 pub fn human_utc(ms: i64) -> String {
-    OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
-        .ok()
-        .and_then(|t| {
-            t.format(format_description!("[year]-[month]-[day] [hour]:[minute]:[second] UTC"))
-                .ok()
-        })
-        .unwrap_or_else(|| format!("{ms} ms"))
+    format_utc(
+        ms,
+        format_description!("[year]-[month]-[day] [hour]:[minute]:[second] UTC"),
+    )
+    .unwrap_or_else(|| format!("{ms} ms"))
 }
 
 /// Unix ms as a compact UTC stamp for folder names: `20261130T071502Z`.
 pub fn format_compact(ms: i64) -> String {
-    OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
-        .ok()
-        .and_then(|t| {
-            t.format(format_description!("[year][month][day]T[hour][minute][second]Z"))
-                .ok()
-        })
-        .unwrap_or_else(|| ms.to_string())
+    format_utc(ms, format_description!("[year][month][day]T[hour][minute][second]Z")).unwrap_or_else(|| ms.to_string())
 }
 
 #[cfg(test)]
