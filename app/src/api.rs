@@ -34,14 +34,8 @@ pub async fn get_overview() -> Result<Overview, ApiError> {
     let ctx = ctx()?;
     let (mut ov, ops) = tokio::join!(ctx.overview.overview(), ctx.audit.recent_operations(20));
     ov.operations = ops.unwrap_or_default();
-    ov.busy_members = ctx
-        .operations
-        .jobs
-        .running()
-        .into_iter()
-        .filter(|j| !j.member.is_empty())
-        .map(|j| (j.member, format!("{} by {}", j.title, j.user)))
-        .collect();
+    let names: Vec<String> = ov.topology.members.iter().map(|m| m.name.clone()).collect();
+    ov.busy_members = model::operations::busy_members(&ctx.operations.jobs.running(), &names);
     Ok(ov)
 }
 

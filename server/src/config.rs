@@ -122,10 +122,6 @@ settings! {
     backup_keep_last: u32 = 0, env "PGC_BACKUP_KEEP_LAST";
     /// Retention: keep backups younger than this many days (0: no age limit).
     backup_keep_days: u32 = 0, env "PGC_BACKUP_KEEP_DAYS";
-    /// Fault injection for tests only: keep the replica stopped this long during a backup (ms).
-    backup_test_delay_after_stop_ms: u64 = 0, env "PGC_BACKUP_TEST_DELAY_AFTER_STOP_MS";
-    /// Fault injection for tests only: pause this long once the archive has started (ms).
-    backup_test_delay_in_archive_ms: u64 = 0, env "PGC_BACKUP_TEST_DELAY_IN_ARCHIVE_MS";
     /// A restored cluster that is not healthy within this many seconds is rolled back
     /// (its previous data put back and started again).
     restore_timeout_secs: u64 = 600, env "PGC_RESTORE_TIMEOUT_SECS";

@@ -30,6 +30,10 @@ pub const MAX_MESSAGE_BYTES: usize = 64 * 1024;
 pub const MAX_PER_SESSION: usize = 8;
 pub const MAX_TOTAL: usize = 256;
 pub const PING_EVERY: Duration = Duration::from_secs(20);
+/// How often an open socket re-checks its session: a revoked, disabled or
+/// expired session's streams end within this (a session revoked from the
+/// CLI is another process's write, so it is read, not signalled).
+pub const SESSION_RECHECK: Duration = Duration::from_secs(1);
 
 pub struct WsState {
     pub jobs: Jobs,
@@ -118,7 +122,7 @@ pub async fn feed(
 
 async fn feed_loop(mut socket: WebSocket, st: Arc<WsState>, caller: Caller, _slot: Slot) {
     let mut changed = st.jobs.subscribe();
-    let mut session_check = tokio::time::interval(Duration::from_secs(5));
+    let mut session_check = tokio::time::interval(SESSION_RECHECK);
     session_check.tick().await;
     let mut ping = tokio::time::interval(PING_EVERY);
     ping.tick().await;
@@ -162,7 +166,7 @@ fn error_message(text: &str) -> Message {
 
 async fn follow(mut socket: WebSocket, st: Arc<WsState>, caller: Caller, id: String, _slot: Slot) {
     let mut changed = st.jobs.subscribe();
-    let mut session_check = tokio::time::interval(Duration::from_secs(5));
+    let mut session_check = tokio::time::interval(SESSION_RECHECK);
     session_check.tick().await;
     let mut ping = tokio::time::interval(PING_EVERY);
     ping.tick().await;

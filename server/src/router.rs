@@ -92,8 +92,6 @@ pub fn build_context(cfg: &Config, st: &AppState) -> Result<ServerContext, Serve
             },
             stack_data_dir: cfg.stack_data_dir.clone(),
             max_lag_bytes: cfg.backup_max_lag_bytes,
-            test_delay_after_stop_ms: cfg.backup_test_delay_after_stop_ms,
-            test_delay_in_archive_ms: cfg.backup_test_delay_in_archive_ms,
             retention: domain::backup::retention::Retention {
                 keep_last: cfg.backup_keep_last,
                 keep_days: cfg.backup_keep_days,

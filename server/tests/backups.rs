@@ -519,25 +519,41 @@ async fn a_lagging_replica_is_refused_and_nothing_is_stopped() {
 }
 
 /// A console whose backups go to a fresh directory the next console will
-/// share, with one fault-injection setting: (directory, as text, console).
-async fn console_to_kill(tag: &str, knob: (&str, &str)) -> (PathBuf, String, TestApp) {
+/// share: (directory, as text, console).
+async fn console_to_kill(tag: &str) -> (PathBuf, String, TestApp) {
     let shared = std::env::temp_dir().join(format!("{tag}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&shared);
     let dir = shared.display().to_string();
-    let app = spawn_app_with(&[("PGC_BACKUPS_DIR", &dir), knob]).await;
+    let app = spawn_app_with(&[("PGC_BACKUPS_DIR", &dir)]).await;
     (shared, dir, app)
+}
+
+/// Wait (polling every millisecond, up to `secs`) until `cond` holds.
+fn watch(secs: u64, what: &str, cond: impl Fn() -> bool) {
+    let t0 = std::time::Instant::now();
+    while !cond() {
+        assert!(t0.elapsed() < Duration::from_secs(secs), "waited {secs} s for {what}");
+        std::thread::sleep(Duration::from_millis(1));
+    }
 }
 
 #[tokio::test]
 #[ignore = "needs the real stack: run scripts/test"]
 async fn a_console_killed_mid_backup_starts_the_replica_again_on_restart() {
     let _g = lock_stack();
-    let (shared, dir, mut app) =
-        console_to_kill("pgc-backups-kill", ("PGC_BACKUP_TEST_DELAY_AFTER_STOP_MS", "20000")).await;
+    let (shared, dir, mut app) = console_to_kill("pgc-backups-kill").await;
     ensure_replica(&app, "pg-2").await;
+    let pid_file = PathBuf::from(format!("{}/pg/pg2-data/postmaster.pid", app.env["DEFAULT_DATA_DIR"]));
     let plan = prepare_backup(&app, "pg-2", "zstd").await;
     let _id = start(&app, &plan).await;
-    eventually(Duration::from_secs(60), "pg-2 stopped by the backup", || async {
+    // The fault, through the real system: the moment PostgreSQL on pg-2 has
+    // shut down (its pid file is gone), the console hangs (SIGSTOP). It
+    // cannot have started pg-2 again by then: it still has to compress what
+    // changed, and the container to exit. Docker finishes the stop it was
+    // asked for; then the console dies (SIGKILL).
+    watch(120, "PostgreSQL on pg-2 stopped by the backup", || !pid_file.exists());
+    app.hang();
+    eventually(Duration::from_secs(60), "pg-2's container stopped", || async {
         (!running("pg-2")).then_some(())
     })
     .await;
@@ -572,11 +588,7 @@ async fn a_console_killed_mid_backup_starts_the_replica_again_on_restart() {
 #[ignore = "needs the real stack: run scripts/test"]
 async fn a_console_killed_while_archiving_leaves_the_backup_failed_and_no_partial_files() {
     let _g = lock_stack();
-    let (shared, dir, mut app) = console_to_kill(
-        "pgc-backups-kill-archive",
-        ("PGC_BACKUP_TEST_DELAY_IN_ARCHIVE_MS", "30000"),
-    )
-    .await;
+    let (shared, dir, mut app) = console_to_kill("pgc-backups-kill-archive").await;
     ensure_replica(&app, "pg-2").await;
     let plan = prepare_backup(&app, "pg-2", "zstd").await;
     let id = start(&app, &plan).await;
@@ -590,13 +602,13 @@ async fn a_console_killed_while_archiving_leaves_the_backup_failed_and_no_partia
             })
             .unwrap_or_default()
     };
-    eventually(Duration::from_secs(60), "the archive being written", || async {
-        (!files(".partial").is_empty()).then_some(())
-    })
-    .await;
-    // While archiving the replica already runs again; the console dies.
-    app.kill();
+    // The console hangs (SIGSTOP) the moment its archive file appears, then dies.
+    watch(120, "the archive being written", || !files(".partial").is_empty());
+    app.hang();
+    // While archiving the replica already runs again.
     assert!(running("pg-2"));
+    app.kill();
+    assert!(!files(".partial").is_empty(), "killed mid-archive");
     let next = spawn_app_with(&[("PGC_BACKUPS_DIR", &dir)]).await;
     let rows = catalog(&next).await;
     assert_eq!(rows.len(), 1, "{rows:?}");
@@ -660,21 +672,30 @@ async fn next_text(ws: &mut Ws, secs: u64) -> Option<String> {
 async fn a_backup_is_pushed_over_the_websocket_until_the_session_is_revoked() {
     use tokio_tungstenite::tungstenite::client::IntoClientRequest;
     let _g = lock_stack();
-    let app = spawn_app_with(&[("PGC_BACKUP_TEST_DELAY_AFTER_STOP_MS", "12000")]).await;
+    let app = spawn_app().await;
     ensure_replica(&app, "pg-2").await;
-    // Another user follows the job an admin started.
+    // Two other users follow the job an admin started; one of them is revoked.
     app.add_user("wendy", "viewer", "a viewer who watches sockets");
+    app.add_user("victor", "viewer", "a viewer who watches to the end");
     let cookie = login_cookie(&app, "wendy", "a viewer who watches sockets").await;
+    let victor = login_cookie(&app, "victor", "a viewer who watches to the end").await;
     let plan = prepare_backup(&app, "pg-2", "zstd").await;
     let id = start(&app, &plan).await;
-    let mut req = format!("{}/ws/jobs/{id}", app.base.replacen("http", "ws", 1))
-        .into_client_request()
-        .unwrap();
-    req.headers_mut().insert("cookie", cookie.parse().unwrap());
-    req.headers_mut().insert("origin", app.base.parse().unwrap());
+    let request = |cookie: &str| {
+        let mut req = format!("{}/ws/jobs/{id}", app.base.replacen("http", "ws", 1))
+            .into_client_request()
+            .unwrap();
+        req.headers_mut().insert("cookie", cookie.parse().unwrap());
+        req.headers_mut().insert("origin", app.base.parse().unwrap());
+        req
+    };
+    let req = request(&cookie);
     let (mut ws, _) = tokio_tungstenite::connect_async(req.clone())
         .await
         .expect("the websocket opens");
+    let (mut to_the_end, _) = tokio_tungstenite::connect_async(request(&victor))
+        .await
+        .expect("the second user's websocket opens");
     // Bounded: 8 sockets per session, the ninth is refused before the upgrade...
     let mut more = Vec::new();
     for _ in 0..7 {
@@ -708,21 +729,9 @@ async fn a_backup_is_pushed_over_the_websocket_until_the_session_is_revoked() {
     .unwrap_or(false);
     assert!(closed, "an oversize client message did not end the socket");
     drop(more);
-    // Each message is the whole job; steps arrive as they happen.
-    let mut seen = 0;
-    loop {
-        let t = next_text(&mut ws, 60)
-            .await
-            .expect("the job is pushed until it finishes");
-        let job: model::operations::OpJob = serde_json::from_str(&t).unwrap_or_else(|e| panic!("{e}: {t}"));
-        assert_eq!(job.id, id);
-        assert!(job.steps.len() >= seen, "steps only grow");
-        seen = job.steps.len();
-        if job.steps.iter().any(|s| s.text.starts_with("stopping pg-2")) {
-            break;
-        }
-    }
-    // Revoking the session ends the stream (the socket re-checks it every 5 s).
+    // Revoking wendy's session ends her stream (each socket re-checks its
+    // session every second), while the job still runs: it has a replica to
+    // stop, start and catch up.
     let out = app.cli(&["session", "revoke", "--user", "wendy"], "");
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let mut ended = None;
@@ -731,12 +740,33 @@ async fn a_backup_is_pushed_over_the_websocket_until_the_session_is_revoked() {
             ended = Some(t);
             break;
         }
+        let job: model::operations::OpJob = serde_json::from_str(&t).unwrap_or_else(|e| panic!("{e}: {t}"));
+        assert!(job.outcome.is_none(), "the job ended before the session check: {job:?}");
     }
     let ended = ended.expect("an error message before the socket closes");
     assert!(ended.contains("session has ended"), "{ended}");
     assert!(next_text(&mut ws, 15).await.is_none(), "closed after that");
-    // The job itself goes on and finishes.
-    let job = wait_job(&app, &app.http, &id).await;
-    assert!(matches!(job.outcome, Some(Ok(_))), "{job:?}");
+    // The other user's socket goes on: each message is the whole job, steps
+    // arrive as they happen and only grow, the last one has the outcome.
+    let mut counts: Vec<usize> = Vec::new();
+    let last = loop {
+        let t = next_text(&mut to_the_end, 120)
+            .await
+            .expect("the job is pushed until it finishes");
+        let job: model::operations::OpJob = serde_json::from_str(&t).unwrap_or_else(|e| panic!("{e}: {t}"));
+        assert_eq!(job.id, id);
+        assert!(counts.last().is_none_or(|&n| job.steps.len() >= n), "steps only grow");
+        counts.push(job.steps.len());
+        if job.outcome.is_some() {
+            break job;
+        }
+    };
+    counts.dedup();
+    assert!(counts.len() >= 3, "steps pushed as they happened: {counts:?}");
+    assert!(matches!(last.outcome, Some(Ok(_))), "{last:?}");
+    assert!(
+        next_text(&mut to_the_end, 15).await.is_none(),
+        "closed once the job ended"
+    );
     ensure_replica(&app, "pg-2").await;
 }

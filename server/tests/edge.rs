@@ -10,7 +10,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use reqwest::StatusCode;
-use support::{docker, eventually, lock_stack, Stopped};
+use support::{docker, eventually, lock_stack, stack_env, Stopped};
 
 struct Edge {
     /// https://pg-console.<domain>[:port]
@@ -388,16 +388,52 @@ async fn edge_docker_stop_mid_backup_starts_the_replica_again() {
     let running = |name: &str| {
         String::from_utf8_lossy(&docker(&["inspect", "-f", "{{.State.Running}}", name]).stdout).trim() == "true"
     };
-    // The e2e console holds a stopped replica 15 s longer: stop the console then.
+    // The fault, through the real system: the moment PostgreSQL on the
+    // replica has shut down (its pid file is gone), the console's process
+    // hangs (SIGSTOP from the host), so it cannot start the replica again.
+    // Docker finishes the stop it was asked for. Then `docker stop
+    // pg-console` is sent and the process continues with that SIGTERM pending.
+    let pid_file = std::path::PathBuf::from(format!(
+        "{}/pg/{}-data/postmaster.pid",
+        stack_env()["DEFAULT_DATA_DIR"],
+        replica.replace('-', "")
+    ));
+    let console_pid = String::from_utf8_lossy(&docker(&["inspect", "-f", "{{.State.Pid}}", "pg-console"]).stdout)
+        .trim()
+        .to_string();
+    let t0 = std::time::Instant::now();
+    while pid_file.exists() {
+        assert!(
+            t0.elapsed() < Duration::from_secs(240),
+            "the backup never stopped {replica}"
+        );
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let signal = |sig: &str| {
+        let ok = std::process::Command::new("kill")
+            .args([sig, &console_pid])
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(ok, "kill {sig} {console_pid}");
+    };
+    signal("-STOP");
+    // Whatever happens below, the replica is started again at the end.
+    let _restart_anyway = Stopped(replica.clone());
     eventually(
         Duration::from_secs(120),
         "the replica stopped by the backup",
         || async { (!running(&replica)).then_some(()) },
     )
     .await;
-    // Whatever happens below, the replica is started again at the end.
-    let _restart_anyway = Stopped(replica.clone());
-    docker(&["stop", "pg-console"]);
+    let stopping = std::process::Command::new("docker")
+        .args(["stop", "pg-console"])
+        .spawn()
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(!running(&replica), "the hung console cannot have started {replica}");
+    signal("-CONT");
+    let out = stopping.wait_with_output().unwrap();
+    assert!(out.status.success(), "docker stop pg-console");
     assert!(
         running(&replica),
         "the console started {replica} again before it exited"

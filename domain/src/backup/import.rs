@@ -173,8 +173,6 @@ mod tests {
             imports_dir: std::env::temp_dir(),
             stack_data_dir: std::env::temp_dir(),
             max_lag_bytes: 0,
-            test_delay_after_stop_ms: 0,
-            test_delay_in_archive_ms: 0,
             retention: Default::default(),
         };
         for bad in ["../etc/passwd.tar.gz", ".hidden.tar.gz", ""] {

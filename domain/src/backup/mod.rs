@@ -34,10 +34,6 @@ pub struct BackupSettings {
     pub stack_data_dir: PathBuf,
     /// Backups are refused while the replica lags more than this.
     pub max_lag_bytes: u64,
-    /// Fault injection for tests: hold the replica stopped this long.
-    pub test_delay_after_stop_ms: u64,
-    /// Fault injection for tests: pause once the archive has started.
-    pub test_delay_in_archive_ms: u64,
     pub retention: retention::Retention,
 }
 

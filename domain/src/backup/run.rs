@@ -277,9 +277,6 @@ impl<'a> BackupRun<'a> {
                 after.state_name()
             ));
         }
-        if self.s.test_delay_after_stop_ms > 0 {
-            tokio::time::sleep(Duration::from_millis(self.s.test_delay_after_stop_ms)).await;
-        }
         Ok((frames, after))
     }
 
@@ -301,14 +298,10 @@ impl<'a> BackupRun<'a> {
             self.top.clone(),
             self.job.progress_sink(),
         );
-        let (bytes, test_hold_ms) = (self.bytes, self.s.test_delay_in_archive_ms);
+        let bytes = self.bytes;
         let info = crate::off_thread(move || {
             let mut last = Instant::now() - Duration::from_secs(1);
-            let mut hold = Duration::from_millis(test_hold_ms);
             frames.write_archive(&top, &dst, |done, f| {
-                if !hold.is_zero() {
-                    std::thread::sleep(std::mem::take(&mut hold));
-                }
                 if last.elapsed() >= Duration::from_millis(200) || done == bytes {
                     last = Instant::now();
                     publish(progress("archiving", done, bytes, f, a0));

@@ -201,9 +201,12 @@ impl OperationService {
         if !failed.is_empty() {
             return Err(OpError::Preconditions(failed.join("; ")));
         }
-        let job = self
-            .jobs
-            .start(&d.title, b.request.member().unwrap_or(""), caller, self.audit.clone());
+        let job = self.jobs.start(
+            &d.title,
+            (b.request.member().unwrap_or(""), b.request.kind().stops_every_member()),
+            caller,
+            self.audit.clone(),
+        );
         let id = job.id.clone();
         self.log(
             job.entry("op_execute", AuditResult::Ok)

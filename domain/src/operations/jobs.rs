@@ -81,13 +81,22 @@ impl Jobs {
         self.bump();
     }
 
-    pub fn start(&self, title: &str, member: &str, caller: &Caller, audit: Arc<AuditLog>) -> JobHandle {
+    /// A new running job: `member` is the one acted on ("" for cluster-wide
+    /// operations); `stops_every_member` for whole-cluster reinit and restore.
+    pub fn start(
+        &self,
+        title: &str,
+        (member, stops_every_member): (&str, bool),
+        caller: &Caller,
+        audit: Arc<AuditLog>,
+    ) -> JobHandle {
         let id = crate::users::random_token()[..16].to_string();
         let mut q = self.inner.lock().expect("jobs poisoned");
         q.push_back(OpJob {
             id: id.clone(),
             title: title.to_string(),
             member: member.to_string(),
+            stops_every_member,
             user: caller.name.clone(),
             started_at_ms: crate::now_ms(),
             finished_at_ms: None,

@@ -186,6 +186,17 @@ impl TestApp {
         let _ = self.child.wait();
     }
 
+    /// Hang the console (SIGSTOP): it holds its connections and does
+    /// nothing more, as a process stuck in the kernel or a debugger would.
+    /// [`TestApp::kill`] still ends it.
+    pub fn hang(&self) {
+        let s = Command::new("kill")
+            .args(["-STOP", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(s.success(), "SIGSTOP the console");
+    }
+
     /// Kill the console process (SIGKILL), as a crash would.
     pub fn kill(&mut self) {
         let _ = self.child.kill();
