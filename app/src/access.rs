@@ -16,6 +16,7 @@ pub const PAGES: &[(&str, Access)] = &[
     ("/backups", Access::Needs(Action::ViewCluster)),
     ("/audit", Access::Needs(Action::ViewAudit)),
     ("/admin", Access::Needs(Action::ManageUsers)),
+    ("/logs", Access::Needs(Action::ReadLogs)),
 ];
 
 /// Every server function, by its path.

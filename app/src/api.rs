@@ -48,6 +48,7 @@ pub async fn whoami() -> Result<Me, ApiError> {
         role: c.role,
         can_operate: c.may(domain::authz::Action::OperateCluster),
         can_admin: c.may(domain::authz::Action::ManageUsers),
+        can_read_logs: c.may(domain::authz::Action::ReadLogs),
     })
 }
 

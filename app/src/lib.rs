@@ -64,6 +64,7 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
 #[component]
 pub fn App() -> impl IntoView {
     provide_meta_context();
+    components::time::provide_time_display();
     view! {
         <Stylesheet id="leptos" href="/pkg/pg-console.css"/>
         <Title text="pg-console"/>
@@ -76,6 +77,7 @@ pub fn App() -> impl IntoView {
                     <Route path=StaticSegment("audit") view=pages::audit::AuditPageView/>
                     <Route path=StaticSegment("admin") view=pages::admin::AdminPage/>
                     <Route path=StaticSegment("backups") view=pages::backups::BackupsPage/>
+                    <Route path=StaticSegment("logs") view=pages::logs::LogsPage/>
                 </Routes>
             </main>
         </Router>
@@ -116,8 +118,10 @@ fn TopBar() -> impl IntoView {
                     <nav>
                         <a href="/">"Overview"</a>
                         <a href="/backups" data-testid="nav-backups">"Backups"</a>
+                        {me.can_read_logs.then(|| view! { <a href="/logs" data-testid="nav-logs">"Logs"</a> })}
                         {admin}
                     </nav>
+                    <components::time::TimeSwitch/>
                     <span class="who" data-testid="whoami" data-role=me.role.as_str()>
                         {me.name.clone()}" · "{me.role.as_str()}
                     </span>

@@ -79,6 +79,56 @@ impl DockerControl {
         }
     }
 
+    /// A container's log frames as `docker logs --timestamps` reads them:
+    /// (bytes, whether from stderr).
+    pub fn logs(
+        &self,
+        container: &str,
+        q: &crate::logs::LogQuery,
+    ) -> impl futures::Stream<Item = Result<(Vec<u8>, bool), DockerError>> + Send + 'static {
+        use futures::StreamExt;
+        let mut b = bollard::query_parameters::LogsOptionsBuilder::default()
+            .follow(q.follow)
+            .stdout(true)
+            .stderr(true)
+            .timestamps(true)
+            .since(i32::try_from(q.since_s).unwrap_or(0));
+        if q.until_s > 0 {
+            b = b.until(i32::try_from(q.until_s).unwrap_or(i32::MAX));
+        }
+        if let Some(t) = q.tail {
+            b = b.tail(&t.to_string());
+        }
+        let name = container.to_string();
+        self.docker.logs(container, Some(b.build())).map(move |r| match r {
+            Ok(out) => {
+                let stderr = matches!(out, bollard::container::LogOutput::StdErr { .. });
+                Ok((out.as_ref().to_vec(), stderr))
+            }
+            Err(e) => Err(call_error("logs", &name)(e)),
+        })
+    }
+
+    /// One resource sample of a container (`docker stats --no-stream`:
+    /// Docker takes two CPU readings about a second apart). None when there
+    /// is no such container.
+    pub async fn stats_once(
+        &self,
+        container: &str,
+    ) -> Result<Option<bollard::models::ContainerStatsResponse>, DockerError> {
+        use futures::StreamExt;
+        let options = bollard::query_parameters::StatsOptionsBuilder::default()
+            .stream(false)
+            .one_shot(false)
+            .build();
+        let mut answers = Box::pin(self.docker.stats(container, Some(options)));
+        match answers.next().await {
+            Some(Ok(s)) => Ok(Some(s)),
+            Some(Err(bollard::errors::Error::DockerResponseServerError { status_code: 404, .. })) | None => Ok(None),
+            Some(Err(e)) => Err(call_error("stats", container)(e)),
+        }
+    }
+
     /// Whether the container exists and runs.
     pub async fn is_running(&self, container: &str) -> Result<bool, DockerError> {
         let info = self.inspect(container).await?;

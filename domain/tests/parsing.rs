@@ -232,6 +232,56 @@ fn haproxy_garbage_is_a_clear_error() {
     assert!(parse_stats_csv("", "primary", "replicas").is_err());
 }
 
+/// The recorded answer with its columns reordered (the last first), extra
+/// columns appended as newer HAProxy releases do, `check_desc` quoted with
+/// a comma inside, CRLF line ends: read by header name, the same stats.
+#[test]
+fn haproxy_stats_by_column_name_whatever_the_layout() {
+    let text = fixture("haproxy-2.6/stats-healthy.csv");
+    let original = parse_stats_csv(&text, "primary", "replicas").unwrap();
+    let mut lines = text.lines();
+    let header: Vec<String> = lines
+        .next()
+        .unwrap()
+        .trim_start_matches("# ")
+        .split(',')
+        .map(String::from)
+        .collect();
+    let desc = header.iter().position(|c| c == "check_desc").unwrap();
+    let reorder = |mut f: Vec<String>| {
+        f.resize(header.len(), String::new());
+        f.rotate_right(1);
+        f.push("future value".into());
+        f.join(",")
+    };
+    let mut out = vec![format!("# {}", reorder(header.clone()))];
+    for line in lines.filter(|l| !l.is_empty()) {
+        let mut f: Vec<String> = line.split(',').map(String::from).collect();
+        f.resize(header.len(), String::new());
+        if !f[desc].is_empty() {
+            f[desc] = format!("\"{}, with a comma\"", f[desc]);
+        }
+        out.push(reorder(f));
+    }
+    let changed = out.join("\r\n") + "\r\n";
+    assert_ne!(changed, text);
+    let parsed = parse_stats_csv(&changed, "primary", "replicas").unwrap();
+    assert_eq!(parsed, original);
+}
+
+#[test]
+fn haproxy_stats_empty_fields_and_missing_counters() {
+    let text = "# pxname,svname,status,scur,check_status,lastchg\nprimary,FRONTEND,OPEN,,,\nprimary,pg-0,UP,,,\nprimary,BACKEND,UP,2,,7\n";
+    let s = parse_stats_csv(text, "primary", "replicas").unwrap();
+    let w = s.listener(ListenerRole::Write).unwrap();
+    assert_eq!(w.status, "UP");
+    assert_eq!(
+        (w.servers[0].sessions_current, w.servers[0].last_change_secs),
+        (0, None)
+    );
+    assert_eq!(w.servers[0].check_status, "");
+}
+
 /// The merged topology agrees with `patronictl list --format json`, recorded
 /// at the same moment as cluster-healthy.json.
 #[test]

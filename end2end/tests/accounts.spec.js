@@ -106,3 +106,31 @@ test('one very long value does not widen the audit page', async ({ page }) => {
   await expect(cut.locator('.whole')).toContainText('[cut: 60000 bytes in all]');
   expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(1360 + 20);
 });
+
+// Times in the viewer's zone (the browser's, here Asia/Kolkata: UTC+5:30,
+// no daylight saving), the full UTC date on hover, and a switch to UTC only
+// that this browser remembers.
+test.describe('times in the viewer\'s zone', () => {
+  test.use({ timezoneId: 'Asia/Kolkata' });
+
+  test('the audit log shows local times with UTC on hover, or UTC only', async ({ page }) => {
+    await login(page, 'admin');
+    await page.click('[data-testid=nav-audit]');
+    const time = page.locator('[data-testid=audit-row] [data-testid=time]').first();
+    await expect(time).toHaveText(/^\d\d:\d\d:\d\d UTC\+5:30$/);
+    const ms = Number(await time.getAttribute('data-ms'));
+    const utc = new Date(ms).toISOString();
+    const local = new Date(ms + 330 * 60_000).toISOString();
+    await expect(time).toHaveText(`${local.slice(11, 19)} UTC+5:30`);
+    await expect(time).toHaveAttribute('title', `${utc.slice(0, 10)} ${utc.slice(11, 19)} UTC`);
+    await page.click('[data-testid=time-switch]');
+    await expect(page.locator('[data-testid=time-switch]')).toHaveAttribute('data-local', 'false');
+    await expect(time).toHaveText(`${utc.slice(11, 19)} UTC`);
+    // Remembered by this browser, after a reload too.
+    await page.reload();
+    await expect(page.locator('[data-testid=time-switch]')).toHaveAttribute('data-local', 'false');
+    await expect(page.locator('[data-testid=audit-row] [data-testid=time]').first()).toHaveText(/^\d\d:\d\d:\d\d UTC$/);
+    await page.click('[data-testid=time-switch]');
+    await expect(page.locator('[data-testid=audit-row] [data-testid=time]').first()).toHaveText(/UTC\+5:30$/);
+  });
+});

@@ -43,6 +43,10 @@ test('a stopped replica is shown as down without a reload, then comes back', asy
     await expect(row.locator('[data-testid=member-container]')).toContainText('exited (');
     await expect(row.locator('[data-testid=member-flag]')).toContainText('exited');
     await expect(page.locator('[data-testid=stack-container][data-name=etcd]')).toHaveAttribute('data-status', 'running');
+    // CPU and memory from Docker's stats, beside the state (sampled every few seconds).
+    await expect(page.locator('[data-testid=stack-container][data-name=etcd] [data-testid=container-usage]'))
+      .toContainText(/^CPU \d+\.\d % · \d/, { timeout: 20_000 });
+    await expect(row.locator('[data-testid=container-usage]')).toHaveCount(0);
     expect(await page.evaluate(() => window.__pgcNoReload)).toBe(true);
     await page.screenshot({ path: shot('overview-degraded.png'), fullPage: true });
   } finally {

@@ -38,6 +38,8 @@ pub struct Me {
     /// What the UI may offer (the server checks again on every call).
     pub can_operate: bool,
     pub can_admin: bool,
+    #[serde(default)]
+    pub can_read_logs: bool,
 }
 
 /// One audit entry as the Audit page shows it.
@@ -128,10 +130,12 @@ pub enum Action {
     ManageUsers,
     /// Read the audit log.
     ViewAudit,
+    /// Read the containers' logs (live tail and downloads, secrets masked).
+    ReadLogs,
 }
 
 impl Action {
-    pub const ALL: [Action; 10] = [
+    pub const ALL: [Action; 11] = [
         Action::ViewCluster,
         Action::ViewSelf,
         Action::OperateCluster,
@@ -142,6 +146,7 @@ impl Action {
         Action::DeleteBackup,
         Action::ManageUsers,
         Action::ViewAudit,
+        Action::ReadLogs,
     ];
 
     pub fn name(self) -> &'static str {
@@ -156,6 +161,7 @@ impl Action {
             Action::DeleteBackup => "delete_backup",
             Action::ManageUsers => "manage_users",
             Action::ViewAudit => "view_audit",
+            Action::ReadLogs => "read_logs",
         }
     }
 
@@ -168,7 +174,7 @@ impl Action {
         use UserRole::*;
         match self {
             Action::ViewCluster | Action::ViewSelf => &[Viewer, Operator, Admin],
-            Action::OperateCluster | Action::ReadBackupContents => &[Operator, Admin],
+            Action::OperateCluster | Action::ReadBackupContents | Action::ReadLogs => &[Operator, Admin],
             Action::ReinitializeCluster
             | Action::RestoreCluster
             | Action::ForceFailover

@@ -63,6 +63,44 @@ pub struct ContainerState {
     pub image: String,
     /// The health check's verdict, where the container has one.
     pub health: Option<String>,
+    /// CPU, memory and I/O of a running container, sampled every few
+    /// seconds while someone looks (None: not running, or not sampled yet).
+    #[serde(default)]
+    pub usage: Option<ContainerUsage>,
+}
+
+/// One resource sample of a container, as `docker stats` computes it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ContainerUsage {
+    /// Of one CPU: 200 % is two CPUs busy.
+    pub cpu_percent: f64,
+    /// Memory in use without the page cache it could drop (as `docker stats`).
+    pub memory_bytes: u64,
+    pub memory_limit_bytes: u64,
+    /// Bytes read and written since the container started (None: the
+    /// kernel keeps no block I/O accounting for its storage).
+    pub block_read_bytes: Option<u64>,
+    pub block_write_bytes: Option<u64>,
+    pub sampled_at_ms: i64,
+}
+
+impl ContainerUsage {
+    /// "CPU 1.2 % · 103 MiB": one line for a table cell.
+    pub fn line(&self) -> String {
+        let mut s = format!(
+            "CPU {:.1} % · {}",
+            self.cpu_percent,
+            crate::topology::human_bytes(self.memory_bytes)
+        );
+        if let (Some(r), Some(w)) = (self.block_read_bytes, self.block_write_bytes) {
+            s.push_str(&format!(
+                " · I/O {} read, {} written",
+                crate::topology::human_bytes(r),
+                crate::topology::human_bytes(w)
+            ));
+        }
+        s
+    }
 }
 
 /// "3 h 2 min", "41 s": a duration for people.
@@ -190,6 +228,7 @@ mod tests {
             oom_killed: false,
             image: "pgc-node".into(),
             health: None,
+            usage: None,
         }
     }
 

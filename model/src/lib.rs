@@ -6,6 +6,7 @@ pub mod backups;
 pub mod containers;
 pub mod error;
 pub mod haproxy;
+pub mod logs;
 pub mod operations;
 pub mod overview;
 pub mod time;

@@ -156,11 +156,23 @@ settings! {
     audit_aggregate_window_secs: u64 = 60, env "PGC_AUDIT_AGGREGATE_WINDOW_SECS";
     /// Log filter (tracing EnvFilter syntax), e.g. `info` or `server=debug,info`.
     log: String = "info".into(), env "PGC_LOG";
+    /// Log lines as `text` (for people) or `json` (one object per line, for log shippers;
+    /// an operation's lines carry its correlation id, the job id the audit log shows).
+    log_format: LogFormat = LogFormat::Text, env "PGC_LOG_FORMAT";
 }
 
 /// Parse a setting's text (from the environment) into its type: as a TOML
 /// value first (`8080`, `true`, `["a","b"]`), else as a plain string, else as
 /// a comma-separated list of strings.
+/// How log lines are written.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
+}
+
 fn parse_value<T: DeserializeOwned>(raw: &str) -> Result<T, String> {
     #[derive(Deserialize)]
     struct Wrap<T> {

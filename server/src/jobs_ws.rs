@@ -51,8 +51,14 @@ impl WsState {
         }
     }
 
+    /// Whether the session behind a socket is still valid (not revoked,
+    /// disabled, demoted or expired).
+    pub async fn session_valid(&self, sid: &str) -> bool {
+        matches!(self.sessions.check(sid).await, Ok(SessionCheck::Valid(_)))
+    }
+
     /// Count one socket of `sid`, or None when a cap is reached.
-    fn admit(self: &Arc<Self>, sid: &str) -> Option<Slot> {
+    pub fn admit(self: &Arc<Self>, sid: &str) -> Option<Slot> {
         let mut open = self.open.lock().expect("ws counters poisoned");
         let total: usize = open.values().sum();
         let mine = open.get(sid).copied().unwrap_or(0);
@@ -68,7 +74,7 @@ impl WsState {
 }
 
 /// One counted socket; uncounted when dropped.
-struct Slot {
+pub struct Slot {
     st: Arc<WsState>,
     sid: String,
 }

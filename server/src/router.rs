@@ -148,6 +148,14 @@ fn stack_access(cfg: &Config) -> (Option<ApiCredentials>, Option<ProbeTarget>) {
     (credentials, probe)
 }
 
+/// Every secret value the console knows (the stack's and its own), masked
+/// in the containers' logs before any line leaves the server.
+fn log_masker(cfg: &Config) -> domain::logs::Masker {
+    let stack = crate::secrets::StackSecrets::load(&cfg.stack_secrets_file);
+    let own = crate::secrets::StackSecrets::load(&cfg.console_secrets_path());
+    domain::logs::Masker::new(stack.values().chain(own.values()))
+}
+
 /// Request bodies are small forms and server-function arguments.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
@@ -188,13 +196,24 @@ pub fn build_router(cfg: &Config, ctx: ServerContext, st: AppState, sessions: Sq
         .route("/auth/stats", get(crate::stats_auth::grant))
         .route("/_pgc/grant", get(crate::stats_auth::redeem))
         .with_state(st.clone());
+    let ws = Arc::new(crate::jobs_ws::WsState::new(
+        ctx.operations.jobs.clone(),
+        st.sessions.clone(),
+    ));
+    let log_routes = Router::new()
+        .route(crate::logs::TAIL_ROUTE, get(crate::logs::tail))
+        .route(crate::logs::DOWNLOAD_ROUTE, get(crate::logs::download))
+        .with_state(Arc::new(crate::logs::LogsState::new(
+            ws.clone(),
+            st.audit.clone(),
+            watched_containers(cfg).unwrap_or_default(),
+            log_masker(cfg),
+        )));
     let ws_routes = Router::new()
         .route(crate::jobs_ws::JOB_ROUTE, get(crate::jobs_ws::job))
         .route(crate::jobs_ws::FEED_ROUTE, get(crate::jobs_ws::feed))
-        .with_state(Arc::new(crate::jobs_ws::WsState::new(
-            ctx.operations.jobs.clone(),
-            st.sessions.clone(),
-        )));
+        .with_state(ws)
+        .merge(log_routes);
     // The static site has its own route; nothing else serves files.
     let site = tower_http::services::ServeDir::new(cfg.site_root.join("pkg"))
         .precompressed_br()

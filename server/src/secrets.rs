@@ -27,6 +27,11 @@ impl StackSecrets {
         self.values.get(key).map(String::as_str).filter(|v| !v.is_empty())
     }
 
+    /// Every value (for masking them wherever they might appear).
+    pub fn values(&self) -> impl Iterator<Item = &str> {
+        self.values.values().map(String::as_str)
+    }
+
     pub fn is_empty(&self) -> bool {
         self.values.is_empty()
     }

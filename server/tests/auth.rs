@@ -67,7 +67,8 @@ async fn every_server_function_has_a_rule_and_it_is_enforced_for_every_role() {
         let app = &app;
         async move {
             if path.starts_with("/ws/") {
-                ws_upgrade(app, &client, &path.replace("{id}", "no-such-job")).await
+                let path = path.replace("{id}", "no-such-job").replace("{container}", "pg-0");
+                ws_upgrade(app, &client, &path).await
             } else {
                 app.call(&client, &path, body_for(&path)).await
             }
@@ -557,4 +558,45 @@ async fn unknown_pages_are_not_found() {
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
+}
+
+/// The list commands print JSON for scripts with `--json`: users, sessions,
+/// audit entries (UTC times in RFC 3339), and nothing secret.
+#[tokio::test]
+#[ignore = "needs the real stack: run scripts/test"]
+async fn the_cli_lists_as_json_for_scripts() {
+    let app = spawn_app().await;
+    let json = |args: &[&str]| {
+        let out = app.cli(args, "");
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap_or_else(|e| panic!("{args:?} is not JSON: {e}"))
+    };
+    let users = json(&["user", "list", "--json"]);
+    let admin = users
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["name"] == "admin")
+        .expect("the admin is listed");
+    assert_eq!(
+        (admin["role"].as_str(), admin["state"].as_str()),
+        (Some("admin"), Some("active"))
+    );
+    assert!(admin["created_at"].as_str().unwrap().ends_with('Z'), "{admin}");
+    let sessions = json(&["session", "list", "--user", "admin", "--json"]);
+    let s = &sessions.as_array().unwrap()[0];
+    assert_eq!(s["id"].as_str().unwrap().len(), 16, "only the start of the id: {s}");
+    let logins = json(&["audit", "list", "--action", "login", "--limit", "3", "--json"]);
+    let rows = logins.as_array().unwrap();
+    assert!(!rows.is_empty() && rows.len() <= 3);
+    assert!(rows.iter().all(|r| r["action"] == "login"), "{logins}");
+    let text = format!("{users}{sessions}{logins}");
+    assert!(
+        !text.contains(ADMIN_PASSWORD) && !text.contains("argon2"),
+        "nothing secret"
+    );
 }

@@ -711,3 +711,39 @@ async fn history_keeps_its_order_after_quick_switchovers() {
         (last[0].at_ms.unwrap() - last[2].at_ms.unwrap()) as f64 / 1000.0
     );
 }
+
+#[tokio::test]
+#[ignore = "needs the real stack: run scripts/test"]
+async fn json_logs_carry_the_operations_correlation_id_and_no_secret() {
+    let _g = lock_stack();
+    let app = spawn_app_with(&[("PGC_LOG_FORMAT", "json"), ("PGC_LOG", "info")]).await;
+    let member = replicas(&app.overview().await)[0].clone();
+    let p = prepare(&app, &app.http, "reload", &member, "").await;
+    let id = execute(&app, &app.http, &p.token, &member, "").await.unwrap();
+    assert!(matches!(wait_job(&app, &app.http, &id).await.outcome, Some(Ok(_))));
+    let log = app.log();
+    let lines: Vec<serde_json::Value> = log
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("a log line that is not JSON ({e}): {l}")))
+        .collect();
+    assert!(lines.iter().any(|v| v["fields"]["message"]
+        .as_str()
+        .is_some_and(|m| m.contains("listening on"))));
+    // Every line of the run names the job, which is the audit entries' correlation id.
+    let ours: Vec<&str> = lines
+        .iter()
+        .filter(|v| v["span"]["correlation_id"] == id.as_str())
+        .filter_map(|v| v["fields"]["message"].as_str())
+        .collect();
+    assert!(ours.iter().any(|m| m.contains(&member)), "{ours:?}");
+    assert!(ours.last().is_some_and(|m| m.contains("done")), "{ours:?}");
+    let audit = audit_rows(&app, "action=op_result").await;
+    assert!(audit.lines().any(|l| l.contains(&id)), "{audit}");
+    // The stack's secrets never reach the log.
+    for (k, v) in stack_env()
+        .iter()
+        .filter(|(k, v)| k.contains("PASSWORD") && v.len() >= 8)
+    {
+        assert!(!log.contains(v.as_str()), "{k} is in the log");
+    }
+}

@@ -49,6 +49,7 @@ fn is_page(path: &str) -> bool {
         "/ws/",
         "/pkg/",
         "/backups/download/",
+        "/logs/",
         "/audit/export.csv",
         "/logout",
         "/healthz",

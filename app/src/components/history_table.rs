@@ -31,7 +31,7 @@ pub fn HistoryPanel(
                 <td></td>
                 <td class="muted">"console"</td>
                 <td>{format!("{} by {}: {}", o.title, o.user, o.summary)}</td>
-                <td>{crate::format::utc_time(o.at_ms)}</td>
+                <td><crate::components::time::Time ms=o.at_ms/></td>
                 <td></td>
             </tr>
         };

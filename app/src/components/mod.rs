@@ -5,4 +5,5 @@ pub mod jobs;
 #[cfg(feature = "hydrate")]
 pub mod live;
 pub mod operations;
+pub mod time;
 pub mod topology_table;

@@ -5,13 +5,13 @@
 //! disabling or enabling, someone else's session) need the admin's own
 //! password, typed once at the top and sent with each of them.
 
+use crate::components::time::Time;
 use leptos::prelude::*;
 
 use crate::api::{admin_users, AdminAddUser, AdminRevokeSession, AdminSetDisabled, AdminSetPassword, AdminSetRole};
 use model::auth::{SessionRow, UserRow};
 
 use crate::error::ApiError;
-use crate::format::utc_time;
 
 fn outcome(v: Option<Result<String, ApiError>>) -> Option<(&'static str, String)> {
     v.map(|r| match r {
@@ -189,7 +189,7 @@ fn UserRow(user: UserRow, actions: AdminActions) -> impl IntoView {
             </td>
             <td>{state}</td>
             <td class="num">{u.failed_logins}</td>
-            <td>{utc_time(u.created_at_ms)}</td>
+            <td><Time ms=u.created_at_ms/></td>
             <td>
                 <ActionForm action=actions.set_disabled attr:class="inline">
                     <input type="hidden" name="name" value=n2/>
@@ -216,7 +216,7 @@ fn SessionRow(session: SessionRow, actions: AdminActions) -> impl IntoView {
     view! {
         <tr data-testid="session-row" data-user=s.user.clone()>
             <td><code>{s.id_prefix.clone()}</code></td><td>{s.user.clone()}</td><td>{s.role.as_str()}</td>
-            <td>{s.source_ip}</td><td>{utc_time(s.created_at_ms)}</td><td>{utc_time(s.last_seen_ms)}</td>
+            <td>{s.source_ip}</td><td><Time ms=s.created_at_ms/></td><td><Time ms=s.last_seen_ms/></td>
             <td>
                 <ActionForm action=actions.revoke attr:class="inline">
                     <input type="hidden" name="id_prefix" value=s.id_prefix/>

@@ -3,6 +3,7 @@
 //! and the hash chain's state. A long value is shown cut, with a way to see
 //! it whole, so one value cannot widen the page.
 
+use crate::components::time::Time;
 use leptos::prelude::*;
 use leptos_router::hooks::use_query_map;
 use model::auth::{AuditPage, AuditRow};
@@ -127,7 +128,7 @@ fn AuditRowView(row: AuditRow) -> impl IntoView {
     view! {
         <tr data-testid="audit-row" data-action=row.action.clone() data-result=row.result.clone()>
             <td class="num">{row.id}</td>
-            <td>{utc_time(row.at_ms)}</td>
+            <td><Time ms=row.at_ms/></td>
             <td>{cell(row.user)}" "<span class="muted">{row.role}</span></td>
             <td>{cell(row.source_ip)}</td>
             <td>{row.action.clone()}</td>

@@ -4,6 +4,7 @@
 //! restores keep, with "Discard". New backups start from the Overview
 //! ("Back up" on a replica).
 
+use crate::components::time::Time;
 use leptos::prelude::*;
 use model::backups::{BackupRow, BackupStatus, ImportFile, KeptData};
 
@@ -137,7 +138,7 @@ fn BackupRowView(
     view! {
         <tr data-testid="backup-row" data-id=b.id.clone() data-status=b.status.as_str()
             data-verified=b.verified_ok.map(|v| v.to_string()).unwrap_or_default() data-restored=restored_ok>
-            <td>{utc_time(b.started_at_ms)}<br/><code class="muted">{b.id.clone()}</code></td>
+            <td><Time ms=b.started_at_ms/><br/><code class="muted">{b.id.clone()}</code></td>
             <td>{b.member.clone()}{b.imported_from.clone().map(|f| view! { <br/><span class="muted" data-testid="imported-from">{format!("imported from {f}")}</span> })}</td>
             <td>{b.status.as_str()}{(!b.error.is_empty()).then(|| format!(": {}", b.error))}</td>
             <td class="num" title=format!("recycled WAL segments left out (they hold no WAL): {}", mb(b.recycled_wal_bytes))>
@@ -194,7 +195,7 @@ fn KeptPanel(kept: Vec<KeptData>, can_admin: bool) -> impl IntoView {
             let discardable = can_admin && k.phase.finished() && k.bytes > 0;
             view! {
                 <tr data-testid="kept-row" data-id=k.id.clone() data-phase=k.phase.as_str()>
-                    <td>{utc_time(k.started_at_ms)}<br/><code class="muted">{k.id.clone()}</code></td>
+                    <td><Time ms=k.started_at_ms/><br/><code class="muted">{k.id.clone()}</code></td>
                     <td>{k.started_by.clone()}</td>
                     <td><code>{k.backup_id.clone()}</code></td>
                     <td>{k.phase.as_str()}<br/><span class="muted" data-testid="kept-outcome">{k.outcome.clone()}</span></td>
@@ -234,7 +235,7 @@ fn ImportPanel(tick: RwSignal<u64>) -> impl IntoView {
             <tr data-testid="import-row" data-name=f.name.clone()>
                 <td><code>{f.name.clone()}</code></td>
                 <td class="num">{mb(f.bytes)}</td>
-                <td>{utc_time(f.modified_ms)}</td>
+                <td><Time ms=f.modified_ms/></td>
                 <td>
                     <ActionForm action=import attr:class="inline">
                         <input type="hidden" name="name" value=name/>

@@ -2,4 +2,5 @@ pub mod admin;
 pub mod audit;
 pub mod backups;
 pub mod login;
+pub mod logs;
 pub mod overview;

@@ -1,6 +1,7 @@
 //! The Overview page: endpoints, topology, timeline history, HAProxy.
 //! Refreshes itself without reloading the page.
 
+use crate::components::time::Time;
 use std::time::Duration;
 
 use leptos::prelude::*;
@@ -119,7 +120,7 @@ fn OverviewBody(ov: Overview, me: Option<Me>) -> impl IntoView {
                 {status_text}
             </span>
             <span class="refreshed" data-testid="refreshed-at">
-                {format!("updated {}", utc_time(now))}
+                "updated "<Time ms=now/>
             </span>
         </div>
         {paused}

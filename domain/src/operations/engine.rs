@@ -214,7 +214,10 @@ impl OperationService {
         )
         .await;
         let svc = self.clone();
-        tokio::spawn(async move {
+        // Every log line of the run carries the job id, which is the
+        // correlation id of its audit entries.
+        let span = tracing::info_span!("operation", correlation_id = %id, kind = ?b.request.kind());
+        let run_it = async move {
             let _guard = guard;
             let run = RunCtx {
                 svc: &svc,
@@ -229,7 +232,8 @@ impl OperationService {
                 serde_json::json!({ "before": topology_summary(&before), "after": topology_summary(&after) }),
             )
             .await;
-        });
+        };
+        tokio::spawn(tracing::Instrument::instrument(run_it, span));
         Ok(id)
     }
 

@@ -145,6 +145,8 @@ impl JobHandle {
     /// Close the running step as done and open a new one.
     pub async fn step(&self, text: impl Into<String>) {
         let text = text.into();
+        // Within the run's span: the line carries the job's correlation id.
+        tracing::info!(user = %self.caller.name, "{}: {text}", self.title);
         let now = crate::now_ms();
         self.jobs.update(&self.id, |j| {
             for s in j.steps.iter_mut().filter(|s| s.state == StepState::Running) {
@@ -184,6 +186,10 @@ impl JobHandle {
         let now = crate::now_ms();
         let mut started = now;
         let failed = outcome.is_err();
+        match &outcome {
+            Ok(summary) => tracing::info!("{} done: {summary}", self.title),
+            Err(reason) => tracing::warn!("{} failed: {reason}", self.title),
+        }
         self.jobs.update(&self.id, |j| {
             started = j.started_at_ms;
             for s in j.steps.iter_mut().filter(|s| s.state == StepState::Running) {

@@ -32,12 +32,14 @@ pub const HTTP_ROUTES: &[(&str, Access)] = &[
     ("/auth/traefik", Access::Public),
     ("/auth/stats", Access::Needs(Action::ViewCluster)),
     ("/_pgc/grant", Access::Public),
+    (crate::logs::DOWNLOAD_ROUTE, Access::Needs(Action::ReadLogs)),
 ];
 
 /// Websocket routes (as registered, `{param}` segments included).
 pub const WS_ROUTES: &[(&str, Action)] = &[
     (crate::jobs_ws::JOB_ROUTE, Action::ViewCluster),
     (crate::jobs_ws::FEED_ROUTE, Action::ViewCluster),
+    (crate::logs::TAIL_ROUTE, Action::ReadLogs),
 ];
 
 /// Whether `path` matches the axum-style `pattern` (`{x}` one segment,

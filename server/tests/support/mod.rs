@@ -142,11 +142,13 @@ pub async fn spawn_app_without_users(extra: &[(&str, &str)]) -> TestApp {
     for (k, v) in extra {
         console_env.push((k.to_string(), v.to_string()));
     }
+    std::fs::create_dir_all(&data_dir).unwrap();
+    let log = std::fs::File::create(data_dir.join("console.log")).unwrap();
     let child = Command::new(env!("CARGO_BIN_EXE_pg-console"))
         .env("PGC_LISTEN", format!("127.0.0.1:{port}"))
         .env("PGC_LOG", "warn")
         .envs(console_env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-        .stdout(Stdio::null())
+        .stdout(log)
         .stderr(Stdio::inherit())
         .spawn()
         .expect("spawn pg-console");
@@ -184,6 +186,11 @@ impl TestApp {
             .args(["-TERM", &self.child.id().to_string()])
             .status();
         let _ = self.child.wait();
+    }
+
+    /// What the console logged (its stdout) so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.data_dir.join("console.log")).unwrap_or_default()
     }
 
     /// Hang the console (SIGSTOP): it holds its connections and does
@@ -590,7 +597,13 @@ impl TestApp {
             .env("PGC_LISTEN", format!("127.0.0.1:{port}"))
             .env("PGC_LOG", "warn")
             .envs(self.console_env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-            .stdout(Stdio::null())
+            .stdout(
+                std::fs::OpenOptions::new()
+                    .append(true)
+                    .create(true)
+                    .open(self.data_dir.join("console.log"))
+                    .unwrap(),
+            )
             .stderr(Stdio::inherit())
             .spawn()
             .expect("spawn pg-console");
