@@ -35,7 +35,7 @@ pub async fn get_overview() -> Result<Overview, ApiError> {
     let (mut ov, ops) = tokio::join!(ctx.overview.overview(), ctx.audit.recent_operations(20));
     ov.operations = ops.unwrap_or_default();
     let names: Vec<String> = ov.topology.members.iter().map(|m| m.name.clone()).collect();
-    ov.busy_members = model::operations::busy_members(&ctx.operations.jobs.running(), &names);
+    ov.busy_members = model::overview::busy_members(&ctx.operations.jobs.running(), &names);
     Ok(ov)
 }
 

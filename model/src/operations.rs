@@ -427,55 +427,9 @@ impl From<&OpJob> for RunningJob {
     }
 }
 
-/// Which members running jobs account for, and by what ("Backup of pg-2
-/// by alice"): the member a job acts on, or every member for a job that
-/// stops them all. A busy member that does not answer is expected-down.
-pub fn busy_members(running: &[OpJob], members: &[String]) -> std::collections::BTreeMap<String, String> {
-    let mut busy = std::collections::BTreeMap::new();
-    for j in running.iter().filter(|j| j.outcome.is_none()) {
-        let what = format!("{} by {}", j.title, j.user);
-        if j.stops_every_member {
-            for m in members {
-                busy.insert(m.clone(), what.clone());
-            }
-        } else if !j.member.is_empty() {
-            busy.insert(j.member.clone(), what);
-        }
-    }
-    busy
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn a_job_that_stops_every_member_makes_each_busy() {
-        let job = |member: &str, all: bool| OpJob {
-            id: "j".into(),
-            title: if all { "Restore" } else { "Backup" }.into(),
-            member: member.into(),
-            stops_every_member: all,
-            user: "ann".into(),
-            started_at_ms: 0,
-            finished_at_ms: None,
-            steps: vec![],
-            outcome: None,
-            write_gap_ms: None,
-            progress: None,
-        };
-        let names: Vec<String> = ["pg-0", "pg-1", "pg-2"].map(String::from).to_vec();
-        let one = busy_members(&[job("pg-2", false)], &names);
-        assert_eq!(
-            one.into_iter().collect::<Vec<_>>(),
-            [("pg-2".to_string(), "Backup by ann".to_string())]
-        );
-        let all = busy_members(&[job("", true)], &names);
-        assert_eq!(all.keys().cloned().collect::<Vec<_>>(), names);
-        assert!(all.values().all(|v| v == "Restore by ann"));
-        // Cluster-wide jobs that stop nothing (pause, discarding kept data) mark no member.
-        assert!(busy_members(&[job("", false)], &names).is_empty());
-    }
 
     fn form(kind: OpKind, member: &str) -> OpForm {
         OpForm {
