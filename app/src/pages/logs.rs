@@ -17,6 +17,8 @@ const KEPT_LINES: usize = 5000;
 pub fn LogsPage() -> impl IntoView {
     let query = use_query_map();
     let container = Memo::new(move |_| query.with(|q| q.get("container")).unwrap_or_else(|| "pg-0".to_string()));
+    // `since` (seconds back): from then on, else the last 200 lines.
+    let since = Memo::new(move |_| query.with(|q| q.get("since")).and_then(|s| s.parse::<u32>().ok()));
     let overview = Resource::new(|| (), |_| crate::api::get_overview());
     let choices = move || {
         Suspend::new(async move {
@@ -41,13 +43,34 @@ pub fn LogsPage() -> impl IntoView {
             <h1>"Logs"</h1>
             <p class="muted">"Secrets of the stack are masked (" {model::logs::MASK} ") before lines leave the server. Each view is audited."</p>
             <nav class="log-containers"><Transition fallback=|| ()>{choices}</Transition></nav>
-            {move || view! { <LogTail container=container.get()/> }}
+            <nav class="log-containers" data-testid="log-since">
+                {SINCE_CHOICES
+                    .iter()
+                    .map(|(secs, label)| {
+                        let href = move || match secs {
+                            Some(s) => format!("/logs?container={}&since={s}", container.get()),
+                            None => format!("/logs?container={}", container.get()),
+                        };
+                        let class = move || if since.get() == *secs { "chip current" } else { "chip" };
+                        view! { <a href=href class=class data-since=secs.map(|s| s.to_string()).unwrap_or_default()>{*label}</a> }
+                    })
+                    .collect_view()}
+            </nav>
+            {move || view! { <LogTail container=container.get() since=since.get()/> }}
         </section>
     }
 }
 
+/// Where the tail starts: the last lines, or everything since a moment.
+static SINCE_CHOICES: [(Option<u32>, &str); 4] = [
+    (None, "last 200 lines"),
+    (Some(900), "since 15 min"),
+    (Some(3600), "since 1 h"),
+    (Some(86_400), "since 24 h"),
+];
+
 #[component]
-fn LogTail(container: String) -> impl IntoView {
+fn LogTail(container: String, since: Option<u32>) -> impl IntoView {
     let lines: RwSignal<Vec<LogLine>> = RwSignal::new(Vec::new());
     let missed = RwSignal::new(0u64);
     let state = RwSignal::new("connecting".to_string());
@@ -57,7 +80,10 @@ fn LogTail(container: String) -> impl IntoView {
     let pre = NodeRef::<leptos::html::Pre>::new();
     #[cfg(feature = "hydrate")]
     {
-        let path = format!("/ws/logs/{container}?tail=200");
+        let path = match since {
+            Some(s) => format!("/ws/logs/{container}?tail=5000&since={s}"),
+            None => format!("/ws/logs/{container}?tail=200"),
+        };
         Effect::new(move |_| follow_log(&path, lines, missed, state, frozen));
     }
     // Following: the view stays at the newest line.
@@ -95,6 +121,8 @@ fn LogTail(container: String) -> impl IntoView {
     };
     let now = move |_| frozen.set(None);
     let download = format!("/logs/{container}");
+    #[cfg(not(feature = "hydrate"))]
+    let _ = since;
     view! {
         <div class="log-tools">
             <span class="log-state" data-testid="log-state" data-state=move || state.get()>{move || state.get()}</span>
