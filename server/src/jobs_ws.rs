@@ -128,10 +128,7 @@ pub async fn feed(
 
 async fn feed_loop(mut socket: WebSocket, st: Arc<WsState>, caller: Caller, _slot: Slot) {
     let mut changed = st.jobs.subscribe();
-    let mut session_check = tokio::time::interval(SESSION_RECHECK);
-    session_check.tick().await;
-    let mut ping = tokio::time::interval(PING_EVERY);
-    ping.tick().await;
+    let mut upkeep = Upkeep::new().await;
     let mut last = String::new();
     loop {
         let running = model::operations::RunningJobs {
@@ -146,24 +143,63 @@ async fn feed_loop(mut socket: WebSocket, st: Arc<WsState>, caller: Caller, _slo
         }
         tokio::select! {
             r = changed.changed() => if r.is_err() { break },
-            _ = session_check.tick() => {
-                if !matches!(st.sessions.check(&caller.sid).await, Ok(SessionCheck::Valid(_))) {
-                    let _ = socket.send(error_message("your session has ended: log in again")).await;
+            flow = upkeep.next(&mut socket, &st, &caller.sid) => match flow {
+                Flow::Go => {}
+                Flow::SessionEnded => {
+                    let _ = socket.send(error_message(SESSION_ENDED)).await;
                     break;
                 }
-            }
-            _ = ping.tick() => {
-                if socket.send(Message::Ping(Vec::new().into())).await.is_err() {
-                    return;
-                }
-            }
-            m = socket.recv() => match m {
-                None | Some(Err(_)) | Some(Ok(Message::Close(_))) => return,
-                Some(Ok(_)) => {}
+                Flow::Closed => return,
             },
         }
     }
     let _ = socket.send(Message::Close(None)).await;
+}
+
+/// What every socket does besides its own messages: re-check the session,
+/// ping, and notice the client leaving (its messages are otherwise ignored).
+pub struct Upkeep {
+    session_check: tokio::time::Interval,
+    ping: tokio::time::Interval,
+}
+
+/// What [`Upkeep::next`] found.
+pub enum Flow {
+    Go,
+    /// Revoked, disabled, demoted or expired: say so, then close.
+    SessionEnded,
+    /// The client left or the connection broke.
+    Closed,
+}
+
+/// Sent before a socket closes because its session ended.
+pub const SESSION_ENDED: &str = "your session has ended: log in again";
+
+impl Upkeep {
+    pub async fn new() -> Upkeep {
+        let mut session_check = tokio::time::interval(SESSION_RECHECK);
+        session_check.tick().await;
+        let mut ping = tokio::time::interval(PING_EVERY);
+        ping.tick().await;
+        Upkeep { session_check, ping }
+    }
+
+    /// Wait for the next housekeeping event and handle it. Cancel-safe, so
+    /// it can race the socket's own messages in a `select!`.
+    pub async fn next(&mut self, socket: &mut WebSocket, st: &WsState, sid: &str) -> Flow {
+        tokio::select! {
+            _ = self.session_check.tick() => {
+                if st.session_valid(sid).await { Flow::Go } else { Flow::SessionEnded }
+            }
+            _ = self.ping.tick() => {
+                if socket.send(Message::Ping(Vec::new().into())).await.is_err() { Flow::Closed } else { Flow::Go }
+            }
+            m = socket.recv() => match m {
+                None | Some(Err(_)) | Some(Ok(Message::Close(_))) => Flow::Closed,
+                Some(Ok(_)) => Flow::Go,
+            },
+        }
+    }
 }
 
 fn error_message(text: &str) -> Message {
@@ -172,10 +208,7 @@ fn error_message(text: &str) -> Message {
 
 async fn follow(mut socket: WebSocket, st: Arc<WsState>, caller: Caller, id: String, _slot: Slot) {
     let mut changed = st.jobs.subscribe();
-    let mut session_check = tokio::time::interval(SESSION_RECHECK);
-    session_check.tick().await;
-    let mut ping = tokio::time::interval(PING_EVERY);
-    ping.tick().await;
+    let mut upkeep = Upkeep::new().await;
     let mut last = String::new();
     loop {
         let Some(job) = st.jobs.get(&id) else {
@@ -198,20 +231,13 @@ async fn follow(mut socket: WebSocket, st: Arc<WsState>, caller: Caller, id: Str
         }
         tokio::select! {
             r = changed.changed() => if r.is_err() { break },
-            _ = session_check.tick() => {
-                if !matches!(st.sessions.check(&caller.sid).await, Ok(SessionCheck::Valid(_))) {
-                    let _ = socket.send(error_message("your session has ended: log in again")).await;
+            flow = upkeep.next(&mut socket, &st, &caller.sid) => match flow {
+                Flow::Go => {}
+                Flow::SessionEnded => {
+                    let _ = socket.send(error_message(SESSION_ENDED)).await;
                     break;
                 }
-            }
-            _ = ping.tick() => {
-                if socket.send(Message::Ping(Vec::new().into())).await.is_err() {
-                    return;
-                }
-            }
-            m = socket.recv() => match m {
-                None | Some(Err(_)) | Some(Ok(Message::Close(_))) => return,
-                Some(Ok(_)) => {}
+                Flow::Closed => return,
             },
         }
         // Progress arrives every ~200 ms; a short pause coalesces bursts.

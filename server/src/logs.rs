@@ -29,7 +29,7 @@ use model::logs::{LogLine, LogMessage};
 use serde::Deserialize;
 
 use crate::auth::middleware::api_error;
-use crate::jobs_ws::WsState;
+use crate::jobs_ws::{Flow, Upkeep, WsState, SESSION_ENDED};
 
 pub const TAIL_ROUTE: &str = "/ws/logs/{container}";
 pub const DOWNLOAD_ROUTE: &str = "/logs/{container}";
@@ -180,10 +180,7 @@ async fn follow(
     let lines = domain::logs::lines(&docker, &container, &q, st.masker.clone()).map(|b| b.map_err(|e| e.to_string()));
     let (mut rx, reader) = read_into_queue(lines, missed.clone());
     let _stop_reading = AbortOnDrop(reader);
-    let mut session_check = tokio::time::interval(crate::jobs_ws::SESSION_RECHECK);
-    session_check.tick().await;
-    let mut ping = tokio::time::interval(crate::jobs_ws::PING_EVERY);
-    ping.tick().await;
+    let mut upkeep = Upkeep::new().await;
     loop {
         tokio::select! {
             batch = rx.recv() => {
@@ -214,20 +211,13 @@ async fn follow(
                     return;
                 }
             }
-            _ = session_check.tick() => {
-                if !st.ws.session_valid(&caller.sid).await {
-                    let _ = socket.send(text(&LogMessage::Error("your session has ended: log in again".into()))).await;
+            flow = upkeep.next(&mut socket, &st.ws, &caller.sid) => match flow {
+                Flow::Go => {}
+                Flow::SessionEnded => {
+                    let _ = socket.send(text(&LogMessage::Error(SESSION_ENDED.into()))).await;
                     break;
                 }
-            }
-            _ = ping.tick() => {
-                if socket.send(Message::Ping(Vec::new().into())).await.is_err() {
-                    return;
-                }
-            }
-            m = socket.recv() => match m {
-                None | Some(Err(_)) | Some(Ok(Message::Close(_))) => return,
-                Some(Ok(_)) => {}
+                Flow::Closed => return,
             },
         }
     }
