@@ -143,7 +143,7 @@ async fn feed_loop(mut socket: WebSocket, st: Arc<WsState>, caller: Caller, _slo
         }
         tokio::select! {
             r = changed.changed() => if r.is_err() { break },
-            flow = upkeep.next(&mut socket, &st, &caller.sid) => match flow {
+            due = upkeep.due(&mut socket) => match Upkeep::run(due, &mut socket, &st, &caller.sid).await {
                 Flow::Go => {}
                 Flow::SessionEnded => {
                     let _ = socket.send(error_message(SESSION_ENDED)).await;
@@ -163,7 +163,17 @@ pub struct Upkeep {
     ping: tokio::time::Interval,
 }
 
-/// What [`Upkeep::next`] found.
+/// What is due on a socket besides its own messages.
+pub enum Due {
+    SessionCheck,
+    Ping,
+    /// The client left or the connection broke.
+    Closed,
+    /// A client message, ignored.
+    Nothing,
+}
+
+/// What [`Upkeep::run`] decided.
 pub enum Flow {
     Go,
     /// Revoked, disabled, demoted or expired: say so, then close.
@@ -184,20 +194,28 @@ impl Upkeep {
         Upkeep { session_check, ping }
     }
 
-    /// Wait for the next housekeeping event and handle it. Cancel-safe, so
-    /// it can race the socket's own messages in a `select!`.
-    pub async fn next(&mut self, socket: &mut WebSocket, st: &WsState, sid: &str) -> Flow {
+    /// Wait until something is due. Only waits (cancel-safe), so it can
+    /// race the socket's own messages in a `select!`; what is due is then
+    /// done by [`Upkeep::run`] outside the race, so a busy stream cannot
+    /// cancel a session check half-way.
+    pub async fn due(&mut self, socket: &mut WebSocket) -> Due {
         tokio::select! {
-            _ = self.session_check.tick() => {
-                if st.session_valid(sid).await { Flow::Go } else { Flow::SessionEnded }
-            }
-            _ = self.ping.tick() => {
-                if socket.send(Message::Ping(Vec::new().into())).await.is_err() { Flow::Closed } else { Flow::Go }
-            }
+            _ = self.session_check.tick() => Due::SessionCheck,
+            _ = self.ping.tick() => Due::Ping,
             m = socket.recv() => match m {
-                None | Some(Err(_)) | Some(Ok(Message::Close(_))) => Flow::Closed,
-                Some(Ok(_)) => Flow::Go,
+                None | Some(Err(_)) | Some(Ok(Message::Close(_))) => Due::Closed,
+                Some(Ok(_)) => Due::Nothing,
             },
+        }
+    }
+
+    /// Do what is due.
+    pub async fn run(due: Due, socket: &mut WebSocket, st: &WsState, sid: &str) -> Flow {
+        match due {
+            Due::SessionCheck if !st.session_valid(sid).await => Flow::SessionEnded,
+            Due::Ping if socket.send(Message::Ping(Vec::new().into())).await.is_err() => Flow::Closed,
+            Due::Closed => Flow::Closed,
+            _ => Flow::Go,
         }
     }
 }
@@ -231,7 +249,7 @@ async fn follow(mut socket: WebSocket, st: Arc<WsState>, caller: Caller, id: Str
         }
         tokio::select! {
             r = changed.changed() => if r.is_err() { break },
-            flow = upkeep.next(&mut socket, &st, &caller.sid) => match flow {
+            due = upkeep.due(&mut socket) => match Upkeep::run(due, &mut socket, &st, &caller.sid).await {
                 Flow::Go => {}
                 Flow::SessionEnded => {
                     let _ = socket.send(error_message(SESSION_ENDED)).await;

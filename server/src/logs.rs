@@ -211,7 +211,7 @@ async fn follow(
                     return;
                 }
             }
-            flow = upkeep.next(&mut socket, &st.ws, &caller.sid) => match flow {
+            due = upkeep.due(&mut socket) => match Upkeep::run(due, &mut socket, &st.ws, &caller.sid).await {
                 Flow::Go => {}
                 Flow::SessionEnded => {
                     let _ = socket.send(text(&LogMessage::Error(SESSION_ENDED.into()))).await;
