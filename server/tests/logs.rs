@@ -104,6 +104,38 @@ async fn a_live_tail_masks_secrets_and_is_for_operators_only() {
         "Docker's time of the line: {}",
         line.at_ms
     );
+    // Revoked while lines keep streaming (one every 10 ms): the tail still
+    // re-checks the session and ends with a message saying why.
+    let busy = std::thread::spawn(|| {
+        use std::io::Write;
+        let mut child = std::process::Command::new("docker")
+            .args(["exec", "-i", "etcd", "sh", "-c", "cat > /proc/1/fd/1"])
+            .stdin(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut input = child.stdin.take().unwrap();
+        for i in 0..400 {
+            let _ = writeln!(input, "pgc-busy-line {i}");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        drop(input);
+        let _ = child.wait();
+    });
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let out = app.cli(&["session", "revoke", "--user", "olga"], "");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let revoked = std::time::Instant::now();
+    let ended = loop {
+        if let LogMessage::Error(e) = next_message(&mut ws, 10).await {
+            break e;
+        }
+    };
+    assert!(ended.contains("session has ended"), "{ended}");
+    eprintln!(
+        "the busy tail ended {} ms after the revocation",
+        revoked.elapsed().as_millis()
+    );
+    busy.join().unwrap();
     drop(ws);
     let audit = audit_rows(&app, "action=logs_view").await;
     assert!(
