@@ -375,7 +375,9 @@ async fn container_cpu_and_memory_follow_a_real_load() {
     let ov = eventually(Duration::from_secs(30), "pg-1 sampled busy", || async {
         let ov = app.overview().await;
         let u = ov.containers.iter().find(|c| c.name == "pg-1")?.usage.clone()?;
-        (u.cpu_percent > 50.0).then_some(ov)
+        // A full CPU for the loop; over 25 % even while CI builds an image beside it
+        // (idle containers sample at 1–2 %).
+        (u.cpu_percent > 25.0).then_some(ov)
     })
     .await;
     let _ = burner.kill();
