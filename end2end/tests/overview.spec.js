@@ -82,11 +82,6 @@ test('a switchover from the Overview: plan, typed name, live steps, new leader w
   await expect(page.locator('[data-testid=member-row][data-role=Leader]')).toHaveAttribute('data-member', candidate, { timeout: 30_000 });
   await page.screenshot({ path: shot('switchover.png'), fullPage: true });
   expect(await page.evaluate(() => window.__pgcNoReload)).toBe(true);
-  // The timeline history shows the promotion, newest first, and fits its card.
-  const history = page.locator('[data-testid=history]');
-  await expect(history.locator('[data-testid=history-row]').first()).toContainText(candidate, { timeout: 30_000 });
-  const fits = await history.evaluate((t) => t.scrollWidth <= t.parentElement.clientWidth);
-  expect(fits, 'the history table fits its card').toBe(true);
 });
 
 test('a live feed stays open through Traefik for three idle minutes, then still delivers', async ({ page }) => {

@@ -18,10 +18,7 @@ pub fn HistoryPanel(
                     <td class="num">{h.timeline}</td>
                     <td>{format_lsn(h.lsn)}</td>
                     <td>{h.reason}</td>
-                    <td>{match (h.at_ms, h.timestamp) {
-                        (Some(ms), _) => view! { <crate::components::time::Time ms/> }.into_any(),
-                        (None, t) => t.map(|t| short_timestamp(&t)).unwrap_or_default().into_any(),
-                    }}</td>
+                    <td>{h.timestamp.map(|t| short_timestamp(&t)).unwrap_or_default()}</td>
                     <td>{h.new_leader.unwrap_or_default()}</td>
                 </tr>
             };
@@ -47,7 +44,7 @@ pub fn HistoryPanel(
             <h2>"Timeline history"</h2>
             {error.map(|e| view! { <p class="notice warn">{e}</p> })}
             {empty.then(|| view! { <p class="notice">"No failover or switchover yet: the cluster is on its first timeline."</p> })}
-            <table class="history" data-testid="history">
+            <table class="history">
                 <thead>
                     <tr><th>"TL"</th><th>"Ended at LSN"</th><th>"Reason"</th><th>"When"</th><th>"New leader"</th></tr>
                 </thead>
