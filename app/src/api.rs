@@ -16,6 +16,8 @@ use crate::{access::authorize, serve::step_up};
 #[derive(Clone)]
 pub struct ServerContext {
     pub overview: std::sync::Arc<domain::overview::OverviewService>,
+    /// The Overview read now (`read`) or followed (`subscribe`, `/ws/overview`).
+    pub feed: std::sync::Arc<domain::overview_feed::OverviewFeed>,
     pub operations: std::sync::Arc<domain::operations::OperationService>,
     pub audit: std::sync::Arc<domain::audit::AuditLog>,
     pub users: domain::users::UserStore,
@@ -31,12 +33,7 @@ fn ctx() -> Result<ServerContext, ApiError> {
 #[server(endpoint = "overview")]
 pub async fn get_overview() -> Result<Overview, ApiError> {
     authorize::<GetOverview>()?;
-    let ctx = ctx()?;
-    let (mut ov, ops) = tokio::join!(ctx.overview.overview(), ctx.audit.recent_operations(20));
-    ov.operations = ops.unwrap_or_default();
-    let names: Vec<String> = ov.topology.members.iter().map(|m| m.name.clone()).collect();
-    ov.busy_members = model::overview::busy_members(&ctx.operations.jobs.running(), &names);
-    Ok(ov)
+    Ok(ctx()?.feed.read().await)
 }
 
 /// Who is logged in, and what the UI may offer them.

@@ -13,6 +13,7 @@ pub mod logs;
 pub mod naming;
 pub mod operations;
 pub mod overview;
+pub mod overview_feed;
 pub mod patroni;
 pub mod restore;
 pub mod users;

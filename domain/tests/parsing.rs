@@ -304,3 +304,101 @@ fn merged_topology_matches_recorded_patronictl_list() {
         assert_eq!(m.timeline, row["TL"].as_u64());
     }
 }
+
+/// The Overview built from recorded answers: healthy, or pg-2 stopped
+/// (HAProxy's DOWN, the unreachable banner, a switchover's new leader).
+fn recorded_overview(pg2_stopped: bool) -> model::Overview {
+    let (topology, csv) = if pg2_stopped {
+        let c = cluster("patroni-4.1/cluster-pg2-stopped.json");
+        let probes = vec![
+            probe(
+                "pg-0",
+                18008,
+                Ok(status("patroni-4.1/patroni-replica.json")),
+                Some(c.clone()),
+            ),
+            probe("pg-1", 18009, Ok(status("patroni-4.1/patroni-leader.json")), Some(c)),
+            probe("pg-2", 18010, Err("connection refused or unreachable".into()), None),
+        ];
+        let since = BTreeMap::from([("pg-2".to_string(), 500)]);
+        (
+            merge_topology("x", &probes, &since, 2_000),
+            "haproxy-2.6/stats-pg2-down.csv",
+        )
+    } else {
+        (
+            merge_topology("x", &healthy_probes(), &BTreeMap::new(), 1_000),
+            "haproxy-2.6/stats-healthy.csv",
+        )
+    };
+    let stats = parse_stats_csv(&fixture(csv), "primary", "replicas").unwrap();
+    model::Overview {
+        topology,
+        history: parse_history(&serde_json::from_str(&fixture("patroni-4.1/history.json")).unwrap()),
+        history_error: None,
+        haproxy: Some(stats),
+        haproxy_error: pg2_stopped.then(|| "one read failed".to_string()),
+        haproxy_stats_url: "https://pg-haproxy.localhost".into(),
+        endpoints: Vec::new(),
+        operations: Vec::new(),
+        busy_members: Default::default(),
+        containers: Vec::new(),
+        containers_error: None,
+    }
+}
+
+#[test]
+fn the_live_feed_sends_patches_that_rebuild_each_version_exactly() {
+    use domain::overview_feed::next_version;
+    use model::overview::FeedFrame;
+    let healthy = recorded_overview(false);
+    let stopped = recorded_overview(true);
+    let v1 = next_version(None, healthy.clone()).unwrap();
+    assert_eq!(v1.seq, 1);
+    assert!(v1.patch_frame.is_none(), "the first version has nothing to patch");
+    let v2 = next_version(Some(&v1), stopped.clone()).unwrap();
+    assert_eq!(v2.seq, 2);
+    assert!(
+        next_version(Some(&v2), stopped.clone()).is_none(),
+        "no change, no version"
+    );
+    // A follower with version 1 gets the patch; a new one (or one that
+    // missed a version) the whole; one with version 2 nothing.
+    let patch = v2.frame_for(Some(1)).unwrap();
+    assert!(
+        patch.len() < v2.full_frame.len(),
+        "{} vs {}",
+        patch.len(),
+        v2.full_frame.len()
+    );
+    assert_eq!(v2.frame_for(None), Some(v2.full_frame.as_str()));
+    assert_eq!(v2.frame_for(Some(0)), Some(v2.full_frame.as_str()));
+    assert_eq!(v2.frame_for(Some(2)), None);
+    // What the browser does: the whole version 1, then the patch.
+    let first: FeedFrame = serde_json::from_str(v1.frame_for(None).unwrap()).unwrap();
+    let mut doc = first.full.unwrap();
+    assert_eq!(serde_json::from_value::<model::Overview>(doc.clone()).unwrap(), healthy);
+    let next: FeedFrame = serde_json::from_str(patch).unwrap();
+    assert_eq!(next.seq, 2);
+    model::merge_patch::apply(&mut doc, &next.patch.unwrap());
+    assert_eq!(serde_json::from_value::<model::Overview>(doc.clone()).unwrap(), stopped);
+    // And back: the error cleared (a key removed), pg-2 answering again.
+    let v3 = next_version(Some(&v2), healthy.clone()).unwrap();
+    let back: FeedFrame = serde_json::from_str(v3.frame_for(Some(2)).unwrap()).unwrap();
+    model::merge_patch::apply(&mut doc, &back.patch.unwrap());
+    assert_eq!(serde_json::from_value::<model::Overview>(doc.clone()).unwrap(), healthy);
+    // A second later with one replica's lag changed: a few bytes, not the whole.
+    let mut later = healthy.clone();
+    later.topology.observed_at_ms += 1000;
+    later.topology.members[2].lag_bytes = Some(4096);
+    let v4 = next_version(Some(&v3), later.clone()).unwrap();
+    let small = v4.frame_for(Some(3)).unwrap();
+    assert!(
+        small.len() * 10 < v4.full_frame.len(),
+        "{small} vs {} bytes",
+        v4.full_frame.len()
+    );
+    let f: FeedFrame = serde_json::from_str(small).unwrap();
+    model::merge_patch::apply(&mut doc, &f.patch.unwrap());
+    assert_eq!(serde_json::from_value::<model::Overview>(doc).unwrap(), later);
+}

@@ -7,6 +7,7 @@ pub mod containers;
 pub mod error;
 pub mod haproxy;
 pub mod logs;
+pub mod merge_patch;
 pub mod operations;
 pub mod overview;
 pub mod time;

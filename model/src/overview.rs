@@ -48,6 +48,22 @@ pub struct Overview {
     pub containers_error: Option<String>,
 }
 
+/// One message of the Overview's live feed (`/ws/overview`): the whole
+/// Overview (as JSON) on connect and after a gap, otherwise a merge patch
+/// (see [`crate::merge_patch`]) from the version the browser has, `seq - 1`.
+/// A feed that ends says why in `error`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct FeedFrame {
+    #[serde(default)]
+    pub seq: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub full: Option<serde_json::Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub patch: Option<serde_json::Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
 /// One finished console operation, as the history shows it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct OperationRecord {

@@ -8,6 +8,7 @@ mod config;
 mod health;
 mod jobs_ws;
 mod logs;
+mod overview_ws;
 mod router;
 mod secrets;
 mod state;

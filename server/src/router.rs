@@ -105,8 +105,10 @@ pub fn build_context(cfg: &Config, st: &AppState) -> Result<ServerContext, Serve
             restore_timeout_secs: cfg.restore_timeout_secs,
         },
     });
+    let feed = domain::overview_feed::OverviewFeed::new(overview.clone(), st.audit.clone(), operations.jobs.clone());
     Ok(ServerContext {
         overview,
+        feed,
         operations,
         audit: st.audit.clone(),
         users: st.users.clone(),
@@ -209,11 +211,18 @@ pub fn build_router(cfg: &Config, ctx: ServerContext, st: AppState, sessions: Sq
             watched_containers(cfg).unwrap_or_default(),
             log_masker(cfg),
         )));
+    let overview_routes = Router::new()
+        .route(crate::overview_ws::ROUTE, get(crate::overview_ws::follow))
+        .with_state(Arc::new(crate::overview_ws::FeedState {
+            ws: ws.clone(),
+            feed: ctx.feed.clone(),
+        }));
     let ws_routes = Router::new()
         .route(crate::jobs_ws::JOB_ROUTE, get(crate::jobs_ws::job))
         .route(crate::jobs_ws::FEED_ROUTE, get(crate::jobs_ws::feed))
         .with_state(ws)
-        .merge(log_routes);
+        .merge(log_routes)
+        .merge(overview_routes);
     // The static site has its own route; nothing else serves files.
     let site = tower_http::services::ServeDir::new(cfg.site_root.join("pkg"))
         .precompressed_br()

@@ -1,5 +1,8 @@
 //! The Overview page: endpoints, topology, timeline history, HAProxy.
-//! Refreshes itself without reloading the page.
+//! Rendered on the server with a fresh read, then kept current by the
+//! console's live feed (`/ws/overview`: the whole Overview, then a merge
+//! patch per change, from one sampler shared by every tab). While that
+//! socket is down (it reopens itself) the page polls once a second instead.
 
 use crate::components::time::Time;
 use std::time::Duration;
@@ -19,7 +22,7 @@ use crate::format::{duration_between, utc_time};
 use model::auth::Me;
 use model::operations::OpKind;
 
-/// How often the page asks for a fresh overview.
+/// How often the page asks for a fresh overview while the live feed is down.
 const REFRESH: Duration = Duration::from_millis(1000);
 
 #[component]
@@ -32,15 +35,35 @@ pub fn OverviewPage() -> impl IntoView {
     let last_good: RwSignal<Option<Overview>> = RwSignal::new(None);
     let last_error: RwSignal<Option<String>> = RwSignal::new(None);
 
+    // The live feed's newest version (None while it is down).
+    let live: RwSignal<Option<Overview>> = RwSignal::new(None);
+    let feed_up = RwSignal::new(false);
+    let feed_ended: RwSignal<Option<String>> = RwSignal::new(None);
+    #[cfg(feature = "hydrate")]
+    Effect::new(move |prev: Option<()>| {
+        if prev.is_none() {
+            follow_feed(live, feed_up, feed_ended);
+        }
+    });
     Effect::new(move |_| {
-        if let Ok(handle) = set_interval_with_handle(move || overview.refetch(), REFRESH) {
+        let poll = move || {
+            if !feed_up.get_untracked() {
+                overview.refetch()
+            }
+        };
+        if let Ok(handle) = set_interval_with_handle(poll, REFRESH) {
             on_cleanup(move || handle.clear());
         }
     });
 
     let body = move || {
+        let pushed = live.get();
         Suspend::new(async move {
             let me = me.await.ok();
+            if let Some(ov) = pushed {
+                last_error.set(None);
+                return view! { <OverviewBody ov me/> }.into_any();
+            }
             match overview.await {
                 Ok(ov) => {
                     last_error.set(None);
@@ -65,6 +88,7 @@ pub fn OverviewPage() -> impl IntoView {
 
     view! {
         <section class="page overview">
+            {move || feed_ended.get().map(|e| view! { <div class="banner error" data-testid="feed-ended">{e}</div> })}
             <OperationPanel/>
             // After a reload, or in another user's tab: what is running now.
             {move || launcher.with(Option::is_none).then(|| view! { <LiveJobs/> })}
@@ -73,6 +97,50 @@ pub fn OverviewPage() -> impl IntoView {
             </Transition>
         </section>
     }
+}
+
+/// Follow `/ws/overview`: apply each frame to the JSON document the page
+/// has and publish the result in `live`. A patch that does not follow the
+/// version the page has (which the server never sends) is dropped with the
+/// document, so the page polls until the next whole version.
+#[cfg(feature = "hydrate")]
+fn follow_feed(live: RwSignal<Option<Overview>>, feed_up: RwSignal<bool>, ended: RwSignal<Option<String>>) {
+    use model::overview::FeedFrame;
+    use std::{cell::RefCell, rc::Rc};
+    let doc: Rc<RefCell<Option<(u64, serde_json::Value)>>> = Rc::default();
+    let on_text = {
+        let doc = doc.clone();
+        move |text: String| {
+            let Ok(frame) = serde_json::from_str::<FeedFrame>(&text) else {
+                return;
+            };
+            if let Some(e) = frame.error {
+                ended.try_set(Some(e));
+                return;
+            }
+            let mut doc = doc.borrow_mut();
+            match (frame.full, frame.patch, doc.as_mut()) {
+                (Some(full), _, _) => *doc = Some((frame.seq, full)),
+                (None, Some(patch), Some((seq, d))) if *seq + 1 == frame.seq => {
+                    model::merge_patch::apply(d, &patch);
+                    *seq = frame.seq;
+                }
+                _ => *doc = None,
+            }
+            let ov = doc
+                .as_ref()
+                .and_then(|(_, d)| serde_json::from_value::<Overview>(d.clone()).ok());
+            feed_up.try_set(ov.is_some());
+            live.try_set(ov);
+        }
+    };
+    let on_down = move || {
+        doc.borrow_mut().take();
+        feed_up.try_set(false);
+        live.try_set(None);
+        ended.try_get_untracked().flatten().is_none()
+    };
+    crate::components::live::follow("/ws/overview", on_text, on_down);
 }
 
 #[component]

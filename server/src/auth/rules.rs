@@ -39,6 +39,7 @@ pub const HTTP_ROUTES: &[(&str, Access)] = &[
 pub const WS_ROUTES: &[(&str, Action)] = &[
     (crate::jobs_ws::JOB_ROUTE, Action::ViewCluster),
     (crate::jobs_ws::FEED_ROUTE, Action::ViewCluster),
+    (crate::overview_ws::ROUTE, Action::ViewCluster),
     (crate::logs::TAIL_ROUTE, Action::ReadLogs),
 ];
 
