@@ -11,8 +11,19 @@ async function waitHealthy(page) {
 }
 
 test('overview shows three members, one leader and both endpoints', async ({ page }) => {
+  const sockets = [];
+  page.on('websocket', (ws) => sockets.push(ws.url()));
   await login(page, 'admin');
   await waitHealthy(page);
+  // Kept current by the live feed (one websocket per tab), not by polling.
+  await expect.poll(() => sockets.filter((u) => u.endsWith('/ws/overview')).length).toBe(1);
+  let polls = 0;
+  page.on('request', (r) => { if (r.url().endsWith('/api/overview')) polls += 1; });
+  const updated = page.locator('[data-testid=refreshed-at]');
+  const before = await updated.getAttribute('data-ms');
+  await expect(updated).not.toHaveAttribute('data-ms', before, { timeout: 5_000 });
+  await page.waitForTimeout(3_000);
+  expect(polls, 'no polling while the feed is up').toBe(0);
   const rows = page.locator('[data-testid=member-row]');
   await expect(rows).toHaveCount(3);
   await expect(page.locator('[data-testid=member-row][data-role=Leader]')).toHaveCount(1);

@@ -24,6 +24,8 @@ use model::operations::OpKind;
 
 /// How often the page asks for a fresh overview while the live feed is down.
 const REFRESH: Duration = Duration::from_millis(1000);
+/// How often a tab following the feed keeps its session alive.
+const STILL_HERE: Duration = Duration::from_secs(60);
 
 #[component]
 pub fn OverviewPage() -> impl IntoView {
@@ -52,6 +54,20 @@ pub fn OverviewPage() -> impl IntoView {
             }
         };
         if let Ok(handle) = set_interval_with_handle(poll, REFRESH) {
+            on_cleanup(move || handle.clear());
+        }
+    });
+    // An open Overview counts as activity: the feed makes no HTTP requests,
+    // so the tab says it is there once a minute (no cluster reads).
+    Effect::new(move |_| {
+        let still_here = move || {
+            if feed_up.get_untracked() {
+                leptos::task::spawn_local(async {
+                    let _ = whoami().await;
+                });
+            }
+        };
+        if let Ok(handle) = set_interval_with_handle(still_here, STILL_HERE) {
             on_cleanup(move || handle.clear());
         }
     });
@@ -187,7 +203,7 @@ fn OverviewBody(ov: Overview, me: Option<Me>) -> impl IntoView {
             <span class=format!("status-pill {health}") data-testid="cluster-status" data-status=health>
                 {status_text}
             </span>
-            <span class="refreshed" data-testid="refreshed-at">
+            <span class="refreshed" data-testid="refreshed-at" data-ms=now.to_string()>
                 "updated "<Time ms=now/>
             </span>
         </div>
