@@ -18,6 +18,7 @@ pub struct ServerContext {
     pub overview: std::sync::Arc<domain::overview::OverviewService>,
     /// The Overview read now (`read`) or followed (`subscribe`, `/ws/overview`).
     pub feed: std::sync::Arc<domain::overview_feed::OverviewFeed>,
+    pub timeline: std::sync::Arc<domain::timeline::Timeline>,
     pub operations: std::sync::Arc<domain::operations::OperationService>,
     pub audit: std::sync::Arc<domain::audit::AuditLog>,
     pub users: domain::users::UserStore,
@@ -34,6 +35,31 @@ fn ctx() -> Result<ServerContext, ApiError> {
 pub async fn get_overview() -> Result<Overview, ApiError> {
     authorize::<GetOverview>()?;
     Ok(ctx()?.feed.read().await)
+}
+
+/// The incident timeline, newest first: at most 500 events matching the
+/// filters (member or container, kind, UTC range).
+#[server(endpoint = "timeline_page")]
+pub async fn timeline_page(
+    #[server(default)] subject: Option<String>,
+    #[server(default)] kind: Option<String>,
+    #[server(default)] from: Option<String>,
+    #[server(default)] to: Option<String>,
+) -> Result<model::timeline::TimelinePage, ApiError> {
+    authorize::<TimelinePage>()?;
+    let ctx = ctx()?;
+    let filter = crate::serve::timeline_filter(subject, kind, from, to)?;
+    let (events, more) = ctx
+        .timeline
+        .store
+        .page(&filter, 500)
+        .await
+        .map_err(|e| ApiError::internal(format!("timeline: {e}")))?;
+    Ok(model::timeline::TimelinePage {
+        events,
+        more,
+        retention_days: ctx.timeline.retention_days,
+    })
 }
 
 /// Who is logged in, and what the UI may offer them.

@@ -78,6 +78,7 @@ pub fn App() -> impl IntoView {
                     <Route path=StaticSegment("admin") view=pages::admin::AdminPage/>
                     <Route path=StaticSegment("backups") view=pages::backups::BackupsPage/>
                     <Route path=StaticSegment("logs") view=pages::logs::LogsPage/>
+                    <Route path=StaticSegment("timeline") view=pages::timeline::TimelinePageView/>
                 </Routes>
             </main>
         </Router>
@@ -118,6 +119,7 @@ fn TopBar() -> impl IntoView {
                     <nav>
                         <a href="/">"Overview"</a>
                         <a href="/backups" data-testid="nav-backups">"Backups"</a>
+                        <a href="/timeline" data-testid="nav-timeline">"Timeline"</a>
                         {me.can_read_logs.then(|| view! { <a href="/logs" data-testid="nav-logs">"Logs"</a> })}
                         {admin}
                     </nav>

@@ -77,6 +77,38 @@ pub fn audit_filter(
     })
 }
 
+/// The timeline's filters as typed (the page's inputs, the CSV's query):
+/// a member or container name, a kind, a UTC range. Bad input is a 400.
+pub fn timeline_filter(
+    subject: Option<String>,
+    kind: Option<String>,
+    from: Option<String>,
+    to: Option<String>,
+) -> Result<domain::timeline::TimelineFilter, ApiError> {
+    let some = |s: Option<String>| s.map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
+    let kind = match some(kind) {
+        None => None,
+        Some(k) => Some(model::timeline::EventKind::parse(&k).ok_or_else(|| {
+            ApiError::bad_input(format!(
+                "kind: {:?} is not one of container, haproxy, promotion, member, operation",
+                k.chars().take(40).collect::<String>()
+            ))
+        })?),
+    };
+    let subject = some(subject);
+    if subject.as_ref().is_some_and(|s| s.len() > 128) {
+        return Err(ApiError::bad_input("member: a name of at most 128 characters"));
+    }
+    // The same date rules as the audit filters.
+    let range = audit_filter(None, None, None, from, to)?;
+    Ok(domain::timeline::TimelineFilter {
+        subject,
+        kind,
+        from_ms: range.from_ms,
+        to_ms: range.to_ms,
+    })
+}
+
 pub fn audit_row(r: domain::audit::AuditRecord) -> model::auth::AuditRow {
     model::auth::AuditRow {
         id: r.id,

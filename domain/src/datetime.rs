@@ -66,6 +66,12 @@ pub fn human_utc(ms: i64) -> String {
     .unwrap_or_else(|| format!("{ms} ms"))
 }
 
+/// Unix ms as a user types a UTC time (what [`parse_user_utc`] reads back):
+/// `2026-11-30T07:15:02`.
+pub fn user_utc(ms: i64) -> String {
+    format_utc(ms, format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]")).unwrap_or_default()
+}
+
 /// Unix ms as a compact UTC stamp for folder names: `20261130T071502Z`.
 pub fn format_compact(ms: i64) -> String {
     format_utc(ms, format_description!("[year][month][day]T[hour][minute][second]Z")).unwrap_or_else(|| ms.to_string())

@@ -1,4 +1,5 @@
-//! The console's embedded SQLite database: users, sessions, audit log.
+//! The console's embedded SQLite database: users, sessions, audit log,
+//! incident timeline.
 //! (tower-sessions keeps its own table in the same file.)
 
 use std::path::Path;
@@ -58,6 +59,17 @@ CREATE TABLE IF NOT EXISTS audit (
 CREATE INDEX IF NOT EXISTS audit_at ON audit(at_ms);
 CREATE INDEX IF NOT EXISTS audit_action ON audit(action, id);
 CREATE INDEX IF NOT EXISTS audit_user ON audit(user_name, id);
+
+CREATE TABLE IF NOT EXISTS timeline (
+    id         INTEGER PRIMARY KEY AUTOINCREMENT,
+    at_ms      INTEGER NOT NULL,
+    kind       TEXT NOT NULL,
+    subject    TEXT NOT NULL,
+    text       TEXT NOT NULL,
+    link       TEXT,
+    source_key TEXT NOT NULL UNIQUE
+);
+CREATE INDEX IF NOT EXISTS timeline_at ON timeline(at_ms, id);
 CREATE INDEX IF NOT EXISTS audit_result ON audit(result, id);
 CREATE TRIGGER IF NOT EXISTS audit_no_update BEFORE UPDATE ON audit
 BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;

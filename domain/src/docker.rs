@@ -19,6 +19,15 @@ pub enum DockerError {
     },
 }
 
+/// One event of a container, as Docker reports it.
+#[derive(Clone, Debug)]
+pub struct ContainerEvent {
+    pub action: String,
+    pub id: String,
+    pub attributes: std::collections::HashMap<String, String>,
+    pub time_nano: i64,
+}
+
 #[derive(Clone)]
 pub struct DockerControl {
     docker: Docker,
@@ -106,6 +115,38 @@ impl DockerControl {
                 Ok((out.as_ref().to_vec(), stderr))
             }
             Err(e) => Err(call_error("logs", &name)(e)),
+        })
+    }
+
+    /// Docker's events of `containers` since `since_s` (unix seconds; what
+    /// Docker still holds), then each new one as it happens: (action,
+    /// container id, attributes, time in ns).
+    pub fn events(
+        &self,
+        containers: &[String],
+        since_s: i64,
+    ) -> impl futures::Stream<Item = Result<ContainerEvent, DockerError>> + Send + 'static {
+        use futures::StreamExt;
+        let filters = std::collections::HashMap::from([
+            ("type".to_string(), vec!["container".to_string()]),
+            ("container".to_string(), containers.to_vec()),
+        ]);
+        let options = bollard::query_parameters::EventsOptions {
+            since: Some(since_s.max(0).to_string()),
+            until: None,
+            filters: Some(filters),
+        };
+        self.docker.events(Some(options)).map(|r| match r {
+            Ok(m) => {
+                let actor = m.actor.unwrap_or_default();
+                Ok(ContainerEvent {
+                    action: m.action.unwrap_or_default(),
+                    id: actor.id.unwrap_or_default(),
+                    attributes: actor.attributes.unwrap_or_default(),
+                    time_nano: m.time_nano.unwrap_or_else(|| m.time.unwrap_or(0) * 1_000_000_000),
+                })
+            }
+            Err(e) => Err(call_error("events", "")(e)),
         })
     }
 

@@ -16,6 +16,7 @@ pub mod overview;
 pub mod overview_feed;
 pub mod patroni;
 pub mod restore;
+pub mod timeline;
 pub mod users;
 
 pub use model;

@@ -28,6 +28,8 @@ const RECENT_OPERATIONS: i64 = 20;
 /// One published version of the Overview.
 pub struct FeedVersion {
     pub seq: u64,
+    /// When it was read.
+    pub read_at: std::time::Instant,
     pub overview: Overview,
     /// This version as a whole-Overview frame (JSON text).
     pub full_frame: String,
@@ -79,6 +81,16 @@ impl OverviewFeed {
         let names: Vec<String> = ov.topology.members.iter().map(|m| m.name.clone()).collect();
         ov.busy_members = model::overview::busy_members(&self.jobs.running(), &names);
         ov
+    }
+
+    /// The followers' newest version if it is at most `max_age` old (no
+    /// second read while tabs follow), else a read of its own.
+    pub async fn latest_or_read(&self, max_age: Duration) -> Overview {
+        let latest = self.tx.borrow().clone();
+        match latest {
+            Some(v) if v.read_at.elapsed() <= max_age => v.overview.clone(),
+            _ => self.read().await,
+        }
     }
 
     /// Follow the feed: the receiver holds the newest version (None until
@@ -134,6 +146,7 @@ pub fn next_version(previous: Option<&FeedVersion>, overview: Overview) -> Optio
     let frame = |f: FeedFrame| serde_json::to_string(&f).expect("a frame serialises");
     Some(FeedVersion {
         seq,
+        read_at: std::time::Instant::now(),
         full_frame: frame(FeedFrame {
             seq,
             full: Some(value.clone()),

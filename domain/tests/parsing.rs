@@ -402,3 +402,33 @@ fn the_live_feed_sends_patches_that_rebuild_each_version_exactly() {
     model::merge_patch::apply(&mut doc, &f.patch.unwrap());
     assert_eq!(serde_json::from_value::<model::Overview>(doc).unwrap(), later);
 }
+
+#[test]
+fn the_timeline_sees_what_changed_between_two_looks() {
+    use domain::timeline::observe::Observed;
+    use model::timeline::EventKind;
+    let mut seen = Observed::default();
+    let first = seen.changes(&recorded_overview(false));
+    assert!(
+        first.iter().all(|e| e.kind == EventKind::Promotion),
+        "the first look only sets the baseline (promotions carry their own time): {first:?}"
+    );
+    assert!(!first.is_empty(), "the recorded history has promotions");
+    assert!(
+        seen.changes(&recorded_overview(false)).is_empty(),
+        "nothing changed, nothing recorded"
+    );
+    let changes = seen.changes(&recorded_overview(true));
+    let texts: Vec<&str> = changes.iter().map(|e| e.text.as_str()).collect();
+    assert!(texts.contains(&"pg-2: streaming → unreachable"), "{texts:?}");
+    assert!(texts.contains(&"leader changed: pg-0 → pg-1"), "{texts:?}");
+    let down = changes
+        .iter()
+        .find(|e| e.kind == EventKind::Haproxy && e.subject == "pg-2")
+        .unwrap_or_else(|| panic!("HAProxy's DOWN of pg-2: {texts:?}"));
+    assert!(down.text.starts_with("HAProxy: pg-2 DOWN in replicas"), "{}", down.text);
+    assert!(down.at_ms <= 2_000, "at HAProxy's own time of the change, not later");
+    // Every event has a distinct key: a second sighting is not a second event.
+    let keys: std::collections::BTreeSet<_> = changes.iter().map(|e| &e.key).collect();
+    assert_eq!(keys.len(), changes.len());
+}

@@ -11,6 +11,7 @@ pub mod merge_patch;
 pub mod operations;
 pub mod overview;
 pub mod time;
+pub mod timeline;
 pub mod topology;
 
 pub use haproxy::{HaproxyListener, HaproxyServer, HaproxyStats, ListenerRole};

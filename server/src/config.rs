@@ -125,6 +125,10 @@ settings! {
     /// A restored cluster that is not healthy within this many seconds is rolled back
     /// (its previous data put back and started again).
     restore_timeout_secs: u64 = 600, env "PGC_RESTORE_TIMEOUT_SECS";
+    /// How many days the incident timeline keeps its events.
+    timeline_retention_days: u64 = 30, env "PGC_TIMELINE_RETENTION_DAYS";
+    /// How often (seconds) the timeline looks at the cluster for changes while no tab follows the live feed.
+    timeline_sample_secs: u64 = 2, env "PGC_TIMELINE_SAMPLE_SECS";
     /// Upper bound of one Patroni operation call (a switchover waits for Patroni), in seconds.
     operation_timeout_secs: u64 = 90, env "PGC_OPERATION_TIMEOUT_SECS";
     /// How long a prepared operation's confirmation stays valid, in seconds.

@@ -13,6 +13,7 @@ mod router;
 mod secrets;
 mod state;
 mod stats_auth;
+mod timeline_csv;
 
 use cli::Command;
 use config::Config;

@@ -106,9 +106,17 @@ pub fn build_context(cfg: &Config, st: &AppState) -> Result<ServerContext, Serve
         },
     });
     let feed = domain::overview_feed::OverviewFeed::new(overview.clone(), st.audit.clone(), operations.jobs.clone());
+    let timeline = domain::timeline::Timeline::new(
+        domain::timeline::TimelineStore::new(st.pool.clone()),
+        feed.clone(),
+        watched_containers(cfg)?,
+        cfg.timeline_retention_days.max(1),
+        Duration::from_secs(cfg.timeline_sample_secs.max(1)),
+    );
     Ok(ServerContext {
         overview,
         feed,
+        timeline,
         operations,
         audit: st.audit.clone(),
         users: st.users.clone(),
@@ -193,6 +201,7 @@ pub fn build_router(cfg: &Config, ctx: ServerContext, st: AppState, sessions: Sq
         .route("/login", post(login::login))
         .route("/logout", post(login::logout))
         .route("/audit/export.csv", get(crate::auth::audit_csv::export))
+        .route(crate::timeline_csv::ROUTE, get(crate::timeline_csv::export))
         .route("/backups/download/{id}", get(crate::backups::download))
         .route("/auth/traefik", get(crate::stats_auth::forward_auth))
         .route("/auth/stats", get(crate::stats_auth::grant))
@@ -266,6 +275,7 @@ pub async fn run(cfg: Config) -> Result<(), ServeError> {
     });
     say_who_can_log_in(&cfg, &st).await;
     let ctx = build_context(&cfg, &st)?;
+    ctx.timeline.start();
     recover_backups_at_start(&st, &ctx.operations.backup).await;
     // In the background, under the operation lock (it may wait minutes for the cluster).
     let (ops, audit) = (ctx.operations.clone(), st.audit.clone());

@@ -1,8 +1,8 @@
 //! The Overview's live feed (`/ws/overview`) against the real stack: the
 //! console reads Patroni once per interval however many tabs follow, every
 //! tab gets the whole Overview and then patches that rebuild each version,
-//! a change in Patroni reaches every tab, and nobody following means no
-//! reads at all. Patroni's requests are counted on the wire, by a TCP proxy
+//! a change in Patroni reaches every tab, and nobody following stops the
+//! feed's reads. Patroni's requests are counted on the wire, by a TCP proxy
 //! in front of each member's REST API.
 
 mod support;
@@ -220,11 +220,17 @@ async fn the_overview_feed_reads_patroni_once_however_many_tabs_follow() {
         again.seq
     );
 
-    // Nobody following: nothing is read.
+    // Nobody following: the feed stops reading; what is left is the
+    // timeline's own look every 2 s (timeline_sample_secs), half the rate.
     drop(again);
     tabs.clear();
     tokio::time::sleep(Duration::from_secs(2)).await;
     let r = requests();
-    tokio::time::sleep(Duration::from_secs(3)).await;
-    assert_eq!(requests() - r, 0, "no tab open, no reads of Patroni");
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let idle = requests() - r;
+    eprintln!("Patroni requests in 5 s with no tab: {idle}");
+    assert!(
+        idle > 0 && idle * 10 <= one * 8,
+        "no tab open: only the timeline reads ({idle} vs {one})"
+    );
 }

@@ -4,3 +4,4 @@ pub mod backups;
 pub mod login;
 pub mod logs;
 pub mod overview;
+pub mod timeline;

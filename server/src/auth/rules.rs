@@ -33,6 +33,7 @@ pub const HTTP_ROUTES: &[(&str, Access)] = &[
     ("/auth/stats", Access::Needs(Action::ViewCluster)),
     ("/_pgc/grant", Access::Public),
     (crate::logs::DOWNLOAD_ROUTE, Access::Needs(Action::ReadLogs)),
+    (crate::timeline_csv::ROUTE, Access::Needs(Action::ViewCluster)),
 ];
 
 /// Websocket routes (as registered, `{param}` segments included).

@@ -1,0 +1,196 @@
+//! What changed between two looks at the cluster, as timeline events.
+//! Pure: the recorder feeds it each Overview it reads.
+//!
+//! - Patroni's timeline history: each promotion once, at Patroni's own time.
+//! - HAProxy: a server going UP or DOWN in a listener, at the time HAProxy
+//!   says it changed (its `lastchg`, whole seconds).
+//! - Members: state changes (streaming → unreachable), role changes, the
+//!   leader changing, maintenance mode on and off, at the time they were seen.
+//! - The console's own operations, at the time they finished.
+//!
+//! The first look only sets the baseline (no changes are invented at start),
+//! except for history and operations, which carry their own times and keys.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use model::timeline::EventKind;
+use model::Overview;
+
+use super::store::NewEvent;
+
+/// What the previous look saw.
+#[derive(Clone, Debug, Default)]
+pub struct Observed {
+    started: bool,
+    /// Member → (state, role label).
+    members: BTreeMap<String, (String, &'static str)>,
+    leader: Option<String>,
+    paused: bool,
+    /// (listener, server) → up.
+    servers: BTreeMap<(String, String), bool>,
+    promotions: BTreeSet<u64>,
+    operations: BTreeSet<(i64, String)>,
+}
+
+impl Observed {
+    /// Compare `ov` with the previous look; remember it for the next.
+    pub fn changes(&mut self, ov: &Overview) -> Vec<NewEvent> {
+        let now = ov.topology.observed_at_ms;
+        let mut out = Vec::new();
+        self.history(ov, &mut out);
+        self.operations(ov, &mut out);
+        let members: BTreeMap<String, (String, &'static str)> = ov
+            .topology
+            .members
+            .iter()
+            .map(|m| (m.name.clone(), (m.state.as_str().to_string(), m.role.label())))
+            .collect();
+        let leader = ov.topology.leader().map(|m| m.name.clone());
+        let servers: BTreeMap<(String, String), (bool, i64, String)> = ov
+            .haproxy
+            .iter()
+            .flat_map(|s| s.listeners.iter())
+            .flat_map(|l| {
+                l.servers.iter().map(move |s| {
+                    let changed_at = now - s.last_change_secs.map_or(0, |c| c as i64 * 1000);
+                    (
+                        (l.name.clone(), s.name.clone()),
+                        (s.is_up(), changed_at, s.check_status.clone()),
+                    )
+                })
+            })
+            .collect();
+        if self.started {
+            self.member_changes(&members, now, &mut out);
+            if leader != self.leader {
+                out.push(event(
+                    now,
+                    EventKind::Member,
+                    leader.as_deref().unwrap_or(""),
+                    match (&self.leader, &leader) {
+                        (Some(a), Some(b)) => format!("leader changed: {a} → {b}"),
+                        (None, Some(b)) => format!("{b} is the leader"),
+                        (Some(a), None) => format!("no leader (was {a}): writes are not possible"),
+                        (None, None) => unreachable!("differs"),
+                    },
+                    format!("leader:{}:{now}", leader.as_deref().unwrap_or("-")),
+                ));
+            }
+            if ov.topology.paused != self.paused {
+                let text = if ov.topology.paused {
+                    "maintenance mode: automatic failover paused"
+                } else {
+                    "automatic failover resumed"
+                };
+                out.push(event(
+                    now,
+                    EventKind::Member,
+                    "",
+                    text.into(),
+                    format!("paused:{}:{now}", ov.topology.paused),
+                ));
+            }
+            for ((listener, server), (up, at, check)) in &servers {
+                if self
+                    .servers
+                    .get(&(listener.clone(), server.clone()))
+                    .is_some_and(|was| was != up)
+                {
+                    let word = if *up { "UP" } else { "DOWN" };
+                    out.push(event(
+                        (*at).min(now),
+                        EventKind::Haproxy,
+                        server,
+                        format!("HAProxy: {server} {word} in {listener} ({check})"),
+                        format!("haproxy:{listener}:{server}:{word}:{}", at / 1000),
+                    ));
+                }
+            }
+        }
+        self.started = true;
+        self.members = members;
+        self.leader = leader;
+        self.paused = ov.topology.paused;
+        self.servers = servers.into_iter().map(|(k, (up, _, _))| (k, up)).collect();
+        out
+    }
+
+    fn member_changes(&self, members: &BTreeMap<String, (String, &'static str)>, now: i64, out: &mut Vec<NewEvent>) {
+        for (name, (state, role)) in members {
+            let Some((was_state, was_role)) = self.members.get(name) else {
+                continue;
+            };
+            let mut parts = Vec::new();
+            if was_state != state {
+                parts.push(format!("{was_state} → {state}"));
+            }
+            // "Unknown" is what a member that does not answer has: its state says that already.
+            if was_role != role && *was_role != "Unknown" && *role != "Unknown" {
+                parts.push(format!("{was_role} → {role}"));
+            }
+            if !parts.is_empty() {
+                out.push(event(
+                    now,
+                    EventKind::Member,
+                    name,
+                    format!("{name}: {}", parts.join(", ")),
+                    format!("member:{name}:{state}:{role}:{now}"),
+                ));
+            }
+        }
+    }
+
+    fn history(&mut self, ov: &Overview, out: &mut Vec<NewEvent>) {
+        for h in &ov.history {
+            if !self.promotions.insert(h.timeline) {
+                continue;
+            }
+            let Some(at) = h.at_ms else { continue };
+            let who = h.new_leader.clone().unwrap_or_default();
+            let text = match who.as_str() {
+                "" => format!("timeline {} began ({})", h.timeline + 1, h.reason),
+                w => format!("{w} promoted: timeline {} began ({})", h.timeline + 1, h.reason),
+            };
+            out.push(event(
+                at,
+                EventKind::Promotion,
+                &who,
+                text,
+                format!("promotion:{}", h.timeline),
+            ));
+        }
+    }
+
+    fn operations(&mut self, ov: &Overview, out: &mut Vec<NewEvent>) {
+        for o in &ov.operations {
+            if !self.operations.insert((o.at_ms, o.title.clone())) {
+                continue;
+            }
+            let outcome = if o.ok { "done" } else { "failed" };
+            let mut e = event(
+                o.at_ms,
+                EventKind::Operation,
+                "",
+                format!("{} by {} {outcome}: {}", o.title, o.user, o.summary),
+                format!("op:{}:{}", o.at_ms, o.title),
+            );
+            e.link = Some(format!(
+                "/audit?action=op_result&from={}&to={}",
+                crate::datetime::user_utc(o.at_ms - 1000),
+                crate::datetime::user_utc(o.at_ms + 1000)
+            ));
+            out.push(e);
+        }
+    }
+}
+
+fn event(at_ms: i64, kind: EventKind, subject: &str, text: String, key: String) -> NewEvent {
+    NewEvent {
+        at_ms,
+        kind,
+        subject: subject.to_string(),
+        text,
+        link: None,
+        key,
+    }
+}
