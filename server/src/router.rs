@@ -207,31 +207,7 @@ pub fn build_router(cfg: &Config, ctx: ServerContext, st: AppState, sessions: Sq
         .route("/auth/stats", get(crate::stats_auth::grant))
         .route("/_pgc/grant", get(crate::stats_auth::redeem))
         .with_state(st.clone());
-    let ws = Arc::new(crate::jobs_ws::WsState::new(
-        ctx.operations.jobs.clone(),
-        st.sessions.clone(),
-    ));
-    let log_routes = Router::new()
-        .route(crate::logs::TAIL_ROUTE, get(crate::logs::tail))
-        .route(crate::logs::DOWNLOAD_ROUTE, get(crate::logs::download))
-        .with_state(Arc::new(crate::logs::LogsState::new(
-            ws.clone(),
-            st.audit.clone(),
-            watched_containers(cfg).unwrap_or_default(),
-            log_masker(cfg),
-        )));
-    let overview_routes = Router::new()
-        .route(crate::overview_ws::ROUTE, get(crate::overview_ws::follow))
-        .with_state(Arc::new(crate::overview_ws::FeedState {
-            ws: ws.clone(),
-            feed: ctx.feed.clone(),
-        }));
-    let ws_routes = Router::new()
-        .route(crate::jobs_ws::JOB_ROUTE, get(crate::jobs_ws::job))
-        .route(crate::jobs_ws::FEED_ROUTE, get(crate::jobs_ws::feed))
-        .with_state(ws)
-        .merge(log_routes)
-        .merge(overview_routes);
+    let ws_routes = live_routes(cfg, &ctx, &st);
     // The static site has its own route; nothing else serves files.
     let site = tower_http::services::ServeDir::new(cfg.site_root.join("pkg"))
         .precompressed_br()
@@ -252,6 +228,36 @@ pub fn build_router(cfg: &Config, ctx: ServerContext, st: AppState, sessions: Sq
         .layer(session_layer)
         .layer(from_fn(crate::auth::headers::security_headers))
         .layer(tower_http::limit::RequestBodyLimitLayer::new(MAX_BODY_BYTES))
+}
+
+/// The websocket routes (jobs, logs, the Overview's feed) and the log
+/// download, which shares the logs' state.
+fn live_routes<S: Clone + Send + Sync + 'static>(cfg: &Config, ctx: &ServerContext, st: &AppState) -> Router<S> {
+    let ws = Arc::new(crate::jobs_ws::WsState::new(
+        ctx.operations.jobs.clone(),
+        st.sessions.clone(),
+    ));
+    let log_routes = Router::new()
+        .route(crate::logs::TAIL_ROUTE, get(crate::logs::tail))
+        .route(crate::logs::DOWNLOAD_ROUTE, get(crate::logs::download))
+        .with_state(Arc::new(crate::logs::LogsState::new(
+            ws.clone(),
+            st.audit.clone(),
+            watched_containers(cfg).unwrap_or_default(),
+            log_masker(cfg),
+        )));
+    let overview_routes = Router::new()
+        .route(crate::overview_ws::ROUTE, get(crate::overview_ws::follow))
+        .with_state(Arc::new(crate::overview_ws::FeedState {
+            ws: ws.clone(),
+            feed: ctx.feed.clone(),
+        }));
+    Router::new()
+        .route(crate::jobs_ws::JOB_ROUTE, get(crate::jobs_ws::job))
+        .route(crate::jobs_ws::FEED_ROUTE, get(crate::jobs_ws::feed))
+        .with_state(ws)
+        .merge(log_routes)
+        .merge(overview_routes)
 }
 
 pub async fn run(cfg: Config) -> Result<(), ServeError> {

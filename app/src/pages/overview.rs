@@ -47,30 +47,7 @@ pub fn OverviewPage() -> impl IntoView {
             follow_feed(live, feed_up, feed_ended);
         }
     });
-    Effect::new(move |_| {
-        let poll = move || {
-            if !feed_up.get_untracked() {
-                overview.refetch()
-            }
-        };
-        if let Ok(handle) = set_interval_with_handle(poll, REFRESH) {
-            on_cleanup(move || handle.clear());
-        }
-    });
-    // An open Overview counts as activity: the feed makes no HTTP requests,
-    // so the tab says it is there once a minute (no cluster reads).
-    Effect::new(move |_| {
-        let still_here = move || {
-            if feed_up.get_untracked() {
-                leptos::task::spawn_local(async {
-                    let _ = whoami().await;
-                });
-            }
-        };
-        if let Ok(handle) = set_interval_with_handle(still_here, STILL_HERE) {
-            on_cleanup(move || handle.clear());
-        }
-    });
+    poll_while_down(overview, feed_up);
 
     let body = move || {
         let pushed = live.get();
@@ -113,6 +90,34 @@ pub fn OverviewPage() -> impl IntoView {
             </Transition>
         </section>
     }
+}
+
+/// While the feed is down, poll the overview once a second; while it is
+/// up, say once a minute that the tab is still open (an open Overview counts
+/// as activity, and the feed makes no HTTP requests; no cluster reads).
+fn poll_while_down(overview: Resource<Result<Overview, crate::error::ApiError>>, feed_up: RwSignal<bool>) {
+    Effect::new(move |_| {
+        let poll = move || {
+            if !feed_up.get_untracked() {
+                overview.refetch()
+            }
+        };
+        if let Ok(handle) = set_interval_with_handle(poll, REFRESH) {
+            on_cleanup(move || handle.clear());
+        }
+    });
+    Effect::new(move |_| {
+        let still_here = move || {
+            if feed_up.get_untracked() {
+                leptos::task::spawn_local(async {
+                    let _ = whoami().await;
+                });
+            }
+        };
+        if let Ok(handle) = set_interval_with_handle(still_here, STILL_HERE) {
+            on_cleanup(move || handle.clear());
+        }
+    });
 }
 
 /// Follow `/ws/overview`: apply each frame to the JSON document the page
