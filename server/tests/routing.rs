@@ -51,6 +51,7 @@ fn is_page(path: &str) -> bool {
         "/backups/download/",
         "/logs/",
         "/audit/export.csv",
+        "/timeline/export.csv",
         "/logout",
         "/healthz",
         "/auth/",
@@ -171,6 +172,19 @@ async fn no_path_spelling_reaches_a_page_or_function_the_caller_may_not_use() {
             assert_eq!(r.status, 404, "{}", path.to_uppercase());
             let r = raw_request(&app, "POST", &format!("{path}/"), c.cookie.as_deref(), "").await;
             assert_eq!(r.status, 400, "{path}/ is not redirected for a POST");
+        }
+    }
+    // The plain HTTP downloads: the same spellings are refused before any
+    // rule, and another case is another path (404), whoever asks.
+    for path in ["/logs/etcd", "/timeline/export.csv", "/audit/export.csv"] {
+        for c in &callers {
+            for spelling in bad_spellings(path) {
+                let r = raw_request(&app, "GET", &spelling, c.cookie.as_deref(), "").await;
+                assert_eq!(r.status, 400, "{spelling}");
+                assert_eq!(leaks(&r.body), None, "{spelling} leaked");
+            }
+            let r = raw_request(&app, "GET", &path.to_uppercase(), c.cookie.as_deref(), "").await;
+            assert_eq!(r.status, 404, "{}", path.to_uppercase());
         }
     }
     // A page nobody registered is 404 even for an admin, and for nobody at all.
