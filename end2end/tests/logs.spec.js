@@ -18,6 +18,8 @@ test('an admin follows a container log live with secrets masked', async ({ page 
   await expect(page).toHaveURL(/\/logs/);
   await page.click('[data-testid=log-container][data-name=etcd]');
   await expect(page.locator('[data-testid=log]')).toHaveAttribute('data-container', 'etcd');
+  await expect(page.locator('[data-testid=log-container][data-name=etcd]')).toHaveClass(/current/);
+  await expect(page.locator('[data-testid=log-container][data-name=pg-0]')).not.toHaveClass(/current/);
   await expect(page.locator('[data-testid=log-state]')).toHaveAttribute('data-state', 'live', { timeout: 15_000 });
   const marker = `pgc-e2e-log-${Date.now()}`;
   const pw = secret('PG_SUPERUSER_PASSWORD');

@@ -33,6 +33,14 @@ test('overview shows three members, one leader and both endpoints', async ({ pag
   await expect(page.locator('[data-testid=endpoint][data-kind=read]')).toContainText('routes to');
   await expect(page.locator('[data-testid=connection-string]').first()).toContainText('postgresql://');
   await expect(page.locator('[data-testid=haproxy-server]')).toHaveCount(6);
+  // The timeline history: newest first (time, then the timeline number), and it fits its card.
+  const history = await page.locator('[data-testid=history-row], [data-testid=history-op]').evaluateAll((trs) =>
+    trs.map((tr) => ({ ms: tr.dataset.ms ? Number(tr.dataset.ms) : null, tl: tr.dataset.tl ? Number(tr.dataset.tl) : null })));
+  const timed = history.filter((h) => h.ms !== null).map((h) => h.ms);
+  expect(timed).toEqual([...timed].sort((a, b) => b - a));
+  const tls = history.filter((h) => h.tl !== null).map((h) => h.tl);
+  expect(tls).toEqual([...tls].sort((a, b) => b - a));
+  expect(await page.locator('table.history').evaluate((t) => t.scrollWidth <= t.parentElement.clientWidth)).toBe(true);
   await page.screenshot({ path: shot('overview.png'), fullPage: true });
 });
 

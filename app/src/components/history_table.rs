@@ -1,6 +1,9 @@
 use leptos::prelude::*;
 use model::{topology::format_lsn, HistoryEntry, OperationRecord};
 
+/// How many entries the Overview lists (the Timeline page has them all).
+const SHOWN: usize = 12;
+
 #[component]
 pub fn HistoryPanel(
     history: Vec<HistoryEntry>,
@@ -9,16 +12,24 @@ pub fn HistoryPanel(
 ) -> impl IntoView {
     let empty = history.is_empty() && error.is_none() && operations.is_empty();
     // Patroni's timeline switches and the console's own operations, newest first.
-    let mut merged: Vec<(i64, AnyView)> = history
+    // Ordered by time, the timeline number breaking ties; entries Patroni
+    // gave no time (a history rebuilt from PostgreSQL's files after a
+    // restore) go last, by timeline.
+    let total = history.len() + operations.len();
+    let mut merged: Vec<((i64, u64), AnyView)> = history
         .into_iter()
         .map(|h| {
-            let at = h.at_ms.unwrap_or(0);
+            let at = (h.at_ms.unwrap_or(i64::MIN), h.timeline);
+            let when = match (h.at_ms, h.timestamp) {
+                (Some(ms), _) => view! { <crate::components::time::Time ms/> }.into_any(),
+                (None, t) => t.map(|t| short_timestamp(&t)).unwrap_or_default().into_any(),
+            };
             let row = view! {
-                <tr data-testid="history-row">
+                <tr data-testid="history-row" data-tl=h.timeline.to_string() data-ms=h.at_ms.map(|m| m.to_string())>
                     <td class="num">{h.timeline}</td>
                     <td>{format_lsn(h.lsn)}</td>
                     <td>{h.reason}</td>
-                    <td>{h.timestamp.map(|t| short_timestamp(&t)).unwrap_or_default()}</td>
+                    <td>{when}</td>
                     <td>{h.new_leader.unwrap_or_default()}</td>
                 </tr>
             };
@@ -27,7 +38,7 @@ pub fn HistoryPanel(
         .collect();
     merged.extend(operations.into_iter().map(|o| {
         let row = view! {
-            <tr class=if o.ok { "console-op" } else { "console-op failed" } data-testid="history-op">
+            <tr class=if o.ok { "console-op" } else { "console-op failed" } data-testid="history-op" data-ms=o.at_ms.to_string()>
                 <td></td>
                 <td class="muted">"console"</td>
                 <td>{format!("{} by {}: {}", o.title, o.user, o.summary)}</td>
@@ -35,10 +46,18 @@ pub fn HistoryPanel(
                 <td></td>
             </tr>
         };
-        (o.at_ms, row.into_any())
+        ((o.at_ms, 0), row.into_any())
     }));
     merged.sort_by(|a, b| b.0.cmp(&a.0));
-    let rows = merged.into_iter().map(|(_, v)| v).collect_view();
+    let rows = merged.into_iter().take(SHOWN).map(|(_, v)| v).collect_view();
+    let more = (total > SHOWN).then(|| {
+        view! {
+            <p class="muted" data-testid="history-more">
+                {format!("The newest {SHOWN} of {total}. ")}
+                <a href="/timeline">"The whole story is on the Timeline page."</a>
+            </p>
+        }
+    });
     view! {
         <section class="panel">
             <h2>"Timeline history"</h2>
@@ -50,6 +69,7 @@ pub fn HistoryPanel(
                 </thead>
                 <tbody>{rows}</tbody>
             </table>
+            {more}
         </section>
     }
 }

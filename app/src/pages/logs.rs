@@ -29,10 +29,18 @@ pub fn LogsPage() -> impl IntoView {
             names
                 .into_iter()
                 .map(|n| {
-                    let current = n == container.get_untracked();
+                    // Follows the address: picking another container is a client-side navigation.
+                    let name = n.clone();
+                    let class = move || {
+                        if name == container.get() {
+                            "chip current"
+                        } else {
+                            "chip"
+                        }
+                    };
                     view! {
                         <a href=format!("/logs?container={n}") data-testid="log-container" data-name=n.clone()
-                            class=if current { "chip current" } else { "chip" }>{n.clone()}</a>
+                            class=class>{n.clone()}</a>
                     }
                 })
                 .collect_view()
