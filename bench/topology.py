@@ -1,7 +1,7 @@
 """Benchmark: the console's topology call vs the SOP's `patronictl topology`.
 
 Same cluster, same run, side by side: latency of POST /api/overview (what the
-Overview page calls every second: Patroni members in parallel + history +
+Overview page calls on load and the live feed's sampler makes once a second: Patroni members in parallel + history +
 HAProxy stats) and of `docker exec pg-0 patronictl -c /home/postgres/postgres0.yml
 topology`, p50/p99 and the ratio; then the same with one replica stopped.
 

@@ -76,7 +76,17 @@ impl OverviewFeed {
     /// API): topology, history, HAProxy, containers, recent operations and
     /// which members running jobs account for.
     pub async fn read(&self) -> Overview {
-        let (mut ov, ops) = tokio::join!(self.service.overview(), self.audit.recent_operations(RECENT_OPERATIONS));
+        self.read_with(true).await
+    }
+
+    async fn read_with(&self, containers: bool) -> Overview {
+        let service = async {
+            match containers {
+                true => self.service.overview().await,
+                false => self.service.cluster_state().await,
+            }
+        };
+        let (mut ov, ops) = tokio::join!(service, self.audit.recent_operations(RECENT_OPERATIONS));
         ov.operations = ops.unwrap_or_default();
         let names: Vec<String> = ov.topology.members.iter().map(|m| m.name.clone()).collect();
         ov.busy_members = model::overview::busy_members(&self.jobs.running(), &names);
@@ -84,12 +94,13 @@ impl OverviewFeed {
     }
 
     /// The followers' newest version if it is at most `max_age` old (no
-    /// second read while tabs follow), else a read of its own.
-    pub async fn latest_or_read(&self, max_age: Duration) -> Overview {
+    /// second read while tabs follow), else a read of the cluster of its own
+    /// (without Docker's view: no resource sampling while nobody looks).
+    pub async fn latest_or_read_cluster(&self, max_age: Duration) -> Overview {
         let latest = self.tx.borrow().clone();
         match latest {
             Some(v) if v.read_at.elapsed() <= max_age => v.overview.clone(),
-            _ => self.read().await,
+            _ => self.read_with(false).await,
         }
     }
 

@@ -102,8 +102,9 @@ impl PatroniClient {
     }
 
     /// The last topology if it is at most `max_age` old, else a fresh one.
-    /// (Every open Overview refreshes it each second, so the top bar's pause
-    /// badge usually costs no request.)
+    /// (The live feed's sampler refreshes it each second while tabs follow,
+    /// and the timeline every few seconds, so the top bar's pause badge
+    /// usually costs no request.)
     pub async fn topology_at_most(&self, max_age: Duration) -> Topology {
         let cached = self.last.lock().expect("last topology poisoned").clone();
         match cached {

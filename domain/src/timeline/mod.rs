@@ -73,7 +73,7 @@ impl Timeline {
         let mut pruned = tokio::time::Instant::now();
         loop {
             tick.tick().await;
-            let ov = self.feed.latest_or_read(self.sample_every).await;
+            let ov = self.feed.latest_or_read_cluster(self.sample_every).await;
             let events = seen.changes(&ov);
             if let Err(e) = self.store.record(&events).await {
                 tracing::warn!(error = %e, "cannot record timeline events");
