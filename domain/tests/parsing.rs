@@ -108,10 +108,10 @@ fn a_patroni_4_replica_running_without_streaming_is_not_streaming() {
     assert!(!pg2.streams() && !pg2.caught_up() && pg2.runs());
 }
 
-#[test]
-fn patroni_4_stopped_member_is_unreachable_with_since() {
+/// pg-2 stopped, pg-1 the leader, as recorded from Patroni 4.1.
+fn pg2_stopped_probes() -> Vec<Probe> {
     let c = cluster("patroni-4.1/cluster-pg2-stopped.json");
-    let probes = vec![
+    vec![
         probe(
             "pg-0",
             18008,
@@ -120,9 +120,13 @@ fn patroni_4_stopped_member_is_unreachable_with_since() {
         ),
         probe("pg-1", 18009, Ok(status("patroni-4.1/patroni-leader.json")), Some(c)),
         probe("pg-2", 18010, Err("connection refused or unreachable".into()), None),
-    ];
+    ]
+}
+
+#[test]
+fn patroni_4_stopped_member_is_unreachable_with_since() {
     let since = BTreeMap::from([("pg-2".to_string(), 500)]);
-    let t = merge_topology("x", &probes, &since, 1_000);
+    let t = merge_topology("x", &pg2_stopped_probes(), &since, 1_000);
     assert_eq!(t.members[0].name, "pg-1", "new leader first");
     let pg2 = t.members.iter().find(|m| m.name == "pg-2").unwrap();
     assert!(!pg2.reachable);
@@ -309,17 +313,7 @@ fn merged_topology_matches_recorded_patronictl_list() {
 /// (HAProxy's DOWN, the unreachable banner, a switchover's new leader).
 fn recorded_overview(pg2_stopped: bool) -> model::Overview {
     let (topology, csv) = if pg2_stopped {
-        let c = cluster("patroni-4.1/cluster-pg2-stopped.json");
-        let probes = vec![
-            probe(
-                "pg-0",
-                18008,
-                Ok(status("patroni-4.1/patroni-replica.json")),
-                Some(c.clone()),
-            ),
-            probe("pg-1", 18009, Ok(status("patroni-4.1/patroni-leader.json")), Some(c)),
-            probe("pg-2", 18010, Err("connection refused or unreachable".into()), None),
-        ];
+        let probes = pg2_stopped_probes();
         let since = BTreeMap::from([("pg-2".to_string(), 500)]);
         (
             merge_topology("x", &probes, &since, 2_000),

@@ -73,6 +73,19 @@ impl WsState {
     }
 }
 
+/// The answer when a cap is reached (before the upgrade).
+pub fn too_many() -> Response {
+    crate::auth::middleware::api_error(ApiError::new(
+        ErrorKind::TooMany,
+        "too many live connections: close other console tabs and reload",
+    ))
+}
+
+/// The upgrade with the message and frame bounds every socket has.
+pub fn bounded(ws: WebSocketUpgrade) -> WebSocketUpgrade {
+    ws.max_message_size(MAX_MESSAGE_BYTES).max_frame_size(MAX_MESSAGE_BYTES)
+}
+
 /// One counted socket; uncounted when dropped.
 pub struct Slot {
     st: Arc<WsState>,
@@ -98,14 +111,9 @@ pub async fn job(
     Extension(caller): Extension<Caller>,
 ) -> Response {
     let Some(slot) = st.admit(&caller.sid) else {
-        return crate::auth::middleware::api_error(ApiError::new(
-            ErrorKind::TooMany,
-            "too many live connections: close other console tabs and reload",
-        ));
+        return too_many();
     };
-    ws.max_message_size(MAX_MESSAGE_BYTES)
-        .max_frame_size(MAX_MESSAGE_BYTES)
-        .on_upgrade(move |socket| follow(socket, st, caller, id, slot))
+    bounded(ws).on_upgrade(move |socket| follow(socket, st, caller, id, slot))
 }
 
 /// `/ws/jobs`: the running operations, on connect and whenever they change.
@@ -116,14 +124,9 @@ pub async fn feed(
     Extension(caller): Extension<Caller>,
 ) -> Response {
     let Some(slot) = st.admit(&caller.sid) else {
-        return crate::auth::middleware::api_error(ApiError::new(
-            ErrorKind::TooMany,
-            "too many live connections: close other console tabs and reload",
-        ));
+        return too_many();
     };
-    ws.max_message_size(MAX_MESSAGE_BYTES)
-        .max_frame_size(MAX_MESSAGE_BYTES)
-        .on_upgrade(move |socket| feed_loop(socket, st, caller, slot))
+    bounded(ws).on_upgrade(move |socket| feed_loop(socket, st, caller, slot))
 }
 
 async fn feed_loop(mut socket: WebSocket, st: Arc<WsState>, caller: Caller, _slot: Slot) {

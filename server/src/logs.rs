@@ -109,10 +109,7 @@ pub async fn tail(
         Err(e) => return api_error(e),
     };
     let Some(slot) = st.ws.admit(&caller.sid) else {
-        return api_error(ApiError::new(
-            ErrorKind::TooMany,
-            "too many live connections: close other console tabs and reload",
-        ));
+        return crate::jobs_ws::too_many();
     };
     let tail = p.tail.unwrap_or(200).min(MAX_TAIL);
     let since_s = p.since.map_or(0, |s| domain::now_ms() / 1000 - i64::from(s));
@@ -129,12 +126,10 @@ pub async fn tail(
         tail: Some(tail),
         follow: true,
     };
-    ws.max_message_size(crate::jobs_ws::MAX_MESSAGE_BYTES)
-        .max_frame_size(crate::jobs_ws::MAX_MESSAGE_BYTES)
-        .on_upgrade(move |socket| async move {
-            let _slot = slot;
-            follow(socket, st, caller, docker, container, q).await
-        })
+    crate::jobs_ws::bounded(ws).on_upgrade(move |socket| async move {
+        let _slot = slot;
+        follow(socket, st, caller, docker, container, q).await
+    })
 }
 
 type Batch = Result<Vec<LogLine>, String>;

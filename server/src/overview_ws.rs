@@ -8,7 +8,6 @@
 
 use std::sync::Arc;
 
-use app::error::{ApiError, ErrorKind};
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::State;
 use axum::response::Response;
@@ -16,7 +15,7 @@ use axum::Extension;
 use domain::authz::Caller;
 use domain::overview_feed::OverviewFeed;
 
-use crate::jobs_ws::{Flow, Slot, Upkeep, WsState, MAX_MESSAGE_BYTES, SESSION_ENDED};
+use crate::jobs_ws::{bounded, too_many, Flow, Slot, Upkeep, WsState, SESSION_ENDED};
 
 /// The route, as registered and as listed by `pg-console routes`.
 pub const ROUTE: &str = "/ws/overview";
@@ -32,14 +31,9 @@ pub async fn follow(
     Extension(caller): Extension<Caller>,
 ) -> Response {
     let Some(slot) = st.ws.admit(&caller.sid) else {
-        return crate::auth::middleware::api_error(ApiError::new(
-            ErrorKind::TooMany,
-            "too many live connections: close other console tabs and reload",
-        ));
+        return too_many();
     };
-    ws.max_message_size(MAX_MESSAGE_BYTES)
-        .max_frame_size(MAX_MESSAGE_BYTES)
-        .on_upgrade(move |socket| send_versions(socket, st, caller, slot))
+    bounded(ws).on_upgrade(move |socket| send_versions(socket, st, caller, slot))
 }
 
 async fn send_versions(mut socket: WebSocket, st: Arc<FeedState>, caller: Caller, _slot: Slot) {
