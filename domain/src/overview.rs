@@ -25,18 +25,10 @@ pub struct OverviewService {
 }
 
 impl OverviewService {
-    /// Everything the page shows, Docker's view of the containers included.
-    pub async fn overview(&self) -> Overview {
-        self.read(true).await
-    }
-
-    /// The same without asking Docker (the timeline follows Docker's
+    /// One read of the cluster: everything the page shows, with Docker's
+    /// view of the containers or without it (the timeline follows Docker's
     /// events instead, and its looks must not start resource sampling).
-    pub async fn cluster_state(&self) -> Overview {
-        self.read(false).await
-    }
-
-    async fn read(&self, with_containers: bool) -> Overview {
+    pub async fn read(&self, with_containers: bool) -> Overview {
         let containers = async {
             match with_containers {
                 true => self.containers.states().await,

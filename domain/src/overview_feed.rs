@@ -80,13 +80,10 @@ impl OverviewFeed {
     }
 
     async fn read_with(&self, containers: bool) -> Overview {
-        let service = async {
-            match containers {
-                true => self.service.overview().await,
-                false => self.service.cluster_state().await,
-            }
-        };
-        let (mut ov, ops) = tokio::join!(service, self.audit.recent_operations(RECENT_OPERATIONS));
+        let (mut ov, ops) = tokio::join!(
+            self.service.read(containers),
+            self.audit.recent_operations(RECENT_OPERATIONS)
+        );
         ov.operations = ops.unwrap_or_default();
         let names: Vec<String> = ov.topology.members.iter().map(|m| m.name.clone()).collect();
         ov.busy_members = model::overview::busy_members(&self.jobs.running(), &names);

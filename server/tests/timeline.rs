@@ -212,6 +212,11 @@ async fn a_killed_leader_is_on_the_timeline_in_order_at_the_right_times() {
     let text = csv.text().await.unwrap();
     assert!(text.starts_with("time_utc,at_ms,kind,subject,event,link\n"), "{text}");
     assert!(text.contains(&format!("{old} died (exit code")), "{text}");
+    // Logged out, the export sends the browser to the login page, and nothing else.
+    let r = raw_request(&app, "GET", "/timeline/export.csv", None, "").await;
+    assert_eq!(r.status, 303);
+    assert!(r.header("location").unwrap().starts_with("/login?next="));
+    assert!(!r.body.contains("died"), "no event leaks");
 
     // Persisted: a restarted console still has them.
     app.restart().await;
