@@ -113,11 +113,6 @@ impl OverviewFeed {
         rx
     }
 
-    /// How many followers there are now.
-    pub fn followers(&self) -> usize {
-        self.tx.receiver_count()
-    }
-
     async fn sample_while_followed(self: Arc<Self>) {
         let mut tick = tokio::time::interval(self.every);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);

@@ -6,27 +6,10 @@
 
 mod support;
 
-use std::process::Command;
 use std::time::Duration;
 
 use model::timeline::{EventKind, TimelineEvent, TimelinePage};
 use support::*;
-
-/// A killed container, started again when the guard drops whatever happened.
-struct Killed(String);
-
-impl Killed {
-    fn new(name: &str) -> Self {
-        docker(&["kill", name]);
-        Killed(name.to_string())
-    }
-}
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = Command::new("docker").args(["start", &self.0]).output();
-    }
-}
 
 async fn timeline(app: &TestApp, form: &[(&str, &str)]) -> (u16, String) {
     let r = app

@@ -411,6 +411,22 @@ impl Drop for Stopped {
     }
 }
 
+/// A killed container, started again when the guard drops whatever happened.
+pub struct Killed(String);
+
+impl Killed {
+    pub fn new(name: &str) -> Self {
+        docker(&["kill", name]);
+        Killed(name.to_string())
+    }
+}
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = Command::new("docker").args(["start", &self.0]).output();
+    }
+}
+
 /// Maintenance mode (automatic failover paused) until dropped, so a failing
 /// test never leaves the cluster without automatic failover.
 pub struct Paused;
