@@ -42,7 +42,7 @@ impl Operation for Backup {
             } else if *allow_only_replica {
                 format!("{m} is the only healthy replica: you chose to stop it anyway; the leader serves alone meanwhile")
             } else {
-                format!("{m} is the only healthy replica: stopping it leaves the leader alone (tick \"even if it is the only healthy replica\" to go ahead)")
+                format!("{m} is the only healthy replica{}: stopping it leaves the leader alone (tick \"even if it is the only healthy replica\" to go ahead)", why_others_unhealthy(t, m))
             },
         ));
         let dir = data_dir_name(m);
@@ -72,6 +72,28 @@ impl Operation for Backup {
     fn run<'a>(&'a self, r: RunCtx<'a>) -> BoxFuture<'a, RunResult> {
         let RunCtx { svc, job, req, before } = r;
         Box::pin(svc.run_backup(job, req, before))
+    }
+}
+
+/// Why the other replicas do not count as healthy, e.g. " (pg-1 lags
+/// 3.0 MB, over the 1.0 MB bound)": under write load that is usually a
+/// moment's lag, and the operator can simply try again.
+fn why_others_unhealthy(t: &model::topology::Topology, m: &str) -> String {
+    let bound = human_bytes(model::topology::CAUGHT_UP_LAG_BYTES);
+    let reasons: Vec<String> = t
+        .members
+        .iter()
+        .filter(|x| x.name != m && !x.role.is_leader() && !x.caught_up())
+        .map(|x| match x.lag_bytes {
+            Some(l) if x.streams() => format!("{} lags {}, over the {bound} bound", x.name, human_bytes(l)),
+            _ if !x.reachable => format!("{} does not answer", x.name),
+            _ => format!("{} is {}", x.name, x.state),
+        })
+        .collect();
+    if reasons.is_empty() {
+        String::new()
+    } else {
+        format!(" ({})", reasons.join("; "))
     }
 }
 
