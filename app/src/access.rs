@@ -18,12 +18,14 @@ pub const PAGES: &[(&str, Access)] = &[
     ("/admin", Access::Needs(Action::ManageUsers)),
     ("/logs", Access::Needs(Action::ReadLogs)),
     ("/timeline", Access::Needs(Action::ViewCluster)),
+    ("/member", Access::Needs(Action::ViewCluster)),
 ];
 
 /// Every server function, by its path.
 pub const SERVER_FNS: &[(&str, Action)] = &[
     ("/api/overview", Action::ViewCluster),
     ("/api/timeline_page", Action::ViewCluster),
+    ("/api/lag_history", Action::ViewCluster),
     ("/api/whoami", Action::ViewSelf),
     ("/api/audit_page", Action::ViewAudit),
     ("/api/admin_users", Action::ManageUsers),

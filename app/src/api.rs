@@ -62,6 +62,24 @@ pub async fn timeline_page(
     })
 }
 
+/// Each replica's receive and replay lag over the last hour (`1h`, the
+/// default, from memory) or day (`24h`, by the minute), of one member or
+/// every replica.
+#[server(endpoint = "lag_history")]
+pub async fn lag_history(
+    #[server(default)] range: Option<String>,
+    #[server(default)] member: Option<String>,
+) -> Result<model::lag::LagHistory, ApiError> {
+    authorize::<LagHistory>()?;
+    let (range, member) = crate::serve::lag_query(range, member)?;
+    ctx()?
+        .timeline
+        .lag
+        .history(range, member.as_deref(), domain::now_ms())
+        .await
+        .map_err(|e| ApiError::internal(format!("lag history: {e}")))
+}
+
 /// Who is logged in, and what the UI may offer them.
 #[server(endpoint = "whoami")]
 pub async fn whoami() -> Result<Me, ApiError> {

@@ -79,6 +79,7 @@ pub fn App() -> impl IntoView {
                     <Route path=StaticSegment("backups") view=pages::backups::BackupsPage/>
                     <Route path=StaticSegment("logs") view=pages::logs::LogsPage/>
                     <Route path=StaticSegment("timeline") view=pages::timeline::TimelinePageView/>
+                    <Route path=StaticSegment("member") view=pages::member::MemberPage/>
                 </Routes>
             </main>
         </Router>

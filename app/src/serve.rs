@@ -77,6 +77,26 @@ pub fn audit_filter(
     })
 }
 
+/// A lag chart's query: a range (`1h` or `24h`; empty is `1h`) and a
+/// member name, if one. Bad input is a 400.
+pub fn lag_query(range: Option<String>, member: Option<String>) -> Result<(model::lag::LagRange, Option<String>), ApiError> {
+    let some = |s: Option<String>| s.map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
+    let range = match some(range) {
+        None => model::lag::LagRange::Hour,
+        Some(r) => model::lag::LagRange::parse(&r).ok_or_else(|| {
+            ApiError::bad_input(format!(
+                "range: {:?} is not 1h or 24h",
+                r.chars().take(40).collect::<String>()
+            ))
+        })?,
+    };
+    let member = some(member);
+    if member.as_ref().is_some_and(|s| s.len() > 128) {
+        return Err(ApiError::bad_input("member: a name of at most 128 characters"));
+    }
+    Ok((range, member))
+}
+
 /// The timeline's filters as typed (the page's inputs, the CSV's query):
 /// a member or container name, a kind, a UTC range. Bad input is a 400.
 pub fn timeline_filter(

@@ -1,5 +1,5 @@
 //! The console's embedded SQLite database: users, sessions, audit log,
-//! incident timeline.
+//! incident timeline, replication lag by the minute.
 //! (tower-sessions keeps its own table in the same file.)
 
 use std::path::Path;
@@ -70,6 +70,15 @@ CREATE TABLE IF NOT EXISTS timeline (
     source_key TEXT NOT NULL UNIQUE
 );
 CREATE INDEX IF NOT EXISTS timeline_at ON timeline(at_ms, id);
+
+CREATE TABLE IF NOT EXISTS lag_minutes (
+    member    TEXT NOT NULL,
+    minute_ms INTEGER NOT NULL,
+    receive   INTEGER,
+    replay    INTEGER,
+    PRIMARY KEY (member, minute_ms)
+);
+CREATE INDEX IF NOT EXISTS lag_minutes_at ON lag_minutes(minute_ms);
 CREATE INDEX IF NOT EXISTS audit_result ON audit(result, id);
 CREATE TRIGGER IF NOT EXISTS audit_no_update BEFORE UPDATE ON audit
 BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;

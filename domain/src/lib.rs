@@ -9,6 +9,7 @@ pub mod datetime;
 pub mod db;
 pub mod docker;
 pub mod haproxy;
+pub mod lag_history;
 pub mod logs;
 pub mod naming;
 pub mod operations;

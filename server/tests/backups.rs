@@ -454,27 +454,6 @@ async fn refusals_stop_no_container() {
     }
 }
 
-/// Signals pg-2's WAL receiver (inside its container); `CONT` again on drop,
-/// whatever the test did.
-struct FrozenReceiver;
-
-fn signal_walreceiver(member: &str, sig: &str) {
-    let script = format!(
-        "for p in /proc/[0-9]*; do tr '\\0' ' ' < $p/cmdline 2>/dev/null | grep -q '^postgres: .*walreceiver' && kill -{sig} ${{p#/proc/}}; done; true"
-    );
-    let out = std::process::Command::new("docker")
-        .args(["exec", member, "bash", "-c", &script])
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-}
-
-impl Drop for FrozenReceiver {
-    fn drop(&mut self) {
-        signal_walreceiver("pg-2", "CONT");
-    }
-}
-
 #[tokio::test]
 #[ignore = "needs the real stack: run scripts/test"]
 async fn a_lagging_replica_is_refused_and_nothing_is_stopped() {
@@ -485,8 +464,7 @@ async fn a_lagging_replica_is_refused_and_nothing_is_stopped() {
     // A real receive lag: pg-2's WAL receiver is frozen (SIGSTOP) while the
     // leader writes ~60 MB of WAL; Patroni's lag for pg-2 grows past the
     // backup bound (16 MiB) at its next loop.
-    signal_walreceiver("pg-2", "STOP");
-    let frozen = FrozenReceiver;
+    let frozen = FrozenReceiver::new("pg-2");
     psql(
         &env,
         &env["WRITE_PORT"],

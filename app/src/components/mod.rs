@@ -2,6 +2,7 @@ pub mod endpoints;
 pub mod haproxy_table;
 pub mod history_table;
 pub mod jobs;
+pub mod lag_chart;
 #[cfg(feature = "hydrate")]
 pub mod live;
 pub mod operations;

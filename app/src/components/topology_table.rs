@@ -3,7 +3,9 @@ use model::containers::{disagreements, ContainerState, ContainerUsage};
 use model::operations::OpKind;
 use model::{topology::human_bytes, Member, Role, Topology};
 
+use super::lag_chart::LagSparkline;
 use super::operations::{target, OpLauncher, OpTarget};
+use model::lag::LagHistory;
 
 use crate::format::{duration_between, utc_time};
 
@@ -18,6 +20,9 @@ pub fn TopologyPanel(
     /// The members' containers as Docker sees them (empty when unknown).
     #[prop(optional)]
     containers: Vec<ContainerState>,
+    /// Each replica's lag over the last hour, for the sparklines (None
+    /// until the page has it).
+    lag: Option<LagHistory>,
 ) -> impl IntoView {
     let has_leader = topology.leader().is_some();
     let launcher = use_context::<OpLauncher>().map(|l| l.0).filter(|_| can_operate);
@@ -39,7 +44,8 @@ pub fn TopologyPanel(
                 .filter(|(n, _)| *n == m.name)
                 .map(|(_, f)| f.clone())
                 .collect();
-            view! { <MemberRow m busy_with now launcher may_fail_over container flags/> }
+            let lag = lag.clone();
+            view! { <MemberRow m busy_with now launcher may_fail_over container flags lag/> }
         })
         .collect_view();
     view! {
@@ -116,12 +122,16 @@ fn MemberRow(
     container: Option<(String, Option<ContainerUsage>)>,
     /// Where Docker and Patroni disagree about it.
     flags: Vec<String>,
+    lag: Option<LagHistory>,
 ) -> impl IntoView {
     let note = state_note(&m, busy_with.as_ref(), now);
     let flags = flags
         .into_iter()
         .map(|f| view! { <br/><span class="flag" data-testid="member-flag">{"⚠ "}{f}</span> })
         .collect_view();
+    let spark = lag
+        .filter(|_| m.role.is_replica())
+        .map(|history| view! { <br/><LagSparkline history member=m.name.clone()/> });
     let actions = launcher.map(|l| view! { <MemberActions name=m.name.clone() role=m.role.clone() l may_fail_over/> });
     view! {
         <tr
@@ -131,12 +141,12 @@ fn MemberRow(
             data-role=m.role.label()
             data-state=m.state.to_string()
         >
-            <td class="name">{m.name.clone()}</td>
+            <td class="name"><a href=format!("/member?name={}", m.name) data-testid="member-link">{m.name.clone()}</a></td>
             <td><span class=format!("role {}", m.role.label().to_lowercase().replace(' ', "-"))>{m.role.label()}</span></td>
             <td class=format!("state {}", m.state)>{m.state.to_string()}{note}</td>
             <td>{m.host_port()}</td>
             <td class="num">{m.timeline.map(|t| t.to_string()).unwrap_or_default()}</td>
-            <td class="num" data-testid="member-lag">{lag_text(&m)}</td>
+            <td class="num"><span data-testid="member-lag">{lag_text(&m)}</span>{spark}</td>
             <td>{if m.pending_restart { "pending restart" } else { "" }}</td>
             <td>{tags_text(&m)}</td>
             <td class="muted">{m.server_version.clone().map(|v| format!("PostgreSQL {v}")).unwrap_or_default()}</td>

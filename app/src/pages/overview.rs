@@ -3,6 +3,8 @@
 //! console's live feed (`/ws/overview`: the whole Overview, then a merge
 //! patch per change, from one sampler shared by every tab). While that
 //! socket is down (it reopens itself) the page polls once a second instead.
+//! The replicas' lag sparklines start from the console's last hour
+//! (`/api/lag_history`, once) and grow with each version of the feed.
 
 use crate::components::time::Time;
 use std::time::Duration;
@@ -11,6 +13,7 @@ use leptos::prelude::*;
 use model::Overview;
 
 use crate::api::{get_overview, whoami, OpCancelSwitchover};
+use model::lag::LagHistory;
 use crate::components::operations::{target, LiveJobs, OpLauncher, OperationPanel};
 use crate::components::{
     endpoints::EndpointsPanel,
@@ -41,27 +44,35 @@ pub fn OverviewPage() -> impl IntoView {
     let live: RwSignal<Option<Overview>> = RwSignal::new(None);
     let feed_up = RwSignal::new(false);
     let feed_ended: RwSignal<Option<String>> = RwSignal::new(None);
+    // The replicas' last hour of lag (None until read).
+    let lag: RwSignal<Option<LagHistory>> = RwSignal::new(None);
     #[cfg(feature = "hydrate")]
     Effect::new(move |prev: Option<()>| {
         if prev.is_none() {
-            follow_feed(live, feed_up, feed_ended);
+            follow_feed(live, feed_up, feed_ended, lag);
+            leptos::task::spawn_local(async move {
+                if let Ok(h) = crate::api::lag_history(None, None).await {
+                    lag.try_set(Some(h));
+                }
+            });
         }
     });
     poll_while_down(overview, feed_up);
 
     let body = move || {
         let pushed = live.get();
+        let lag = lag.get();
         Suspend::new(async move {
             let me = me.await.ok();
             if let Some(ov) = pushed {
                 last_error.set(None);
-                return view! { <OverviewBody ov me/> }.into_any();
+                return view! { <OverviewBody ov me lag=lag.clone()/> }.into_any();
             }
             match overview.await {
                 Ok(ov) => {
                     last_error.set(None);
                     last_good.set(Some(ov.clone()));
-                    view! { <OverviewBody ov me/> }.into_any()
+                    view! { <OverviewBody ov me lag=lag.clone()/> }.into_any()
                 }
                 Err(e) => {
                     let msg = format!("The console server did not answer ({e}); retrying every second.");
@@ -69,7 +80,7 @@ pub fn OverviewPage() -> impl IntoView {
                     match last_good.get_untracked() {
                         Some(ov) => view! {
                             <div class="banner error" data-testid="console-error">{msg}</div>
-                            <OverviewBody ov me/>
+                            <OverviewBody ov me lag=lag.clone()/>
                         }
                         .into_any(),
                         None => view! { <div class="banner error" data-testid="console-error">{msg}</div> }.into_any(),
@@ -125,7 +136,12 @@ fn poll_while_down(overview: Resource<Result<Overview, crate::error::ApiError>>,
 /// version the page has (which the server never sends) is dropped with the
 /// document, so the page polls until the next whole version.
 #[cfg(feature = "hydrate")]
-fn follow_feed(live: RwSignal<Option<Overview>>, feed_up: RwSignal<bool>, ended: RwSignal<Option<String>>) {
+fn follow_feed(
+    live: RwSignal<Option<Overview>>,
+    feed_up: RwSignal<bool>,
+    ended: RwSignal<Option<String>>,
+    lag: RwSignal<Option<LagHistory>>,
+) {
     use model::overview::FeedFrame;
     use std::{cell::RefCell, rc::Rc};
     let doc: Rc<RefCell<Option<(u64, serde_json::Value)>>> = Rc::default();
@@ -151,6 +167,9 @@ fn follow_feed(live: RwSignal<Option<Overview>>, feed_up: RwSignal<bool>, ended:
             let ov = doc
                 .as_ref()
                 .and_then(|(_, d)| serde_json::from_value::<Overview>(d.clone()).ok());
+            if let Some(ov) = &ov {
+                lag.try_update(|h| h.as_mut().map(|h| h.push(&ov.topology)));
+            }
             feed_up.try_set(ov.is_some());
             live.try_set(ov);
         }
@@ -165,7 +184,7 @@ fn follow_feed(live: RwSignal<Option<Overview>>, feed_up: RwSignal<bool>, ended:
 }
 
 #[component]
-fn OverviewBody(ov: Overview, me: Option<Me>) -> impl IntoView {
+fn OverviewBody(ov: Overview, me: Option<Me>, lag: Option<LagHistory>) -> impl IntoView {
     let can_operate = me.as_ref().map(|m| m.can_operate).unwrap_or(false);
     let can_admin = me.as_ref().map(|m| m.can_admin).unwrap_or(false);
     let topo = ov.topology.clone();
@@ -217,7 +236,7 @@ fn OverviewBody(ov: Overview, me: Option<Me>) -> impl IntoView {
         <ScheduledSwitchover ov=ov.clone() can_operate/>
         {can_operate.then(|| view! { <ClusterActions paused=topo.paused cluster=topo.cluster.clone() can_admin/> })}
         <EndpointsPanel endpoints=ov.endpoints.clone()/>
-        <TopologyPanel topology=topo.clone() busy=ov.busy_members.clone() can_operate can_admin containers=ov.containers.clone()/>
+        <TopologyPanel topology=topo.clone() busy=ov.busy_members.clone() can_operate can_admin containers=ov.containers.clone() lag/>
         <StackContainers containers=ov.containers.clone() members=topo.members.iter().map(|m| m.name.clone()).collect() now error=ov.containers_error.clone()/>
         <div class="two-col">
             <HistoryPanel history=ov.history.clone() error=ov.history_error.clone() operations=ov.operations.clone()/>

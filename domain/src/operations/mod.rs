@@ -15,7 +15,7 @@ pub mod operation;
 mod pause;
 pub mod plan;
 #[cfg(test)]
-mod plan_tests;
+pub(crate) mod plan_tests;
 pub mod reinit_cluster;
 mod reinit_member;
 mod reload;

@@ -11,7 +11,7 @@ use crate::patroni::{merge_topology, Probe};
 use std::collections::BTreeMap;
 
 /// The healthy Patroni 4.1 cluster recorded by scripts/record-fixtures (pg-0 leads).
-fn recorded() -> Topology {
+pub(crate) fn recorded() -> Topology {
     let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/patroni-4.1");
     let read = |f: &str| std::fs::read_to_string(format!("{dir}/{f}")).unwrap();
     let c: ClusterResponse = serde_json::from_str(&read("cluster-healthy.json")).unwrap();

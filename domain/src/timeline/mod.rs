@@ -6,8 +6,8 @@
 //! Two tasks fill it from the moment the console starts, whether or not
 //! anyone looks:
 //! - the observer looks at the cluster every `sample_every` (reusing the live
-//!   feed's version when tabs follow it, so no second read) and records what
-//!   changed ([`observe`]);
+//!   feed's version when tabs follow it, so no second read), records what
+//!   changed ([`observe`]) and each replica's lag ([`LagRecorder`]);
 //! - the Docker follower reads Docker's events from the newest one recorded
 //!   (so what happened while the console was down is recovered, as far as
 //!   Docker still holds it), then follows them ([`docker_events`]).
@@ -24,10 +24,13 @@ use model::timeline::EventKind;
 
 pub use store::{NewEvent, TimelineFilter, TimelineStore};
 
+use crate::lag_history::LagRecorder;
 use crate::overview_feed::OverviewFeed;
 
 pub struct Timeline {
     pub store: TimelineStore,
+    /// Each replica's lag at every look: the Overview's and member page's charts.
+    pub lag: LagRecorder,
     pub retention_days: u64,
     feed: Arc<OverviewFeed>,
     containers: Vec<String>,
@@ -47,8 +50,10 @@ impl Timeline {
         retention_days: u64,
         sample_every: Duration,
     ) -> Arc<Self> {
+        let lag = LagRecorder::new(store.pool());
         Arc::new(Timeline {
             store,
+            lag,
             retention_days,
             feed,
             containers,
@@ -71,12 +76,18 @@ impl Timeline {
         let mut tick = tokio::time::interval(self.sample_every);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut pruned = tokio::time::Instant::now();
+        if let Err(e) = self.lag.load(crate::now_ms()).await {
+            tracing::warn!(error = %e, "cannot read the last hour's lag");
+        }
         loop {
             tick.tick().await;
             let ov = self.feed.latest_or_read_cluster(self.sample_every).await;
             let events = seen.changes(&ov);
             if let Err(e) = self.store.record(&events).await {
                 tracing::warn!(error = %e, "cannot record timeline events");
+            }
+            if let Err(e) = self.lag.record(&ov.topology).await {
+                tracing::warn!(error = %e, "cannot record the replicas' lag");
             }
             if pruned.elapsed() >= PRUNE_EVERY {
                 pruned = tokio::time::Instant::now();

@@ -6,6 +6,9 @@
 //!   says it changed (its `lastchg`, whole seconds).
 //! - Members: state changes (streaming → unreachable), role changes, the
 //!   leader changing, maintenance mode on and off, at the time they were seen.
+//! - A replica's lag crossing the healthy bound ([`CAUGHT_UP_LAG_BYTES`]),
+//!   both ways. It is back once its lag is at most half the bound, so a lag
+//!   hovering at the bound does not fill the timeline.
 //! - The console's own operations, at the time they finished.
 //!
 //! The first look only sets the baseline (no changes are invented at start),
@@ -14,6 +17,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use model::timeline::EventKind;
+use model::topology::{human_bytes, CAUGHT_UP_LAG_BYTES};
 use model::Overview;
 
 use super::store::NewEvent;
@@ -30,6 +34,8 @@ pub struct Observed {
     servers: BTreeMap<(String, String), bool>,
     promotions: BTreeSet<u64>,
     operations: BTreeSet<(i64, String)>,
+    /// Replicas whose lag is over the healthy bound.
+    lagging: BTreeSet<String>,
 }
 
 impl Observed {
@@ -60,7 +66,9 @@ impl Observed {
                 })
             })
             .collect();
-        if self.started {
+        let started = self.started;
+        self.lag_crossings(ov, started, &mut out);
+        if started {
             self.member_changes(&members, now, &mut out);
             if leader != self.leader {
                 out.push(event(
@@ -140,6 +148,35 @@ impl Observed {
         }
     }
 
+    /// Replicas whose lag went over the healthy bound, or came back to
+    /// half of it (only while they stream: a member that stops answering
+    /// is a member change, and keeps its side of the bound).
+    fn lag_crossings(&mut self, ov: &Overview, started: bool, out: &mut Vec<NewEvent>) {
+        let now = ov.topology.observed_at_ms;
+        let bound = human_bytes(CAUGHT_UP_LAG_BYTES);
+        for m in ov.topology.members.iter().filter(|m| m.streams()) {
+            let Some(lag) = m.lag_bytes else { continue };
+            let was = self.lagging.contains(&m.name);
+            let text = if !was && lag > CAUGHT_UP_LAG_BYTES {
+                self.lagging.insert(m.name.clone());
+                format!("{}: lag {} is over the healthy bound ({bound})", m.name, human_bytes(lag))
+            } else if was && lag <= CAUGHT_UP_LAG_BYTES / 2 {
+                self.lagging.remove(&m.name);
+                format!("{}: lag back to {}, within the healthy bound ({bound})", m.name, human_bytes(lag))
+            } else {
+                continue;
+            };
+            if started {
+                let side = if was { "back" } else { "over" };
+                let mut e = event(now, EventKind::Member, &m.name, text, format!("lag:{}:{side}:{now}", m.name));
+                e.link = Some(format!("/member?name={}", m.name));
+                out.push(e);
+            }
+        }
+        // Members gone from the cluster are forgotten.
+        self.lagging.retain(|n| ov.topology.members.iter().any(|m| &m.name == n));
+    }
+
     fn history(&mut self, ov: &Overview, out: &mut Vec<NewEvent>) {
         for h in &ov.history {
             if !self.promotions.insert(h.timeline) {
@@ -192,5 +229,62 @@ fn event(at_ms: i64, kind: EventKind, subject: &str, text: String, key: String) 
         text,
         link: None,
         key,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn look(at_ms: i64, pg1_lag: u64) -> Overview {
+        let mut topology = crate::operations::plan_tests::recorded();
+        topology.observed_at_ms = at_ms;
+        for m in &mut topology.members {
+            if m.name == "pg-1" {
+                m.lag_bytes = Some(pg1_lag);
+            }
+        }
+        Overview {
+            topology,
+            history: vec![],
+            history_error: None,
+            haproxy: None,
+            haproxy_error: None,
+            haproxy_stats_url: String::new(),
+            endpoints: vec![],
+            operations: vec![],
+            busy_members: Default::default(),
+            containers: vec![],
+            containers_error: None,
+        }
+    }
+
+    /// Over the bound, then back under half of it: two events, linked to
+    /// the member's chart; hovering in between adds nothing.
+    #[test]
+    fn lag_crossings_are_recorded_both_ways_once() {
+        let mut seen = Observed::default();
+        let texts = |seen: &mut Observed, at, lag| -> Vec<(String, Option<String>)> {
+            seen.changes(&look(at, lag)).into_iter().map(|e| (e.text, e.link)).collect()
+        };
+        assert!(texts(&mut seen, 1, 0).is_empty());
+        let over = texts(&mut seen, 2, 3 << 20);
+        assert_eq!(
+            over,
+            vec![("pg-1: lag 3.0 MB is over the healthy bound (1.0 MB)".to_string(), Some("/member?name=pg-1".to_string()))]
+        );
+        assert!(texts(&mut seen, 3, 900 << 10).is_empty(), "under the bound, over half of it");
+        assert!(texts(&mut seen, 4, 5 << 20).is_empty(), "still over");
+        let back = texts(&mut seen, 5, 12 << 10);
+        assert_eq!(back[0].0, "pg-1: lag back to 12.0 kB, within the healthy bound (1.0 MB)");
+        assert!(texts(&mut seen, 6, 0).is_empty());
+    }
+
+    /// A replica already lagging when the console starts is the baseline.
+    #[test]
+    fn the_first_look_invents_no_crossing() {
+        let mut seen = Observed::default();
+        assert!(seen.changes(&look(1, 9 << 20)).is_empty());
+        assert_eq!(seen.changes(&look(2, 0)).len(), 1);
     }
 }

@@ -37,6 +37,10 @@ impl TimelineStore {
         TimelineStore { pool }
     }
 
+    pub fn pool(&self) -> SqlitePool {
+        self.pool.clone()
+    }
+
     /// Record what is new; returns how many were.
     pub async fn record(&self, events: &[NewEvent]) -> Result<u64, sqlx::Error> {
         let mut tx = self.pool.begin().await?;

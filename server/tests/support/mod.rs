@@ -427,6 +427,35 @@ impl Drop for Killed {
     }
 }
 
+/// A replica's WAL receiver frozen (SIGSTOP inside its container), so its
+/// lag grows while the leader writes; `CONT` again on drop, whatever the
+/// test did.
+pub struct FrozenReceiver(String);
+
+impl FrozenReceiver {
+    pub fn new(member: &str) -> Self {
+        signal_walreceiver(member, "STOP");
+        FrozenReceiver(member.to_string())
+    }
+}
+
+impl Drop for FrozenReceiver {
+    fn drop(&mut self) {
+        signal_walreceiver(&self.0, "CONT");
+    }
+}
+
+fn signal_walreceiver(member: &str, sig: &str) {
+    let script = format!(
+        "for p in /proc/[0-9]*; do tr '\\0' ' ' < $p/cmdline 2>/dev/null | grep -q '^postgres: .*walreceiver' && kill -{sig} ${{p#/proc/}}; done; true"
+    );
+    let out = Command::new("docker")
+        .args(["exec", member, "bash", "-c", &script])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
 /// Maintenance mode (automatic failover paused) until dropped, so a failing
 /// test never leaves the cluster without automatic failover.
 pub struct Paused;
