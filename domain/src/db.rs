@@ -70,6 +70,10 @@ CREATE TABLE IF NOT EXISTS timeline (
     source_key TEXT NOT NULL UNIQUE
 );
 CREATE INDEX IF NOT EXISTS timeline_at ON timeline(at_ms, id);
+CREATE TABLE IF NOT EXISTS timeline_marks (
+    name  TEXT PRIMARY KEY,
+    at_ms INTEGER NOT NULL
+);
 
 CREATE TABLE IF NOT EXISTS lag_minutes (
     member    TEXT NOT NULL,

@@ -330,6 +330,46 @@ mod tests {
         assert_eq!(round_up(21 << 20), 50 << 20);
     }
 
+    /// The Overview's sparklines grow from the live feed: a look within
+    /// the newest point's 20 s merges into it (worst of each), a later one
+    /// adds a point, what leaves the hour is dropped, an old look is ignored.
+    #[test]
+    fn pushed_looks_merge_per_point_and_slide_the_window() {
+        let topology = |at_ms: i64, lag: u64| -> Topology {
+            serde_json::from_value(serde_json::json!({
+                "cluster": "c", "observed_at_ms": at_ms, "members": [{
+                    "name": "pg-1", "role": "Replica", "state": "streaming", "raw_state": null,
+                    "host": "h", "port": 1, "api_url": "u", "timeline": 1, "lag_bytes": lag,
+                    "receive_lag_bytes": lag, "replay_lag_bytes": null, "pending_restart": false,
+                    "tags": {}, "reachable": true, "unreachable_since_ms": null,
+                    "server_version": null, "patroni_version": null
+                }],
+                "paused": false, "unreachable": [], "scheduled_switchover": null
+            }))
+            .unwrap()
+        };
+        let mut h = LagHistory {
+            range: LagRange::Hour,
+            from_ms: 0,
+            to_ms: 3_600_000,
+            threshold_bytes: 1,
+            series: vec![LagSeries {
+                member: "pg-1".into(),
+                samples: vec![s(1_000, Some(1), Some(1))],
+            }],
+        };
+        h.push(&topology(3_600_001, 50));
+        h.push(&topology(3_605_000, 70));
+        h.push(&topology(3_610_000, 60));
+        h.push(&topology(3_620_000, 5));
+        h.push(&topology(3_619_000, 999));
+        assert_eq!((h.from_ms, h.to_ms), (20_000, 3_620_000));
+        assert_eq!(
+            h.of("pg-1").unwrap().samples,
+            vec![s(3_610_000, Some(70), Some(70)), s(3_620_000, Some(5), Some(5))]
+        );
+    }
+
     #[test]
     fn ranges_parse_what_they_print() {
         for r in [LagRange::Hour, LagRange::Day] {

@@ -6,6 +6,7 @@ pub mod backups;
 pub mod containers;
 pub mod error;
 pub mod haproxy;
+pub mod jobs;
 pub mod lag;
 pub mod logs;
 pub mod merge_patch;

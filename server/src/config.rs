@@ -127,7 +127,7 @@ settings! {
     restore_timeout_secs: u64 = 600, env "PGC_RESTORE_TIMEOUT_SECS";
     /// How many days the incident timeline keeps its events.
     timeline_retention_days: u64 = 30, env "PGC_TIMELINE_RETENTION_DAYS";
-    /// How often (seconds) the timeline looks at the cluster for changes while no tab follows the live feed.
+    /// How often (seconds) the timeline looks at the cluster for changes, and samples the replicas' lag.
     timeline_sample_secs: u64 = 2, env "PGC_TIMELINE_SAMPLE_SECS";
     /// Upper bound of one Patroni operation call (a switchover waits for Patroni), in seconds.
     operation_timeout_secs: u64 = 90, env "PGC_OPERATION_TIMEOUT_SECS";

@@ -111,6 +111,23 @@ async fn backup_while_writing_then_the_gzip_archive_restores_with_plain_tar() {
     let job = wait_job(&app, &app.http, &id).await;
     assert!(matches!(job.outcome, Some(Ok(_))), "{job:?}");
     assert!(running("pg-2"));
+    // The timeline's entry for it links to the backup in the catalog.
+    let link = format!("/backups#backup-{id}");
+    eventually(Duration::from_secs(30), "the backup on the timeline", || async {
+        let r = app
+            .http
+            .post(format!("{}/api/timeline_page", app.base))
+            .form(&[("kind", "operation")])
+            .send()
+            .await
+            .unwrap();
+        let page: model::timeline::TimelinePage = serde_json::from_str(&r.text().await.unwrap()).unwrap();
+        page.events
+            .iter()
+            .any(|e| e.link.as_deref() == Some(link.as_str()) && e.text.starts_with("Backup of pg-2"))
+            .then_some(())
+    })
+    .await;
     // Back streaming; pgbench keeps writing, so "caught up" means lag ~0 (at most 1 MiB).
     eventually(Duration::from_secs(60), "pg-2 streaming with lag ~0", || async {
         let ov = app.overview().await;

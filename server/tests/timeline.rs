@@ -213,4 +213,49 @@ async fn a_killed_leader_is_on_the_timeline_in_order_at_the_right_times() {
         .filter(|e| e.text == die.text && e.at_ms == die.at_ms)
         .count();
     assert_eq!(dup, 1, "Docker's history replayed at start is not recorded twice");
+
+    // What HAProxy saw while the console was down is recovered at its next
+    // start, at HAProxy's time: the old leader, a replica again, stopped
+    // meanwhile.
+    app.kill();
+    let stopped_at = domain::now_ms();
+    let stopped = Stopped::new(&old);
+    eventually(Duration::from_secs(60), "HAProxy marking it DOWN", || async {
+        haproxy_down(&old).await.then_some(())
+    })
+    .await;
+    app.start_again().await;
+    let missed = eventually(Duration::from_secs(30), "the missed DOWN on the timeline", || async {
+        events_since(&app, &from).await.into_iter().find(|e| {
+            e.kind == EventKind::Haproxy
+                && e.subject == old
+                && e.text.contains(" DOWN in ")
+                && e.text.contains("while the console was down")
+        })
+    })
+    .await;
+    assert!(
+        missed.at_ms >= stopped_at - 1000 && missed.at_ms <= domain::now_ms(),
+        "{missed:?} vs stopped at {stopped_at}"
+    );
+    drop(stopped);
+    ensure_replica(&app, &old).await;
+}
+
+/// Whether HAProxy's own stats say `server` is DOWN in every listener.
+async fn haproxy_down(server: &str) -> bool {
+    let env = stack_env();
+    let url = format!("http://{}:{}/;csv", env["BIND_ADDR"], env["STATS_PORT"]);
+    let Ok(r) = reqwest::get(url).await else { return false };
+    let text = r.text().await.unwrap_or_default();
+    let Ok(stats) = domain::haproxy::parse_stats_csv(&text, "primary", "replicas") else {
+        return false;
+    };
+    let rows: Vec<_> = stats
+        .listeners
+        .iter()
+        .flat_map(|l| l.servers.iter())
+        .filter(|s| s.name == server)
+        .collect();
+    !rows.is_empty() && rows.iter().all(|s| !s.is_up())
 }

@@ -136,7 +136,7 @@ fn BackupRowView(
     let tables = restore_details(&b);
     let (id, id2, id3) = (b.id.clone(), b.id.clone(), b.id.clone());
     view! {
-        <tr data-testid="backup-row" data-id=b.id.clone() data-status=b.status.as_str()
+        <tr data-testid="backup-row" id=format!("backup-{}", b.id) data-id=b.id.clone() data-status=b.status.as_str()
             data-verified=b.verified_ok.map(|v| v.to_string()).unwrap_or_default() data-restored=restored_ok>
             <td><Time ms=b.started_at_ms/><br/><code class="muted">{b.id.clone()}</code></td>
             <td>{b.member.clone()}{b.imported_from.clone().map(|f| view! { <br/><span class="muted" data-testid="imported-from">{format!("imported from {f}")}</span> })}</td>

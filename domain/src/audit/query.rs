@@ -220,12 +220,21 @@ impl AuditLog {
                     .and_then(|s| s.as_str())
                     .map(str::to_string)
                     .unwrap_or(r.error.clone());
+                // A success nests the run's parameters under "detail".
+                let kind = params
+                    .get("detail")
+                    .unwrap_or(&params)
+                    .get("kind")
+                    .and_then(|k| serde_json::from_value::<model::operations::OpKind>(k.clone()).ok());
+                let ok = r.result == "ok";
                 model::OperationRecord {
                     at_ms: r.at_ms,
                     user: r.user_name,
                     title: r.target,
-                    ok: r.result == "ok",
+                    ok,
                     summary,
+                    backup_id: (ok && kind == Some(model::operations::OpKind::Backup)).then(|| r.correlation_id.clone()),
+                    job_id: r.correlation_id,
                 }
             })
             .collect())

@@ -229,7 +229,11 @@ impl OperationService {
             let after = svc.patroni.topology().await;
             job.finish(
                 outcome,
-                serde_json::json!({ "before": topology_summary(&before), "after": topology_summary(&after) }),
+                serde_json::json!({
+                    "kind": b.request.kind(),
+                    "before": topology_summary(&before),
+                    "after": topology_summary(&after),
+                }),
             )
             .await;
         };

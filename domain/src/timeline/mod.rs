@@ -39,6 +39,9 @@ pub struct Timeline {
 
 /// How long the Docker follower waits before it tries again.
 const DOCKER_RETRY: Duration = Duration::from_secs(5);
+/// The mark of the observer's last look: where the next console's first
+/// look takes over (HAProxy's changes in between are recovered).
+const LAST_LOOK: &str = "observer_last_look";
 /// How often old events are pruned.
 const PRUNE_EVERY: Duration = Duration::from_secs(3600);
 
@@ -72,7 +75,11 @@ impl Timeline {
     }
 
     async fn observe(self: Arc<Self>) {
-        let mut seen = observe::Observed::default();
+        let last_look = self.store.mark(LAST_LOOK).await.unwrap_or_else(|e| {
+            tracing::warn!(error = %e, "cannot read the previous console's last look");
+            None
+        });
+        let mut seen = observe::Observed::resuming(last_look);
         let mut tick = tokio::time::interval(self.sample_every);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut pruned = tokio::time::Instant::now();
@@ -88,6 +95,9 @@ impl Timeline {
             }
             if let Err(e) = self.lag.record(&ov.topology).await {
                 tracing::warn!(error = %e, "cannot record the replicas' lag");
+            }
+            if let Err(e) = self.store.set_mark(LAST_LOOK, ov.topology.observed_at_ms).await {
+                tracing::warn!(error = %e, "cannot record the observer's last look");
             }
             if pruned.elapsed() >= PRUNE_EVERY {
                 pruned = tokio::time::Instant::now();

@@ -9,10 +9,13 @@
 //! - A replica's lag crossing the healthy bound ([`CAUGHT_UP_LAG_BYTES`]),
 //!   both ways. It is back once its lag is at most half the bound, so a lag
 //!   hovering at the bound does not fill the timeline.
-//! - The console's own operations, at the time they finished.
+//! - The console's own operations, at the time they finished, linked to the
+//!   backup they made or else to their audit entries.
 //!
 //! The first look only sets the baseline (no changes are invented at start),
-//! except for history and operations, which carry their own times and keys.
+//! except for history and operations, which carry their own times and keys,
+//! and HAProxy servers whose last change (HAProxy keeps its time) came after
+//! the previous console's last look: those happened while nobody looked.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -36,9 +39,20 @@ pub struct Observed {
     operations: BTreeSet<(i64, String)>,
     /// Replicas whose lag is over the healthy bound.
     lagging: BTreeSet<String>,
+    /// The previous console's last look, if known (see [`Observed::resuming`]).
+    last_look_ms: Option<i64>,
 }
 
 impl Observed {
+    /// An observer that takes over from a console whose last look was at
+    /// `last_look_ms`: its first look records HAProxy's changes since then.
+    pub fn resuming(last_look_ms: Option<i64>) -> Self {
+        Observed {
+            last_look_ms,
+            ..Observed::default()
+        }
+    }
+
     /// Compare `ov` with the previous look; remember it for the next.
     pub fn changes(&mut self, ov: &Overview) -> Vec<NewEvent> {
         let now = ov.topology.observed_at_ms;
@@ -98,22 +112,9 @@ impl Observed {
                     format!("paused:{}:{now}", ov.topology.paused),
                 ));
             }
-            for ((listener, server), (up, at, check)) in &servers {
-                if self
-                    .servers
-                    .get(&(listener.clone(), server.clone()))
-                    .is_some_and(|was| was != up)
-                {
-                    let word = if *up { "UP" } else { "DOWN" };
-                    out.push(event(
-                        (*at).min(now),
-                        EventKind::Haproxy,
-                        server,
-                        format!("HAProxy: {server} {word} in {listener} ({check})"),
-                        format!("haproxy:{listener}:{server}:{word}:{}", at / 1000),
-                    ));
-                }
-            }
+            self.haproxy_changes(&servers, now, &mut out);
+        } else if let Some(last) = self.last_look_ms {
+            missed_haproxy_changes(&servers, last, now, &mut out);
         }
         self.started = true;
         self.members = members;
@@ -121,6 +122,26 @@ impl Observed {
         self.paused = ov.topology.paused;
         self.servers = servers.into_iter().map(|(k, (up, _, _))| (k, up)).collect();
         out
+    }
+
+    /// Servers that went UP or DOWN in a listener, at HAProxy's time.
+    fn haproxy_changes(&self, servers: &BTreeMap<(String, String), (bool, i64, String)>, now: i64, out: &mut Vec<NewEvent>) {
+        for ((listener, server), (up, at, check)) in servers {
+            if self
+                .servers
+                .get(&(listener.clone(), server.clone()))
+                .is_some_and(|was| was != up)
+            {
+                let word = if *up { "UP" } else { "DOWN" };
+                out.push(event(
+                    (*at).min(now),
+                    EventKind::Haproxy,
+                    server,
+                    format!("HAProxy: {server} {word} in {listener} ({check})"),
+                    format!("haproxy:{listener}:{server}:{word}:{}", at / 1000),
+                ));
+            }
+        }
     }
 
     fn member_changes(&self, members: &BTreeMap<String, (String, &'static str)>, now: i64, out: &mut Vec<NewEvent>) {
@@ -211,12 +232,39 @@ impl Observed {
                 format!("{} by {} {outcome}: {}", o.title, o.user, o.summary),
                 format!("op:{}:{}", o.at_ms, o.title),
             );
-            e.link = Some(format!(
-                "/audit?action=op_result&from={}&to={}",
-                crate::datetime::user_utc(o.at_ms - 1000),
-                crate::datetime::user_utc(o.at_ms + 1000)
-            ));
+            // A backup links to itself in the catalog; the rest to their audit entries.
+            e.link = Some(match &o.backup_id {
+                Some(id) => format!("/backups#backup-{id}"),
+                None => format!(
+                    "/audit?action=op_result&from={}&to={}",
+                    crate::datetime::user_utc(o.at_ms - 1000),
+                    crate::datetime::user_utc(o.at_ms + 1000)
+                ),
+            });
             out.push(e);
+        }
+    }
+}
+
+/// HAProxy servers whose current state began after `last_look` (plus a
+/// second: HAProxy counts whole seconds, and what the last look saw is
+/// recorded already): each one's newest change, at HAProxy's time.
+fn missed_haproxy_changes(
+    servers: &BTreeMap<(String, String), (bool, i64, String)>,
+    last_look: i64,
+    now: i64,
+    out: &mut Vec<NewEvent>,
+) {
+    for ((listener, server), (up, at, check)) in servers {
+        if *at > last_look + 1000 && *at <= now {
+            let word = if *up { "UP" } else { "DOWN" };
+            out.push(event(
+                *at,
+                EventKind::Haproxy,
+                server,
+                format!("HAProxy: {server} {word} in {listener} ({check}; while the console was down)"),
+                format!("haproxy:{listener}:{server}:{word}:{}", at / 1000),
+            ));
         }
     }
 }
@@ -278,6 +326,56 @@ mod tests {
         let back = texts(&mut seen, 5, 12 << 10);
         assert_eq!(back[0].0, "pg-1: lag back to 12.0 kB, within the healthy bound (1.0 MB)");
         assert!(texts(&mut seen, 6, 0).is_empty());
+    }
+
+    fn with_haproxy(mut ov: Overview, servers: &[(&str, &str, u64)]) -> Overview {
+        let servers = servers
+            .iter()
+            .map(|(name, status, secs)| model::HaproxyServer {
+                name: name.to_string(),
+                status: status.to_string(),
+                check_status: "L4OK".into(),
+                check_duration_ms: None,
+                last_check: String::new(),
+                sessions_current: 0,
+                sessions_total: 0,
+                bytes_in: 0,
+                bytes_out: 0,
+                last_change_secs: Some(*secs),
+            })
+            .collect();
+        ov.haproxy = Some(model::HaproxyStats {
+            listeners: vec![model::HaproxyListener {
+                name: "replicas".into(),
+                role: model::ListenerRole::Read,
+                status: "OPEN".into(),
+                sessions_current: 0,
+                sessions_total: 0,
+                bytes_in: 0,
+                bytes_out: 0,
+                servers,
+            }],
+        });
+        ov
+    }
+
+    /// A console that starts after another's last look at 100 s records,
+    /// at HAProxy's time, each server's change since (pg-2 went DOWN at
+    /// 130 s), not the ones before it (pg-1 at 50 s) or at that look.
+    #[test]
+    fn the_first_look_recovers_haproxy_changes_since_the_last_console_looked() {
+        let ov = with_haproxy(
+            look(200_000, 0),
+            &[("pg-1", "UP", 150), ("pg-2", "DOWN", 70), ("pg-0", "UP", 100)],
+        );
+        let mut seen = Observed::resuming(Some(100_000));
+        let got: Vec<(i64, String)> = seen.changes(&ov).into_iter().map(|e| (e.at_ms, e.text)).collect();
+        assert_eq!(
+            got,
+            vec![(130_000, "HAProxy: pg-2 DOWN in replicas (L4OK; while the console was down)".to_string())]
+        );
+        // Without a previous look (a first start), nothing is invented.
+        assert!(Observed::default().changes(&ov).is_empty());
     }
 
     /// A replica already lagging when the console starts is the baseline.

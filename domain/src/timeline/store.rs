@@ -104,6 +104,23 @@ impl TimelineStore {
             .await
     }
 
+    /// Remember a moment by name (e.g. the observer's last look).
+    pub async fn set_mark(&self, name: &str, at_ms: i64) -> Result<(), sqlx::Error> {
+        sqlx::query("INSERT OR REPLACE INTO timeline_marks (name, at_ms) VALUES (?, ?)")
+            .bind(name)
+            .bind(at_ms)
+            .execute(&self.pool)
+            .await
+            .map(|_| ())
+    }
+
+    pub async fn mark(&self, name: &str) -> Result<Option<i64>, sqlx::Error> {
+        sqlx::query_scalar("SELECT at_ms FROM timeline_marks WHERE name = ?")
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await
+    }
+
     /// Forget events older than `before_ms`; returns how many.
     pub async fn prune(&self, before_ms: i64) -> Result<u64, sqlx::Error> {
         Ok(sqlx::query("DELETE FROM timeline WHERE at_ms < ?")

@@ -637,6 +637,11 @@ impl TestApp {
     /// Stop the console (SIGKILL) and start it again on the same port and data.
     pub async fn restart(&mut self) {
         self.kill();
+        self.start_again().await;
+    }
+
+    /// Start a killed console again on the same port and data.
+    pub async fn start_again(&mut self) {
         let port = self.base.rsplit(':').next().unwrap().to_string();
         self.child = Command::new(env!("CARGO_BIN_EXE_pg-console"))
             .env("PGC_LISTEN", format!("127.0.0.1:{port}"))
