@@ -54,6 +54,8 @@ test('a frozen WAL receiver: the sparkline rises live, the member page shows the
   await expect.poll(async () => Number(await chart.getAttribute('data-latest')), { timeout: 90_000 })
     .toBeLessThanOrEqual(BOUND / 2);
   await expect(chart.locator('polyline.lag-receive').first()).toBeVisible();
+  // The console was deployed minutes ago: the hour before is shaded, not drawn as zero.
+  await expect(chart.locator('[data-testid=lag-unrecorded]')).toHaveCount(1);
   await expect(page.locator('[data-testid=member-timeline]')).toHaveAttribute('href', `/timeline?subject=${replica}`);
   await page.screenshot({ path: shot('lag.png'), fullPage: true });
 

@@ -17,6 +17,14 @@ fn replay(s: &LagSample) -> Option<u64> {
     s.replay
 }
 
+/// The part of the range before the first sample (the console was not
+/// running yet, or the member was not a replica): shaded, so a short
+/// history does not read as a quiet hour. Its width, if any.
+fn unrecorded(scale: &ChartScale, series: &LagSeries, step_ms: i64) -> Option<f64> {
+    let first = series.samples.first().map_or(scale.to_ms, |s| s.at_ms);
+    (first - scale.from_ms > step_ms).then(|| scale.x(first))
+}
+
 /// The worst lag of a series over its range.
 fn peak(series: &LagSeries) -> u64 {
     series.samples.iter().filter_map(LagSample::worst).max().unwrap_or(0)
@@ -44,6 +52,8 @@ pub fn LagSparkline(history: LagHistory, member: String) -> impl IntoView {
     };
     let scale = ChartScale::fit(&history, &[&series], 120.0, 24.0);
     let bound = scale.y(history.threshold_bytes);
+    let none = unrecorded(&scale, &series, history.range.step_ms())
+        .map(|w| view! { <rect class="lag-none" x="0" y="0" width=w.to_string() height="24"/> });
     let peak = peak(&series);
     let title = format!(
         "{member}, last hour: worst lag {} (scale up to {}); solid receive, dashed replay",
@@ -55,6 +65,7 @@ pub fn LagSparkline(history: LagHistory, member: String) -> impl IntoView {
             data-member=member.clone() data-peak=peak.to_string() data-points=series.samples.len().to_string()>
             <svg viewBox="0 0 120 24" width="120" height="24" role="img">
                 <title>{title}</title>
+                {none}
                 <line class="lag-bound" x1="0" x2="120" y1=bound.to_string() y2=bound.to_string()/>
                 {lines(&scale, &series)}
             </svg>
@@ -84,6 +95,14 @@ pub fn LagChart(history: LagHistory, member: String) -> impl IntoView {
             view! { <text class="axis" x=scale.x(t).to_string() y=(H + 16.0).to_string() text-anchor=anchor>{utc_time(t)}</text> }
         })
         .collect_view();
+    let none = unrecorded(&scale, &series, history.range.step_ms()).map(|w| {
+        view! {
+            <rect class="lag-none" data-testid="lag-unrecorded" x="0" y="0" width=w.to_string() height=H.to_string()/>
+            {(w > 90.0).then(|| view! {
+                <text class="axis" x=(w / 2.0).to_string() y=(H / 2.0).to_string() text-anchor="middle">"no samples"</text>
+            })}
+        }
+    });
     let latest = series.samples.last().copied();
     let empty = series.samples.is_empty();
     view! {
@@ -93,6 +112,7 @@ pub fn LagChart(history: LagHistory, member: String) -> impl IntoView {
             <svg viewBox=format!("-70 -10 {} {}", W + 80.0, H + 30.0) role="img">
                 <title>{format!("Replication lag of {member}")}</title>
                 <rect class="plot" x="0" y="0" width=W.to_string() height=H.to_string()/>
+                {none}
                 <line class="lag-bound" x1="0" x2=W.to_string() y1=bound.to_string() y2=bound.to_string()/>
                 <text class="axis bound" x=(W - 4.0).to_string() y=(bound - 4.0).to_string() text-anchor="end">
                     {format!("healthy bound {}", human_bytes(history.threshold_bytes))}
