@@ -29,6 +29,9 @@ struct Inner {
     /// The minute being accumulated, and each member's worst in it.
     minute: Option<i64>,
     worst: BTreeMap<String, LagSample>,
+    /// A finished minute while it is being written (the day's chart still
+    /// shows it meanwhile).
+    writing: Option<(i64, BTreeMap<String, LagSample>)>,
 }
 
 type MinuteRow = (String, i64, Option<i64>, Option<i64>);
@@ -82,6 +85,7 @@ impl LagRecorder {
                 Some(m) if m != minute => Some((m, std::mem::take(&mut inner.worst))),
                 _ => None,
             };
+            inner.writing = finished.clone();
             inner.minute = Some(minute);
             for (member, s) in samples {
                 let w = inner.worst.entry(member).or_insert(s);
@@ -90,7 +94,9 @@ impl LagRecorder {
             finished
         };
         if let Some((minute, worst)) = finished {
-            self.write_minute(minute, &worst).await?;
+            let written = self.write_minute(minute, &worst).await;
+            self.lock().writing = None;
+            written?;
         }
         Ok(())
     }
@@ -156,13 +162,16 @@ impl LagRecorder {
                 for (m, s) in self.minutes(member, from_ms).await? {
                     by_member.entry(m).or_default().push(s);
                 }
+                // The minutes not in the table yet: one being written, the open one.
                 let inner = self.lock();
-                if let Some(minute) = inner.minute {
-                    for (m, s) in &inner.worst {
+                let unwritten = inner.writing.iter().map(|(m, w)| (*m, w));
+                for (minute, worst) in unwritten.chain(inner.minute.map(|m| (m, &inner.worst))) {
+                    for (m, s) in worst {
                         if member.is_none_or(|x| x == m) {
-                            let mut s = *s;
-                            s.at_ms = minute;
-                            by_member.entry(m.clone()).or_default().push(s);
+                            let v = by_member.entry(m.clone()).or_default();
+                            if v.last().is_none_or(|l| l.at_ms < minute) {
+                                v.push(LagSample { at_ms: minute, ..*s });
+                            }
                         }
                     }
                 }

@@ -41,6 +41,13 @@ test('overview shows three members, one leader and both endpoints', async ({ pag
   const tls = history.filter((h) => h.tl !== null).map((h) => h.tl);
   expect(tls).toEqual([...tls].sort((a, b) => b - a));
   expect(await page.locator('table.history').evaluate((t) => t.scrollWidth <= t.parentElement.clientWidth)).toBe(true);
+  // Each replica's lag sparkline, and the topology table still inside its card's padding.
+  await expect(page.locator('[data-testid=lag-sparkline]')).toHaveCount(2, { timeout: 15_000 });
+  const overflow = await page.locator('table.topology[data-testid=topology]').evaluate((t) => {
+    const card = t.parentElement;
+    return t.getBoundingClientRect().right - (card.getBoundingClientRect().right - parseFloat(getComputedStyle(card).paddingRight));
+  });
+  expect(overflow, 'the topology table overflows its card by this many pixels').toBeLessThanOrEqual(0.5);
   await page.screenshot({ path: shot('overview.png'), fullPage: true });
 });
 

@@ -97,7 +97,7 @@ async fn a_frozen_wal_receiver_rises_on_the_chart_falls_after_thawing_and_both_c
     assert!(day.windows(2).all(|w| w[1].at_ms - w[0].at_ms >= 60_000), "one point per minute: {day:?}");
 
     // Both crossings, in order, linked to pg-2's page.
-    let events = eventually(Duration::from_secs(30), "both crossings on the timeline", || async {
+    let events = eventually(Duration::from_secs(60), "both crossings on the timeline", || async {
         let r = app
             .http
             .post(format!("{}/api/timeline_page", app.base))
@@ -128,6 +128,9 @@ async fn a_frozen_wal_receiver_rises_on_the_chart_falls_after_thawing_and_both_c
         .await
         .unwrap();
     assert!(html.contains("data-testid=\"lag-chart\"") && html.contains("<polyline"), "{html}");
+    // With no member named, it offers the replicas.
+    let html = app.http.get(format!("{}/member", app.base)).send().await.unwrap().text().await.unwrap();
+    assert!(html.contains("member-pick") && html.contains("/member?name=pg-2"), "{html}");
 
     // Bad input changes nothing and says what to type.
     let (status, body) = lag(&app, &[("range", "7d")]).await;

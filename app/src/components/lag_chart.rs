@@ -44,16 +44,17 @@ fn lines(scale: &ChartScale, series: &LagSeries) -> impl IntoView {
     view! { {solid}{dashed} }
 }
 
-/// A replica's last hour in a 120 × 24 sparkline, linking to its page.
+/// A replica's last hour in a small sparkline (narrow enough that the
+/// topology table still fits its card), linking to its page.
 #[component]
 pub fn LagSparkline(history: LagHistory, member: String) -> impl IntoView {
     let Some(series) = history.of(&member).cloned() else {
         return view! { <span class="muted" data-testid="lag-sparkline-empty">"no history yet"</span> }.into_any();
     };
-    let scale = ChartScale::fit(&history, &[&series], 120.0, 24.0);
+    let scale = ChartScale::fit(&history, &[&series], SPARK_W, SPARK_H);
     let bound = scale.y(history.threshold_bytes);
     let none = unrecorded(&scale, &series, history.range.step_ms())
-        .map(|w| view! { <rect class="lag-none" x="0" y="0" width=w.to_string() height="24"/> });
+        .map(|w| view! { <rect class="lag-none" x="0" y="0" width=w.to_string() height=SPARK_H.to_string()/> });
     let peak = peak(&series);
     let title = format!(
         "{member}, last hour: worst lag {} (scale up to {}); solid receive, dashed replay",
@@ -63,10 +64,10 @@ pub fn LagSparkline(history: LagHistory, member: String) -> impl IntoView {
     view! {
         <a href=format!("/member?name={member}") class="sparkline" data-testid="lag-sparkline"
             data-member=member.clone() data-peak=peak.to_string() data-points=series.samples.len().to_string()>
-            <svg viewBox="0 0 120 24" width="120" height="24" role="img">
+            <svg viewBox=format!("0 0 {SPARK_W} {SPARK_H}") width=SPARK_W.to_string() height=SPARK_H.to_string() role="img">
                 <title>{title}</title>
                 {none}
-                <line class="lag-bound" x1="0" x2="120" y1=bound.to_string() y2=bound.to_string()/>
+                <line class="lag-bound" x1="0" x2=SPARK_W.to_string() y1=bound.to_string() y2=bound.to_string()/>
                 {lines(&scale, &series)}
             </svg>
         </a>
@@ -74,6 +75,8 @@ pub fn LagSparkline(history: LagHistory, member: String) -> impl IntoView {
     .into_any()
 }
 
+const SPARK_W: f64 = 72.0;
+const SPARK_H: f64 = 20.0;
 const W: f64 = 720.0;
 const H: f64 = 200.0;
 
@@ -99,7 +102,7 @@ pub fn LagChart(history: LagHistory, member: String) -> impl IntoView {
         view! {
             <rect class="lag-none" data-testid="lag-unrecorded" x="0" y="0" width=w.to_string() height=H.to_string()/>
             {(w > 90.0).then(|| view! {
-                <text class="axis" x=(w / 2.0).to_string() y=(H / 2.0).to_string() text-anchor="middle">"no samples"</text>
+                <text class="axis" x=(w / 2.0).to_string() y=(H - 10.0).to_string() text-anchor="middle">"no samples"</text>
             })}
         }
     });

@@ -50,6 +50,15 @@ pub fn MemberPage() -> impl IntoView {
     let chart = move || {
         Suspend::new(async move {
             match data.await {
+                // No member named: the replicas with a chart.
+                Ok(h) if name().is_empty() => {
+                    let links = h
+                        .series
+                        .iter()
+                        .map(|s| view! { " "<a href=format!("/member?name={}", s.member)>{s.member.clone()}</a> })
+                        .collect_view();
+                    view! { <p class="notice" data-testid="member-pick">"Pick a replica:"{links}</p> }.into_any()
+                }
                 Ok(h) => view! { <LagChart history=h member=name()/> }.into_any(),
                 Err(e) => view! { <p class="banner error" data-testid="lag-error">{format!("Cannot read the lag: {e}")}</p> }.into_any(),
             }
