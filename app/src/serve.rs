@@ -79,7 +79,10 @@ pub fn audit_filter(
 
 /// A lag chart's query: a range (`1h` or `24h`; empty is `1h`) and a
 /// member name, if one. Bad input is a 400.
-pub fn lag_query(range: Option<String>, member: Option<String>) -> Result<(model::lag::LagRange, Option<String>), ApiError> {
+pub fn lag_query(
+    range: Option<String>,
+    member: Option<String>,
+) -> Result<(model::lag::LagRange, Option<String>), ApiError> {
     let some = |s: Option<String>| s.map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
     let range = match some(range) {
         None => model::lag::LagRange::Hour,

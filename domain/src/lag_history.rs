@@ -226,7 +226,12 @@ mod tests {
         }
         let now = t0 + 3599 * 2000;
         let h = r.history(LagRange::Hour, None, now).await.unwrap();
-        assert_eq!(h.series.len(), 2, "{:?}", h.series.iter().map(|s| &s.member).collect::<Vec<_>>());
+        assert_eq!(
+            h.series.len(),
+            2,
+            "{:?}",
+            h.series.iter().map(|s| &s.member).collect::<Vec<_>>()
+        );
         let s = &h.series[0].samples;
         assert_eq!(s.len(), 181, "one point per 20 s, both ends included");
         assert!(s[0].at_ms >= now - 3_600_000);
@@ -237,7 +242,14 @@ mod tests {
         assert_eq!(d.series.len(), 1);
         let m = &d.series[0].samples;
         assert_eq!(m.len(), 120);
-        assert_eq!(m[0], LagSample { at_ms: t0, receive: Some(29), replay: Some(58) });
+        assert_eq!(
+            m[0],
+            LagSample {
+                at_ms: t0,
+                receive: Some(29),
+                replay: Some(58)
+            }
+        );
         // A restarted console starts its hour from the written minutes (the
         // hour's 59 whole ones: the open minute was lost with the process).
         let again = LagRecorder::new(r.pool.clone());

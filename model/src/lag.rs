@@ -282,7 +282,11 @@ mod tests {
         ];
         assert_eq!(
             bucket(&v, 20_000),
-            vec![s(10_000, Some(7), Some(9)), s(20_000, None, Some(3)), s(41_000, Some(1), None)]
+            vec![
+                s(10_000, Some(7), Some(9)),
+                s(20_000, None, Some(3)),
+                s(41_000, Some(1), None)
+            ]
         );
     }
 

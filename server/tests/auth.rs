@@ -241,15 +241,7 @@ async fn no_users_means_no_logins_with_a_hint() {
     let app = spawn_app_without_users(&[]).await;
     let loc = app.login("admin", ADMIN_PASSWORD).await.unwrap_err();
     assert!(loc.starts_with("/login?error=nousers"), "{loc}");
-    let page = app
-        .client()
-        .get(format!("{}{loc}", app.base))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = app.get_text(&app.client(), &loc).await;
     assert!(
         page.contains("pg-console user add"),
         "the login page says how to create a user"

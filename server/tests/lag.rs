@@ -36,7 +36,9 @@ async fn pg2(app: &TestApp, range: &str) -> Vec<LagSample> {
 
 /// Whether the samples rise over the bound and later fall back to half of it.
 fn rose_then_fell(s: &[LagSample]) -> bool {
-    let over = s.iter().position(|x| x.worst().is_some_and(|w| w > CAUGHT_UP_LAG_BYTES));
+    let over = s
+        .iter()
+        .position(|x| x.worst().is_some_and(|w| w > CAUGHT_UP_LAG_BYTES));
     over.is_some_and(|i| {
         s[i..]
             .last()
@@ -55,7 +57,9 @@ async fn a_frozen_wal_receiver_rises_on_the_chart_falls_after_thawing_and_both_c
     let pw = format!("PGPASSWORD={}", env["PG_SUPERUSER_PASSWORD"]);
     let (host, port) = (env["BIND_ADDR"].clone(), env["WRITE_PORT"].clone());
     let pgbench = |args: &[&str]| {
-        let mut a = vec!["exec", "-e", &pw, "pg-0", "pgbench", "-h", &host, "-p", &port, "-U", "postgres"];
+        let mut a = vec![
+            "exec", "-e", &pw, "pg-0", "pgbench", "-h", &host, "-p", &port, "-U", "postgres",
+        ];
         a.extend_from_slice(args);
         a.push("postgres");
         docker(&a);
@@ -87,14 +91,22 @@ async fn a_frozen_wal_receiver_rises_on_the_chart_falls_after_thawing_and_both_c
     drop(frozen);
 
     // Thawed: it falls, on the hour's chart and the day's.
-    eventually(Duration::from_secs(90), "pg-2's chart back under half the bound", || async {
-        rose_then_fell(&pg2(&app, "1h").await).then_some(())
-    })
+    eventually(
+        Duration::from_secs(90),
+        "pg-2's chart back under half the bound",
+        || async { rose_then_fell(&pg2(&app, "1h").await).then_some(()) },
+    )
     .await;
     let day = pg2(&app, "24h").await;
     let day_peak = day.iter().filter_map(LagSample::worst).max();
-    assert!(day_peak >= Some(peak), "the day's minutes keep the worst ({peak}): {day:?}");
-    assert!(day.windows(2).all(|w| w[1].at_ms - w[0].at_ms >= 60_000), "one point per minute: {day:?}");
+    assert!(
+        day_peak >= Some(peak),
+        "the day's minutes keep the worst ({peak}): {day:?}"
+    );
+    assert!(
+        day.windows(2).all(|w| w[1].at_ms - w[0].at_ms >= 60_000),
+        "one point per minute: {day:?}"
+    );
 
     // Both crossings, in order, linked to pg-2's page.
     let events = eventually(Duration::from_secs(60), "both crossings on the timeline", || async {
@@ -107,8 +119,14 @@ async fn a_frozen_wal_receiver_rises_on_the_chart_falls_after_thawing_and_both_c
             .unwrap();
         let mut page: TimelinePage = serde_json::from_str(&r.text().await.unwrap()).unwrap();
         page.events.reverse();
-        let over = page.events.iter().position(|e| e.text.contains("is over the healthy bound"))?;
-        let back = page.events.iter().position(|e| e.text.contains("within the healthy bound"))?;
+        let over = page
+            .events
+            .iter()
+            .position(|e| e.text.contains("is over the healthy bound"))?;
+        let back = page
+            .events
+            .iter()
+            .position(|e| e.text.contains("within the healthy bound"))?;
         (over < back).then_some(page.events)
     })
     .await;
@@ -118,19 +136,17 @@ async fn a_frozen_wal_receiver_rises_on_the_chart_falls_after_thawing_and_both_c
     }
 
     // The member's page draws the chart (rendered on the server).
-    let html = app
-        .http
-        .get(format!("{}/member?name=pg-2", app.base))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    assert!(html.contains("data-testid=\"lag-chart\"") && html.contains("<polyline"), "{html}");
+    let html = app.get_text(&app.http, "/member?name=pg-2").await;
+    assert!(
+        html.contains("data-testid=\"lag-chart\"") && html.contains("<polyline"),
+        "{html}"
+    );
     // With no member named, it offers the replicas.
-    let html = app.http.get(format!("{}/member", app.base)).send().await.unwrap().text().await.unwrap();
-    assert!(html.contains("member-pick") && html.contains("/member?name=pg-2"), "{html}");
+    let html = app.get_text(&app.http, "/member").await;
+    assert!(
+        html.contains("member-pick") && html.contains("/member?name=pg-2"),
+        "{html}"
+    );
 
     // Bad input changes nothing and says what to type.
     let (status, body) = lag(&app, &[("range", "7d")]).await;
@@ -143,6 +159,10 @@ async fn a_frozen_wal_receiver_rises_on_the_chart_falls_after_thawing_and_both_c
     assert_eq!(status, 200, "{body}");
     let all: LagHistory = serde_json::from_str(&body).unwrap();
     let leader = app.overview().await.topology.leader().map(|m| m.name.clone()).unwrap();
-    assert!(all.of("pg-2").is_some() && all.of(&leader).is_none(), "{:?}", all.series);
+    assert!(
+        all.of("pg-2").is_some() && all.of(&leader).is_none(),
+        "{:?}",
+        all.series
+    );
     ensure_replica(&app, "pg-2").await;
 }

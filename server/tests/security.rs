@@ -327,15 +327,7 @@ async fn login_links_cannot_redirect_away_or_show_attacker_text() {
         "error=locked&until=CALL-SCAM",
         "error=CALL%20SCAM",
     ] {
-        let body = app
-            .client()
-            .get(format!("{}/login?{q}", app.base))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let body = app.get_text(&app.client(), &format!("/login?{q}")).await;
         assert!(!body.contains("SCAM"), "{q} put attacker text on the page");
     }
 }

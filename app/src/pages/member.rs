@@ -60,7 +60,10 @@ pub fn MemberPage() -> impl IntoView {
                     view! { <p class="notice" data-testid="member-pick">"Pick a replica:"{links}</p> }.into_any()
                 }
                 Ok(h) => view! { <LagChart history=h member=name()/> }.into_any(),
-                Err(e) => view! { <p class="banner error" data-testid="lag-error">{format!("Cannot read the lag: {e}")}</p> }.into_any(),
+                Err(e) => {
+                    view! { <p class="banner error" data-testid="lag-error">{format!("Cannot read the lag: {e}")}</p> }
+                        .into_any()
+                }
             }
         })
     };

@@ -13,7 +13,6 @@ use leptos::prelude::*;
 use model::Overview;
 
 use crate::api::{get_overview, whoami, OpCancelSwitchover};
-use model::lag::LagHistory;
 use crate::components::operations::{target, LiveJobs, OpLauncher, OperationPanel};
 use crate::components::{
     endpoints::EndpointsPanel,
@@ -23,6 +22,7 @@ use crate::components::{
 };
 use crate::format::{duration_between, utc_time};
 use model::auth::Me;
+use model::lag::LagHistory;
 use model::operations::OpKind;
 
 /// How often the page asks for a fresh overview while the live feed is down.

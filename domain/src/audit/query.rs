@@ -233,7 +233,8 @@ impl AuditLog {
                     title: r.target,
                     ok,
                     summary,
-                    backup_id: (ok && kind == Some(model::operations::OpKind::Backup)).then(|| r.correlation_id.clone()),
+                    backup_id: (ok && kind == Some(model::operations::OpKind::Backup))
+                        .then(|| r.correlation_id.clone()),
                     job_id: r.correlation_id,
                 }
             })

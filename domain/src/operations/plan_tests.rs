@@ -119,10 +119,17 @@ fn switchover_plans() {
     );
     // The other replica lags: backing up pg-2 would leave the leader alone,
     // and the refusal says why pg-1 does not count.
-    let d = draft(&req(OpKind::Backup, "pg-2"), &lagging, Some(16 * 1024 * 1024), UserRole::Operator, 0);
+    let d = draft(
+        &req(OpKind::Backup, "pg-2"),
+        &lagging,
+        Some(16 * 1024 * 1024),
+        UserRole::Operator,
+        0,
+    );
     assert!(
         d.preconditions.iter().any(|p| !p.ok
-            && p.text.starts_with("pg-2 is the only healthy replica (pg-1 lags 20.0 MB, over the 1.0 MB bound): ")),
+            && p.text
+                .starts_with("pg-2 is the only healthy replica (pg-1 lags 20.0 MB, over the 1.0 MB bound): ")),
         "{:?}",
         d.preconditions
     );

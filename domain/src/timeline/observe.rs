@@ -125,7 +125,12 @@ impl Observed {
     }
 
     /// Servers that went UP or DOWN in a listener, at HAProxy's time.
-    fn haproxy_changes(&self, servers: &BTreeMap<(String, String), (bool, i64, String)>, now: i64, out: &mut Vec<NewEvent>) {
+    fn haproxy_changes(
+        &self,
+        servers: &BTreeMap<(String, String), (bool, i64, String)>,
+        now: i64,
+        out: &mut Vec<NewEvent>,
+    ) {
         for ((listener, server), (up, at, check)) in servers {
             if self
                 .servers
@@ -180,22 +185,37 @@ impl Observed {
             let was = self.lagging.contains(&m.name);
             let text = if !was && lag > CAUGHT_UP_LAG_BYTES {
                 self.lagging.insert(m.name.clone());
-                format!("{}: lag {} is over the healthy bound ({bound})", m.name, human_bytes(lag))
+                format!(
+                    "{}: lag {} is over the healthy bound ({bound})",
+                    m.name,
+                    human_bytes(lag)
+                )
             } else if was && lag <= CAUGHT_UP_LAG_BYTES / 2 {
                 self.lagging.remove(&m.name);
-                format!("{}: lag back to {}, within the healthy bound ({bound})", m.name, human_bytes(lag))
+                format!(
+                    "{}: lag back to {}, within the healthy bound ({bound})",
+                    m.name,
+                    human_bytes(lag)
+                )
             } else {
                 continue;
             };
             if started {
                 let side = if was { "back" } else { "over" };
-                let mut e = event(now, EventKind::Member, &m.name, text, format!("lag:{}:{side}:{now}", m.name));
+                let mut e = event(
+                    now,
+                    EventKind::Member,
+                    &m.name,
+                    text,
+                    format!("lag:{}:{side}:{now}", m.name),
+                );
                 e.link = Some(format!("/member?name={}", m.name));
                 out.push(e);
             }
         }
         // Members gone from the cluster are forgotten.
-        self.lagging.retain(|n| ov.topology.members.iter().any(|m| &m.name == n));
+        self.lagging
+            .retain(|n| ov.topology.members.iter().any(|m| &m.name == n));
     }
 
     fn history(&mut self, ov: &Overview, out: &mut Vec<NewEvent>) {
@@ -313,18 +333,30 @@ mod tests {
     fn lag_crossings_are_recorded_both_ways_once() {
         let mut seen = Observed::default();
         let texts = |seen: &mut Observed, at, lag| -> Vec<(String, Option<String>)> {
-            seen.changes(&look(at, lag)).into_iter().map(|e| (e.text, e.link)).collect()
+            seen.changes(&look(at, lag))
+                .into_iter()
+                .map(|e| (e.text, e.link))
+                .collect()
         };
         assert!(texts(&mut seen, 1, 0).is_empty());
         let over = texts(&mut seen, 2, 3 << 20);
         assert_eq!(
             over,
-            vec![("pg-1: lag 3.0 MB is over the healthy bound (1.0 MB)".to_string(), Some("/member?name=pg-1".to_string()))]
+            vec![(
+                "pg-1: lag 3.0 MB is over the healthy bound (1.0 MB)".to_string(),
+                Some("/member?name=pg-1".to_string())
+            )]
         );
-        assert!(texts(&mut seen, 3, 900 << 10).is_empty(), "under the bound, over half of it");
+        assert!(
+            texts(&mut seen, 3, 900 << 10).is_empty(),
+            "under the bound, over half of it"
+        );
         assert!(texts(&mut seen, 4, 5 << 20).is_empty(), "still over");
         let back = texts(&mut seen, 5, 12 << 10);
-        assert_eq!(back[0].0, "pg-1: lag back to 12.0 kB, within the healthy bound (1.0 MB)");
+        assert_eq!(
+            back[0].0,
+            "pg-1: lag back to 12.0 kB, within the healthy bound (1.0 MB)"
+        );
         assert!(texts(&mut seen, 6, 0).is_empty());
     }
 
@@ -372,7 +404,10 @@ mod tests {
         let got: Vec<(i64, String)> = seen.changes(&ov).into_iter().map(|e| (e.at_ms, e.text)).collect();
         assert_eq!(
             got,
-            vec![(130_000, "HAProxy: pg-2 DOWN in replicas (L4OK; while the console was down)".to_string())]
+            vec![(
+                130_000,
+                "HAProxy: pg-2 DOWN in replicas (L4OK; while the console was down)".to_string()
+            )]
         );
         // Without a previous look (a first start), nothing is invented.
         assert!(Observed::default().changes(&ov).is_empty());

@@ -634,6 +634,12 @@ pub fn client_from(app: &TestApp, ip: &str) -> reqwest::Client {
 }
 
 impl TestApp {
+    /// GET `path` as `client`: the body, whatever the status.
+    pub async fn get_text(&self, client: &reqwest::Client, path: &str) -> String {
+        let r = client.get(format!("{}{path}", self.base)).send().await.expect("GET");
+        r.text().await.expect("a body")
+    }
+
     /// Stop the console (SIGKILL) and start it again on the same port and data.
     pub async fn restart(&mut self) {
         self.kill();
