@@ -30,12 +30,15 @@ test('docker kill the leader: death, HAProxy DOWN, promotion and return on the t
   await expect(page.locator(`[data-testid=member-row][data-member=${old}]`))
     .toHaveAttribute('data-state', 'streaming', { timeout: 150_000 });
 
-  // The page is a report, not live: load it until the return is recorded.
+  // The page is a report, not live: load it until the return is recorded,
+  // and the promotion (Patroni writes its history entry up to a loop later).
   const back = page.locator(`[data-testid=timeline-row][data-kind=member][data-subject=${old}]`, { hasText: '→ streaming' });
+  const promotion = page.locator('[data-testid=timeline-row][data-kind=promotion]');
   await expect(async () => {
     await page.goto(`/timeline?from=${from}`);
     await expect(back).toHaveCount(1, { timeout: 1_000 });
-  }).toPass({ timeout: 30_000 });
+    await expect(promotion).toHaveCount(1, { timeout: 1_000 });
+  }).toPass({ timeout: 60_000 });
   const rows = await page.locator('[data-testid=timeline-row]').evaluateAll((trs) => trs.map((tr) => ({
     kind: tr.dataset.kind, subject: tr.dataset.subject, text: tr.querySelector('td.what').textContent,
   })));

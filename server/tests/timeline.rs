@@ -93,9 +93,24 @@ async fn a_killed_leader_is_on_the_timeline_in_order_at_the_right_times() {
         },
     )
     .await;
-    tokio::time::sleep(Duration::from_secs(3)).await;
-
-    let events = events_since(&app, &from).await;
+    // Patroni writes the new timeline's history entry at a later HA loop
+    // (up to loop_wait after the promotion): wait for it, and for the
+    // return to be recorded.
+    let events = eventually(
+        Duration::from_secs(60),
+        "the promotion and the return on the timeline",
+        || async {
+            let events = events_since(&app, &from).await;
+            let promoted = events
+                .iter()
+                .any(|e| e.kind == EventKind::Promotion && e.subject == new);
+            let back = events
+                .iter()
+                .any(|e| e.kind == EventKind::Member && e.subject == old && e.text.ends_with("→ streaming"));
+            (promoted && back).then_some(events)
+        },
+    )
+    .await;
     for e in &events {
         eprintln!(
             "{} {:9} {:5} {}",
