@@ -72,9 +72,6 @@ pub struct OperationRecord {
     pub title: String,
     pub ok: bool,
     pub summary: String,
-    /// The job's id: its audit entries' correlation id.
-    #[serde(default)]
-    pub job_id: String,
     /// The backup it made, if it made one (a backup's id is its job's).
     #[serde(default)]
     pub backup_id: Option<String>,

@@ -114,14 +114,8 @@ async fn backup_while_writing_then_the_gzip_archive_restores_with_plain_tar() {
     // The timeline's entry for it links to the backup in the catalog.
     let link = format!("/backups#backup-{id}");
     eventually(Duration::from_secs(30), "the backup on the timeline", || async {
-        let r = app
-            .http
-            .post(format!("{}/api/timeline_page", app.base))
-            .form(&[("kind", "operation")])
-            .send()
-            .await
-            .unwrap();
-        let page: model::timeline::TimelinePage = serde_json::from_str(&r.text().await.unwrap()).unwrap();
+        let (_, body) = post(&app, &app.http, "/api/timeline_page", &[("kind", "operation")]).await;
+        let page: model::timeline::TimelinePage = serde_json::from_str(&body).unwrap();
         page.events
             .iter()
             .any(|e| e.link.as_deref() == Some(link.as_str()) && e.text.starts_with("Backup of pg-2"))

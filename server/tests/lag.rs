@@ -14,14 +14,8 @@ use model::topology::CAUGHT_UP_LAG_BYTES;
 use support::*;
 
 async fn lag(app: &TestApp, form: &[(&str, &str)]) -> (u16, String) {
-    let r = app
-        .http
-        .post(format!("{}/api/lag_history", app.base))
-        .form(form)
-        .send()
-        .await
-        .expect("lag request");
-    (r.status().as_u16(), r.text().await.unwrap())
+    let (status, body) = post(app, &app.http, "/api/lag_history", form).await;
+    (status.as_u16(), body)
 }
 
 /// pg-2's samples over `range`, oldest first.
@@ -110,14 +104,9 @@ async fn a_frozen_wal_receiver_rises_on_the_chart_falls_after_thawing_and_both_c
 
     // Both crossings, in order, linked to pg-2's page.
     let events = eventually(Duration::from_secs(60), "both crossings on the timeline", || async {
-        let r = app
-            .http
-            .post(format!("{}/api/timeline_page", app.base))
-            .form(&[("from", from.as_str()), ("subject", "pg-2"), ("kind", "member")])
-            .send()
-            .await
-            .unwrap();
-        let mut page: TimelinePage = serde_json::from_str(&r.text().await.unwrap()).unwrap();
+        let form = [("from", from.as_str()), ("subject", "pg-2"), ("kind", "member")];
+        let (_, body) = post(&app, &app.http, "/api/timeline_page", &form).await;
+        let mut page: TimelinePage = serde_json::from_str(&body).unwrap();
         page.events.reverse();
         let over = page
             .events

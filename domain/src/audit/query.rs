@@ -233,9 +233,8 @@ impl AuditLog {
                     title: r.target,
                     ok,
                     summary,
-                    backup_id: (ok && kind == Some(model::operations::OpKind::Backup))
-                        .then(|| r.correlation_id.clone()),
-                    job_id: r.correlation_id,
+                    // A backup's id is its job's: the correlation id of its audit entries.
+                    backup_id: (ok && kind == Some(model::operations::OpKind::Backup)).then_some(r.correlation_id),
                 }
             })
             .collect())
