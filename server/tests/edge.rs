@@ -4,6 +4,7 @@
 //! Certificates are verified against the edge's CA; `*.localhost` names are
 //! given their address explicitly (getaddrinfo does not resolve them).
 
+#[path = "integration/support/mod.rs"]
 mod support;
 
 use std::net::SocketAddr;

@@ -4,12 +4,10 @@
 //! page, response headers, overflowing and malformed input). The websocket
 //! caps are tested on a live backup job in backups.rs.
 
-mod support;
-
 use std::time::Instant;
 
+use crate::support::*;
 use reqwest::StatusCode;
-use support::*;
 
 const VIEWER_PW: &str = "just looking at the topology";
 

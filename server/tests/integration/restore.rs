@@ -2,15 +2,13 @@
 //! a backup, a restore that fails and puts the previous data back, and a
 //! console killed in the middle of a restore.
 
-mod support;
-
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::support::*;
 use model::backups::{BackupRow, KeptData};
 use model::operations::{OpJob, Plan};
 use reqwest::StatusCode;
-use support::*;
 
 /// Back up `member` (zstd) and return its catalog row.
 async fn take_backup(app: &TestApp, member: &str) -> BackupRow {

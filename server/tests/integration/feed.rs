@@ -5,14 +5,12 @@
 //! feed's reads. Patroni's requests are counted on the wire, by a TCP proxy
 //! in front of each member's REST API.
 
-mod support;
-
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::support::*;
 use model::overview::FeedFrame;
-use support::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_tungstenite::tungstenite::{client::IntoClientRequest, Message};
 

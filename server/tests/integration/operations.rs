@@ -2,13 +2,11 @@
 //! prepare → confirm → execute protocol, the lock, refusals, and what Patroni
 //! and the write endpoint report afterwards.
 
-mod support;
-
 use std::time::Duration;
 
+use crate::support::*;
 use model::operations::Plan;
 use reqwest::StatusCode;
-use support::*;
 
 const OPERATOR_PW: &str = "operator with a long phrase";
 

@@ -4,14 +4,12 @@
 //! falls after thawing, and the timeline records both crossings, in order,
 //! linked to the member's page. Then: the page itself and bad input.
 
-mod support;
-
 use std::time::Duration;
 
+use crate::support::*;
 use model::lag::{LagHistory, LagSample};
 use model::timeline::TimelinePage;
 use model::topology::CAUGHT_UP_LAG_BYTES;
-use support::*;
 
 async fn lag(app: &TestApp, form: &[(&str, &str)]) -> (u16, String) {
     let (status, body) = post(app, &app.http, "/api/lag_history", form).await;

@@ -1,13 +1,11 @@
 //! Replica backups through the console against the real stack.
 
-mod support;
-
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use crate::support::*;
 use model::operations::Plan;
 use reqwest::StatusCode;
-use support::*;
 
 async fn prepare_backup(app: &TestApp, member: &str, compression: &str) -> Plan {
     let form = [

@@ -4,12 +4,10 @@
 //! one starting again and streaming as a replica. Then: the filters, the CSV,
 //! bad input, and the events surviving a console restart.
 
-mod support;
-
 use std::time::Duration;
 
+use crate::support::*;
 use model::timeline::{EventKind, TimelineEvent, TimelinePage};
-use support::*;
 
 async fn timeline(app: &TestApp, form: &[(&str, &str)]) -> (u16, String) {
     let r = app

@@ -3,12 +3,10 @@
 //! for a bare `cargo test`; scripts/test runs them with `--include-ignored`
 //! after `scripts/stack up`.
 
-mod support;
-
 use std::time::{Duration, Instant};
 
+use crate::support::*;
 use model::{EndpointKind, Role};
-use support::*;
 
 #[tokio::test]
 #[ignore = "needs the real stack: run scripts/test"]

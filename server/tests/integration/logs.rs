@@ -2,13 +2,11 @@
 //! tail over the websocket (operators and admins only), secrets masked
 //! before they leave the server, views and downloads audited.
 
-mod support;
-
 use std::time::Duration;
 
+use crate::support::*;
 use model::logs::{LogLine, LogMessage, MASK};
 use reqwest::StatusCode;
-use support::*;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
 type Ws = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;

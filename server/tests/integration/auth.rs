@@ -1,13 +1,11 @@
 //! Accounts, sessions, roles, CSRF/origin checks and the audit log, against
 //! the real pg-console binary (each test its own database and port).
 
-mod support;
-
 use std::time::Duration;
 
+use crate::support::*;
 use domain::authz::{may, Action, UserRole};
 use reqwest::StatusCode;
-use support::*;
 
 const OPERATOR_PW: &str = "a quiet operator of clusters";
 const VIEWER_PW: &str = "just looking at the topology";

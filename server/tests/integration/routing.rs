@@ -5,10 +5,8 @@
 //! trailing slash, mixed case). Before the fix, `/pkg/../audit` and
 //! `/pkg/%2e%2e/audit` rendered the audit log's rows to a logged-out client.
 
-mod support;
-
+use crate::support::*;
 use domain::authz::{may, Action, UserRole};
-use support::*;
 
 const OPERATOR_PW: &str = "a quiet operator of clusters";
 const VIEWER_PW: &str = "just looking at the topology";

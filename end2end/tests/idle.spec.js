@@ -1,0 +1,55 @@
+// An idle websocket through Traefik: the job feed stays open for three
+// minutes with nothing to say but the server's pings, then still delivers.
+//
+// scripts/test runs this file on its own, while the benchmarks run: they
+// spawn their own console, so the deployed console's job feed stays idle. It
+// starts its operation only once the file named by PGC_E2E_AFTER exists
+// (scripts/test creates it when the benchmarks are done), so that operation
+// does not overlap theirs on the cluster. Without PGC_E2E_AFTER it does not
+// wait.
+const fs = require('fs');
+const { test, expect } = require('./fixtures');
+const { login } = require('./login');
+
+async function waitHealthy(page) {
+  await expect(page.locator('[data-testid=cluster-status]')).toHaveAttribute('data-status', 'healthy', { timeout: 90_000 });
+  await expect(page.locator('[data-testid=member-row][data-state=streaming]')).toHaveCount(2, { timeout: 90_000 });
+}
+
+async function othersDone() {
+  const marker = process.env.PGC_E2E_AFTER;
+  if (!marker) return;
+  await expect.poll(() => fs.existsSync(marker), { timeout: 900_000, intervals: [1_000] }).toBe(true);
+}
+
+test('a live feed stays open through Traefik for three idle minutes, then still delivers', async ({ page }) => {
+  test.setTimeout(1_200_000);
+  await login(page, 'admin');
+  await waitHealthy(page);
+  const opened = await page.evaluate(() => new Promise((resolve) => {
+    const ws = new WebSocket(`wss://${location.host}/ws/jobs`);
+    window.__feed = { messages: [], closed: false };
+    ws.onmessage = (e) => window.__feed.messages.push(e.data);
+    ws.onclose = () => { window.__feed.closed = true; };
+    ws.onopen = () => resolve(true);
+    ws.onerror = () => resolve(false);
+  }));
+  expect(opened).toBe(true);
+  await expect.poll(() => page.evaluate(() => window.__feed.messages.length)).toBe(1);
+  // Nothing runs on this console: nothing is sent but the server's pings,
+  // for 3 minutes (Traefik's and typical proxies' idle timeouts are shorter).
+  await page.waitForTimeout(185_000);
+  expect(await page.evaluate(() => window.__feed.messages.length)).toBe(1);
+  expect(await page.evaluate(() => window.__feed.closed)).toBe(false);
+  await othersDone();
+  expect(await page.evaluate(() => window.__feed.closed)).toBe(false);
+  // Still delivering: an operation started now is announced on it.
+  await waitHealthy(page);
+  const replica = await page.locator('[data-testid=member-row][data-state=streaming]').first().getAttribute('data-member');
+  await page.locator(`[data-testid=member-row][data-member=${replica}] [data-testid=op-reload]`).click();
+  await page.click('[data-testid=review-plan]');
+  await page.fill('[data-testid=confirm-name]', replica);
+  await page.click('[data-testid=execute]');
+  await expect.poll(() => page.evaluate(() => window.__feed.messages.some((m) => m.includes('Reload'))), { timeout: 30_000 }).toBe(true);
+  await expect(page.locator('[data-testid=job-outcome]')).toHaveAttribute('data-ok', 'true', { timeout: 60_000 });
+});
