@@ -1,0 +1,127 @@
+//! `PatroniClient::history` over real HTTP, against small servers that replay
+//! a recorded Patroni 4.1 `/history` answer and count what they are asked.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use domain::patroni::{MemberEndpoint, PatroniClient};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
+
+const HISTORY: &str = include_str!("fixtures/patroni-4.1/history.json");
+
+/// A member's REST API that answers every request with the recorded
+/// `/history`, counting the requests.
+async fn replaying_member() -> (String, Arc<AtomicUsize>, tokio::task::JoinHandle<()>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let asked = Arc::new(AtomicUsize::new(0));
+    let counter = asked.clone();
+    let server = tokio::spawn(async move {
+        loop {
+            let Ok((mut socket, _)) = listener.accept().await else {
+                return;
+            };
+            let counter = counter.clone();
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 4096];
+                let mut got = Vec::new();
+                while !got.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match socket.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => got.extend_from_slice(&buf[..n]),
+                    }
+                }
+                assert!(got.starts_with(b"GET /history "), "only /history is asked");
+                counter.fetch_add(1, Ordering::SeqCst);
+                let answer = format!(
+                    "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{HISTORY}",
+                    HISTORY.len()
+                );
+                let _ = socket.write_all(answer.as_bytes()).await;
+            });
+        }
+    });
+    (url, asked, server)
+}
+
+/// A member whose REST API is down: a port nobody listens on.
+fn down_member() -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    format!("http://{}", listener.local_addr().unwrap())
+}
+
+fn client(urls: &[&str]) -> PatroniClient {
+    let members = urls
+        .iter()
+        .enumerate()
+        .map(|(i, url)| MemberEndpoint {
+            name: format!("pg-{i}"),
+            api_url: url.to_string(),
+        })
+        .collect();
+    PatroniClient::new("postgresql-cluster", members, Duration::from_secs(2)).unwrap()
+}
+
+#[tokio::test]
+async fn history_asks_all_members_once_then_only_the_one_that_answered() {
+    let (pg1, asked_pg1, _) = replaying_member().await;
+    let (pg2, asked_pg2, _) = replaying_member().await;
+    let patroni = client(&[&down_member(), &pg1, &pg2]);
+
+    let first = patroni.history().await.expect("pg-1 and pg-2 answer");
+    assert_eq!(first.len(), 1);
+    assert_eq!(first[0].timeline, 1);
+    assert_eq!(asked_pg1.load(Ordering::SeqCst), 1, "all are asked the first time");
+    assert_eq!(asked_pg2.load(Ordering::SeqCst), 1, "all are asked the first time");
+
+    for _ in 0..3 {
+        assert_eq!(patroni.history().await.unwrap(), first);
+    }
+    assert_eq!(
+        asked_pg1.load(Ordering::SeqCst),
+        4,
+        "pg-1 answered first in order: asked alone since"
+    );
+    assert_eq!(
+        asked_pg2.load(Ordering::SeqCst),
+        1,
+        "pg-2 is not asked while pg-1 answers"
+    );
+}
+
+#[tokio::test]
+async fn history_asks_all_again_when_the_one_that_answered_goes_down() {
+    let (pg0, asked_pg0, pg0_server) = replaying_member().await;
+    let (pg2, asked_pg2, _) = replaying_member().await;
+    let patroni = client(&[&pg0, &down_member(), &pg2]);
+
+    patroni.history().await.expect("pg-0 and pg-2 answer");
+    assert_eq!(
+        (asked_pg0.load(Ordering::SeqCst), asked_pg2.load(Ordering::SeqCst)),
+        (1, 1)
+    );
+
+    // pg-0's API goes away (its listener is dropped: connections are refused).
+    pg0_server.abort();
+    let _ = pg0_server.await;
+    let history = patroni.history().await.expect("pg-2 still answers");
+    assert_eq!(history.len(), 1);
+    assert_eq!(asked_pg2.load(Ordering::SeqCst), 2, "pg-0 refused: all asked again");
+    patroni.history().await.unwrap();
+    assert_eq!(asked_pg2.load(Ordering::SeqCst), 3, "pg-2 answered: asked alone since");
+    assert_eq!(asked_pg0.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test]
+async fn history_with_no_member_answering_names_them_all() {
+    let patroni = client(&[&down_member(), &down_member(), &down_member()]);
+    let e = patroni.history().await.unwrap_err().to_string();
+    for name in ["pg-0", "pg-1", "pg-2"] {
+        assert!(e.contains(name), "{e}");
+    }
+    // Nothing answered: nothing is remembered, the next call asks all again.
+    let e = patroni.history().await.unwrap_err().to_string();
+    assert!(e.contains("pg-0") && e.contains("pg-2"), "{e}");
+}
