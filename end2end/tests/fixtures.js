@@ -20,3 +20,10 @@ exports.expect = base.expect;
 const path = require('path');
 exports.shot = (name) =>
   path.resolve(process.env.PGC_SCREENSHOT_DIR || path.resolve(__dirname, '../test-results/screenshots'), name);
+
+// The Overview open in `page` shows a healthy cluster: one leader and two
+// streaming replicas.
+exports.waitHealthy = async (page) => {
+  await base.expect(page.locator('[data-testid=cluster-status]')).toHaveAttribute('data-status', 'healthy', { timeout: 90_000 });
+  await base.expect(page.locator('[data-testid=member-row][data-state=streaming]')).toHaveCount(2, { timeout: 90_000 });
+};

@@ -8,13 +8,8 @@
 // does not overlap theirs on the cluster. Without PGC_E2E_AFTER it does not
 // wait.
 const fs = require('fs');
-const { test, expect } = require('./fixtures');
+const { test, expect, waitHealthy } = require('./fixtures');
 const { login } = require('./login');
-
-async function waitHealthy(page) {
-  await expect(page.locator('[data-testid=cluster-status]')).toHaveAttribute('data-status', 'healthy', { timeout: 90_000 });
-  await expect(page.locator('[data-testid=member-row][data-state=streaming]')).toHaveCount(2, { timeout: 90_000 });
-}
 
 async function othersDone() {
   const marker = process.env.PGC_E2E_AFTER;

@@ -1,14 +1,9 @@
 // The Overview page in a real browser against the real stack.
-const { test, expect, shot } = require('./fixtures');
+const { test, expect, shot, waitHealthy } = require('./fixtures');
 const { execFileSync } = require('child_process');
 const { login } = require('./login');
 
 const docker = (...args) => execFileSync('docker', args, { encoding: 'utf8' });
-
-async function waitHealthy(page) {
-  await expect(page.locator('[data-testid=cluster-status]')).toHaveAttribute('data-status', 'healthy', { timeout: 90_000 });
-  await expect(page.locator('[data-testid=member-row][data-state=streaming]')).toHaveCount(2, { timeout: 90_000 });
-}
 
 test('overview shows three members, one leader and both endpoints', async ({ page }) => {
   const sockets = [];
