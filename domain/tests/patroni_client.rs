@@ -14,6 +14,12 @@ const HISTORY: &str = include_str!("fixtures/patroni-4.1/history.json");
 /// A member's REST API that answers every request with the recorded
 /// `/history`, counting the requests.
 async fn replaying_member() -> (String, Arc<AtomicUsize>, tokio::task::JoinHandle<()>) {
+    replaying_member_answering(usize::MAX).await
+}
+
+/// Like [`replaying_member`], but only the first `answers` requests are
+/// answered: later ones are read and held open with no answer (a hung API).
+async fn replaying_member_answering(answers: usize) -> (String, Arc<AtomicUsize>, tokio::task::JoinHandle<()>) {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     let asked = Arc::new(AtomicUsize::new(0));
@@ -34,7 +40,10 @@ async fn replaying_member() -> (String, Arc<AtomicUsize>, tokio::task::JoinHandl
                     }
                 }
                 assert!(got.starts_with(b"GET /history "), "only /history is asked");
-                counter.fetch_add(1, Ordering::SeqCst);
+                if counter.fetch_add(1, Ordering::SeqCst) >= answers {
+                    tokio::time::sleep(Duration::from_secs(60)).await;
+                    return;
+                }
                 let answer = format!(
                     "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{HISTORY}",
                     HISTORY.len()
@@ -53,6 +62,10 @@ fn down_member() -> String {
 }
 
 fn client(urls: &[&str]) -> PatroniClient {
+    client_with_timeout(urls, Duration::from_secs(2))
+}
+
+fn client_with_timeout(urls: &[&str], timeout: Duration) -> PatroniClient {
     let members = urls
         .iter()
         .enumerate()
@@ -61,7 +74,7 @@ fn client(urls: &[&str]) -> PatroniClient {
             api_url: url.to_string(),
         })
         .collect();
-    PatroniClient::new("postgresql-cluster", members, Duration::from_secs(2)).unwrap()
+    PatroniClient::new("postgresql-cluster", members, timeout).unwrap()
 }
 
 #[tokio::test]
@@ -112,6 +125,26 @@ async fn history_asks_all_again_when_the_one_that_answered_goes_down() {
     patroni.history().await.unwrap();
     assert_eq!(asked_pg2.load(Ordering::SeqCst), 3, "pg-2 answered: asked alone since");
     assert_eq!(asked_pg0.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test]
+async fn a_hung_member_that_answered_last_costs_one_timeout_not_two() {
+    let timeout = Duration::from_millis(400);
+    let (pg0, asked_pg0, _) = replaying_member_answering(1).await;
+    let (pg1, asked_pg1, _) = replaying_member().await;
+    let patroni = client_with_timeout(&[&pg0, &pg1], timeout);
+    patroni.history().await.expect("both answer");
+    assert_eq!(asked_pg1.load(Ordering::SeqCst), 1);
+
+    // pg-0, which answered first, now hangs: it is waited for once, then
+    // pg-1 alone is asked.
+    let started = std::time::Instant::now();
+    patroni.history().await.expect("pg-1 answers");
+    let took = started.elapsed();
+    assert!(took >= timeout, "pg-0 was waited for: {took:?}");
+    assert!(took < timeout * 2, "pg-0 was not waited for twice: {took:?}");
+    assert_eq!(asked_pg0.load(Ordering::SeqCst), 2, "pg-0 asked once more, not twice");
+    assert_eq!(asked_pg1.load(Ordering::SeqCst), 2);
 }
 
 #[tokio::test]

@@ -135,23 +135,31 @@ impl PatroniClient {
 
     /// Timeline history (`GET /history`): every member keeps the same one, so
     /// the member that answered last time is asked alone (one request instead
-    /// of three on each Overview read); if it does not answer, all are asked
-    /// and the first in order that answers is used, and asked next time.
+    /// of three on each Overview read); if it does not answer, the others are
+    /// asked (it is not asked twice: a hung member costs one timeout) and the
+    /// first in order that answers is used, and asked next time.
     pub async fn history(&self) -> Result<Vec<HistoryEntry>, PatroniError> {
         let preferred = *self.history_from.lock().expect("history_from poisoned");
+        let mut errors = Vec::new();
         if let Some(m) = preferred.and_then(|i| self.members.get(i)) {
-            if let Ok(v) = self.get_json::<serde_json::Value>(&m.api_url, "/history").await {
-                return Ok(parse_history(&v));
+            match self.get_json::<serde_json::Value>(&m.api_url, "/history").await {
+                Ok(v) => return Ok(parse_history(&v)),
+                Err(e) => errors.push(format!("{}: {e}", m.name)),
             }
         }
+        let others: Vec<(usize, &MemberEndpoint)> = self
+            .members
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| Some(*i) != preferred)
+            .collect();
         let results = join_all(
-            self.members
+            others
                 .iter()
-                .map(|m| self.get_json::<serde_json::Value>(&m.api_url, "/history")),
+                .map(|(_, m)| self.get_json::<serde_json::Value>(&m.api_url, "/history")),
         )
         .await;
-        let mut errors = Vec::new();
-        for (i, (m, r)) in self.members.iter().zip(results).enumerate() {
+        for ((i, m), r) in others.into_iter().zip(results) {
             match r {
                 Ok(v) => {
                     *self.history_from.lock().expect("history_from poisoned") = Some(i);
