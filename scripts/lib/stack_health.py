@@ -2,8 +2,14 @@
 
 Reads addresses from the environment exported by scripts/stack (stack.env).
   stack_health.py wait --timeout N   block until healthy (exit 1 on timeout)
-  stack_health.py status             print topology and HAProxy routing
+  stack_health.py status             print topology, HAProxy routing and the WAL archive
+
+Healthy: one leader, two streaming replicas with lag 0, HAProxy routing
+writes to the leader and reads to both replicas, and pg-wal streaming from
+the leader on its permanent slot (which `wait` adds to the dynamic
+configuration of a cluster bootstrapped before the slot existed).
 """
+import base64
 import csv
 import io
 import json
@@ -20,9 +26,35 @@ LEADER_ROLES = {"leader", "master", "primary"}
 REPLICA_ROLES = {"replica", "sync_standby", "quorum_standby"}
 
 
+WAL_SLOT = "pg_wal_archive"
+
+
 def get(url, timeout=2.0):
     with urllib.request.urlopen(url, timeout=timeout) as r:
         return r.read().decode()
+
+
+def ensure_wal_slot(api_url):
+    """Adds pg-wal's permanent slot to Patroni's dynamic configuration if it is missing."""
+    config = json.loads(get(f"{api_url}/config"))
+    if WAL_SLOT in (config.get("slots") or {}):
+        return False
+    auth = base64.b64encode(f"{ENV['PATRONI_API_USERNAME']}:{ENV['PATRONI_API_PASSWORD']}".encode()).decode()
+    body = json.dumps({"slots": {WAL_SLOT: {"type": "physical"}}}).encode()
+    req = urllib.request.Request(f"{api_url}/config", data=body, method="PATCH",
+                                 headers={"Authorization": f"Basic {auth}", "Content-Type": "application/json"})
+    urllib.request.urlopen(req, timeout=5).read()
+    print(f"    added the permanent slot {WAL_SLOT} to the cluster's configuration", file=sys.stderr)
+    return True
+
+
+def archive_state(leader):
+    """pg-wal's state in the leader's pg_stat_replication (None: not connected)."""
+    status = json.loads(get(f"{leader['api_url'].rsplit('/', 1)[0]}/patroni"))
+    for r in status.get("replication", []):
+        if r.get("application_name") == "pg-wal":
+            return r.get("state")
+    return None
 
 
 def cluster():
@@ -56,7 +88,7 @@ def lag_bytes(m):
     return None
 
 
-def check():
+def check(ensure_slot=False):
     """Return (healthy, reason)."""
     c = cluster()
     if c is None:
@@ -81,7 +113,14 @@ def check():
     read_up = sorted(s for s, st in hp.get("replicas", {}).items() if st.startswith("UP"))
     if read_up != sorted(m["name"] for m in ok):
         return False, f"HAProxy read port routes to {read_up or 'nothing'}, replicas are {[m['name'] for m in ok]}"
-    return True, f"leader {leader}, replicas {', '.join(m['name'] for m in ok)}, write port on {leader}, read port on both"
+    api = leaders[0]["api_url"].rsplit("/", 1)[0]
+    if ensure_slot:
+        ensure_wal_slot(api)
+    wal = archive_state(leaders[0])
+    if wal != "streaming":
+        return False, f"pg-wal is not streaming from {leader} (state: {wal or 'not connected'})"
+    return True, (f"leader {leader}, replicas {', '.join(m['name'] for m in ok)}, write port on {leader}, "
+                  f"read port on both, pg-wal streaming")
 
 
 def wait(timeout):
@@ -89,7 +128,10 @@ def wait(timeout):
     last_print = 0.0
     reason = ""
     while time.time() - start < timeout:
-        healthy, reason = check()
+        try:
+            healthy, reason = check(ensure_slot=True)
+        except Exception as e:  # a member answering mid-change
+            healthy, reason = False, f"{type(e).__name__}: {e}"
         if healthy:
             print(f"    healthy after {time.time() - start:.0f}s: {reason}", file=sys.stderr)
             return 0

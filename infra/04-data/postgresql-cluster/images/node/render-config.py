@@ -27,6 +27,9 @@ config = {
             "loop_wait": int(env.get("PATRONI_LOOP_WAIT", "10")),
             "retry_timeout": 10,
             "maximum_lag_on_failover": 1048576,
+            # pg-wal's slot: permanent, so every member keeps it and the
+            # archive resumes on whichever member leads after a failover.
+            "slots": {"pg_wal_archive": {"type": "physical"}},
             "postgresql": {
                 "use_pg_rewind": True,
                 "use_slots": True,

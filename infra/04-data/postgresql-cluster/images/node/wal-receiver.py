@@ -1,0 +1,192 @@
+"""pg-wal: the cluster's continuous WAL archive.
+
+Runs pg_receivewal against the write endpoint (HAProxy, so it follows the
+leader through switchovers and failovers) on the Patroni permanent physical
+slot WAL_SLOT, which every member keeps, so the leader of the moment holds
+the WAL the archive has not received yet.
+
+Layout under ARCHIVE_DIR (one folder per cluster, by system identifier, so a
+reinitialized cluster never mixes its segments with the previous one's):
+
+    <system id>/                       completed segments (gzip) and timeline
+                                       history files, fsynced
+    <system id>/.receiving/            pg_receivewal's own directory: the
+                                       segment being received (.gz.partial)
+
+pg_receivewal writes into .receiving/ and this loop moves each completed
+segment into the archive. So .receiving/ never holds more than the segment in
+progress, and when pg_receivewal has to start over with no partial segment it
+starts from the slot's position (PostgreSQL 15: READ_REPLICATION_SLOT), not
+from an old segment that the server's history may no longer contain (after a
+restore) or that the server no longer has (after the slot was lost). Such a
+partial segment is kept in the archive as <name>.gz.partial, never deleted.
+
+Runs as root only long enough to own ARCHIVE_DIR, then as postgres.
+"""
+import os
+import pwd
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+ARCHIVE = os.environ.get("ARCHIVE_DIR", "/wal-archive")
+HOST = os.environ.get("BIND_ADDR", "127.0.0.1")
+PORT = os.environ["WRITE_PORT"]
+SLOT = os.environ.get("WAL_SLOT", "pg_wal_archive")
+USER = os.environ.get("REPLICATION_USER", "replicator")
+RETRY_SECS = float(os.environ.get("WAL_RETRY_SECS", "2"))
+# Messages of the walsender after which the partial segment cannot be
+# continued: the server's history no longer contains it (a restore or a
+# reinitialization under the same system id), or the WAL is gone.
+DEAD_END = (
+    "is not in this server's history",
+    "is ahead of the WAL flush position",
+    "has already been removed",
+)
+
+stopping = threading.Event()
+child = None
+
+
+def log(msg):
+    print(f"pg-wal: {msg}", flush=True)
+
+
+def drop_privileges():
+    pw = pwd.getpwnam("postgres")
+    os.makedirs(ARCHIVE, exist_ok=True)
+    os.chown(ARCHIVE, pw.pw_uid, pw.pw_gid)
+    os.chmod(ARCHIVE, 0o750)
+    os.setgroups([])
+    os.setgid(pw.pw_gid)
+    os.setuid(pw.pw_uid)
+    os.environ["HOME"] = pw.pw_dir
+    os.umask(0o027)
+
+
+def conninfo(replication):
+    extra = " replication=true" if replication else ""
+    return f"host={HOST} port={PORT} user={USER} application_name=pg-wal connect_timeout=5{extra}"
+
+
+def system_identifier():
+    """The cluster's system identifier, from the server behind the write endpoint."""
+    out = subprocess.run(
+        ["psql", "-X", "-At", "-d", conninfo(True), "-c", "IDENTIFY_SYSTEM"],
+        capture_output=True, text=True, timeout=15,
+    )
+    if out.returncode != 0:
+        raise RuntimeError(out.stderr.strip() or f"psql exited with {out.returncode}")
+    return out.stdout.strip().split("|")[0]
+
+
+def fsync_dir(path):
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def segment_order(name):
+    """(segment number, timeline) of a WAL file name, for ordering partial segments."""
+    return (name[8:24], name[:8])
+
+
+def move_completed(receiving, archive, partial_too=False):
+    """Moves completed segments and history files into the archive (atomic renames).
+
+    Partial segments stay, except older ones than the newest: a timeline switch
+    leaves the old timeline's last segment partial for good (the new timeline's
+    segment holds the same WAL up to the switch), and it must not be where
+    pg_receivewal would resume."""
+    moved = 0
+    names = sorted(n for n in os.listdir(receiving) if not n.startswith("."))
+    partials = sorted((n for n in names if n.endswith(".partial")), key=segment_order)
+    keep = set() if partial_too else set(partials[-1:])
+    for name in names:
+        if name in keep:
+            continue
+        src = os.path.join(receiving, name)
+        with open(src, "rb") as f:
+            os.fsync(f.fileno())
+        os.replace(src, os.path.join(archive, name))
+        moved += 1
+    if moved:
+        fsync_dir(archive)
+        fsync_dir(receiving)
+    return moved
+
+
+def mover(receiving, archive, done):
+    while not done.wait(0.5):
+        try:
+            move_completed(receiving, archive)
+        except OSError as e:
+            log(f"moving completed segments failed: {e}")
+
+
+def receive(sysid):
+    """One run of pg_receivewal into the archive of this system id; its exit status and last error."""
+    global child
+    archive = os.path.join(ARCHIVE, sysid)
+    receiving = os.path.join(archive, ".receiving")
+    os.makedirs(receiving, exist_ok=True)
+    cmd = [
+        "pg_receivewal", "-d", conninfo(False), "-D", receiving, "--slot", SLOT,
+        "--synchronous", "--compress=gzip:1", "--no-loop", "--no-password",
+        "--status-interval=1", "--verbose",
+    ]
+    log(f"receiving WAL of system {sysid} through {HOST}:{PORT} on slot {SLOT} into {archive}")
+    done = threading.Event()
+    t = threading.Thread(target=mover, args=(receiving, archive, done), daemon=True)
+    t.start()
+    child = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True)
+    last = ""
+    for line in child.stderr:
+        line = line.rstrip()
+        # pg_receivewal's verbose progress is one line per segment; keep it.
+        print(line, flush=True)
+        if "error:" in line or "FATAL" in line or "ERROR" in line:
+            last = line
+    rc = child.wait()
+    child = None
+    done.set()
+    t.join()
+    move_completed(receiving, archive)
+    if any(m in last for m in DEAD_END):
+        n = move_completed(receiving, archive, partial_too=True)
+        log(f"cannot continue the partial segment ({last}); kept it in the archive ({n} file) "
+            f"and starting again from the slot's position")
+    return rc
+
+
+def on_term(signum, _frame):
+    stopping.set()
+    if child is not None:
+        child.send_signal(signal.SIGINT)
+
+
+def main():
+    signal.signal(signal.SIGTERM, on_term)
+    signal.signal(signal.SIGINT, on_term)
+    drop_privileges()
+    while not stopping.is_set():
+        try:
+            sysid = system_identifier()
+        except Exception as e:  # the leader is away: a switchover, a restart, a reinit
+            log(f"no leader answers through {HOST}:{PORT} ({' '.join(str(e).split())}); retrying")
+            stopping.wait(RETRY_SECS)
+            continue
+        rc = receive(sysid)
+        if not stopping.is_set():
+            log(f"pg_receivewal exited with {rc}; starting again in {RETRY_SECS:g}s")
+            stopping.wait(RETRY_SECS)
+    log("stopped")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
