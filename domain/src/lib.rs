@@ -19,6 +19,7 @@ pub mod patroni;
 pub mod restore;
 pub mod timeline;
 pub mod users;
+pub mod wal_archive;
 
 pub use model;
 

@@ -22,6 +22,8 @@ pub struct OverviewService {
     pub haproxy: Arc<HaproxyClient>,
     pub endpoints: EndpointSettings,
     pub containers: crate::containers::ContainerWatch,
+    /// The continuous WAL archive, when the console can ask the leader about it.
+    pub wal_archive: Option<crate::wal_archive::WalArchiveWatch>,
 }
 
 impl OverviewService {
@@ -35,11 +37,18 @@ impl OverviewService {
                 false => Ok(Vec::new()),
             }
         };
-        let (topology, history, stats, containers) = tokio::join!(
+        let wal_archive = async {
+            match &self.wal_archive {
+                Some(w) => Some(w.state().await),
+                None => None,
+            }
+        };
+        let (topology, history, stats, containers, wal_archive) = tokio::join!(
             self.patroni.topology(),
             self.patroni.history(),
             self.haproxy.stats(),
-            containers
+            containers,
+            wal_archive
         );
         let (containers, containers_error) = match containers {
             Ok(c) => (c, None),
@@ -66,6 +75,7 @@ impl OverviewService {
             busy_members: Default::default(),
             containers,
             containers_error,
+            wal_archive,
         }
     }
 }

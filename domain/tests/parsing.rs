@@ -338,6 +338,7 @@ fn recorded_overview(pg2_stopped: bool) -> model::Overview {
         busy_members: Default::default(),
         containers: Vec::new(),
         containers_error: None,
+        wal_archive: None,
     }
 }
 

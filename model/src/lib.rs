@@ -15,6 +15,7 @@ pub mod overview;
 pub mod time;
 pub mod timeline;
 pub mod topology;
+pub mod wal;
 
 pub use haproxy::{HaproxyListener, HaproxyServer, HaproxyStats, ListenerRole};
 pub use overview::{Endpoint, EndpointKind, OperationRecord, Overview};

@@ -46,6 +46,9 @@ pub struct Overview {
     /// Why the containers are not shown (no access to Docker), if so.
     #[serde(default)]
     pub containers_error: Option<String>,
+    /// The continuous WAL archive (pg-wal), when the console is set up to watch it.
+    #[serde(default)]
+    pub wal_archive: Option<crate::wal::WalArchive>,
 }
 
 /// One message of the Overview's live feed (`/ws/overview`): the whole

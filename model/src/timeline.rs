@@ -18,15 +18,18 @@ pub enum EventKind {
     Member,
     /// One of the console's own operations finished.
     Operation,
+    /// The WAL archive's receiver started or stopped receiving, or fell behind.
+    WalArchive,
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 5] = [
+    pub const ALL: [EventKind; 6] = [
         EventKind::Container,
         EventKind::Haproxy,
         EventKind::Promotion,
         EventKind::Member,
         EventKind::Operation,
+        EventKind::WalArchive,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -36,6 +39,7 @@ impl EventKind {
             EventKind::Promotion => "promotion",
             EventKind::Member => "member",
             EventKind::Operation => "operation",
+            EventKind::WalArchive => "wal_archive",
         }
     }
 

@@ -110,6 +110,15 @@ settings! {
     router_container: String = "pg-router".into(), env "PGC_ROUTER_CONTAINER";
     /// Traefik's container (shown beside the members on the Overview; empty: not shown).
     edge_container: String = "traefik".into(), env "PGC_EDGE_CONTAINER";
+    /// The continuous WAL archive pg-wal writes (one folder per system identifier;
+    /// empty: `<stack_data_dir>/wal-archive`).
+    wal_archive_dir: PathBuf = PathBuf::new(), env "PGC_WAL_ARCHIVE_DIR";
+    /// pg-wal's permanent replication slot (Patroni `slots`).
+    wal_slot: String = "pg_wal_archive".into(), env "PGC_WAL_SLOT";
+    /// pg-wal's container (shown beside the members on the Overview; empty: the WAL archive is not watched).
+    wal_container: String = "pg-wal".into(), env "PGC_WAL_CONTAINER";
+    /// The Overview raises an alert when the leader keeps this many MB of WAL for pg-wal's slot.
+    wal_retained_alert_mb: u64 = 1024, env "PGC_WAL_RETAINED_ALERT_MB";
     /// Where replica backups (archives + manifests) are written.
     backups_dir: PathBuf = PathBuf::from(".data/backups"), env "PGC_BACKUPS_DIR";
     /// Archives made by hand (the SOP's `tar -czvf pgN-backup.tar.gz …`) placed here can be

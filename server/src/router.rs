@@ -53,6 +53,7 @@ pub fn build_context(cfg: &Config, st: &AppState) -> Result<ServerContext, Serve
         &cfg.haproxy_read_listener,
         timeout,
     ));
+    let (credentials, probe) = stack_access(cfg);
     let overview = Arc::new(OverviewService {
         patroni,
         haproxy,
@@ -64,8 +65,8 @@ pub fn build_context(cfg: &Config, st: &AppState) -> Result<ServerContext, Serve
             haproxy_stats_public_url: cfg.haproxy_stats_public_url.clone(),
         },
         containers: domain::containers::ContainerWatch::new(watched_containers(cfg)?),
+        wal_archive: wal_archive_watch(cfg, probe.clone()),
     });
-    let (credentials, probe) = stack_access(cfg);
     let operations = Arc::new(OperationService {
         cluster_name: cfg.cluster_name.clone(),
         patroni: overview.patroni.clone(),
@@ -337,8 +338,27 @@ async fn say_who_can_log_in(cfg: &Config, st: &AppState) {
     }
 }
 
+/// The WAL archive's watch: needs pg-wal's container name and the superuser's
+/// credentials (the leader's `pg_stat_replication` and slots).
+fn wal_archive_watch(cfg: &Config, leader: Option<ProbeTarget>) -> Option<domain::wal_archive::WalArchiveWatch> {
+    if cfg.wal_container.is_empty() {
+        return None;
+    }
+    let archive_dir = match cfg.wal_archive_dir.as_os_str().is_empty() {
+        true => cfg.stack_data_dir.join("wal-archive"),
+        false => cfg.wal_archive_dir.clone(),
+    };
+    let settings = domain::wal_archive::WalArchiveSettings {
+        archive_dir,
+        slot: cfg.wal_slot.clone(),
+        container: cfg.wal_container.clone(),
+        retained_alert_bytes: cfg.wal_retained_alert_mb.saturating_mul(1024 * 1024),
+    };
+    leader.map(|l| domain::wal_archive::WalArchiveWatch::new(settings, l))
+}
+
 /// The containers the Overview shows beside Patroni: the members, etcd,
-/// pg-router and traefik (a setting left empty is not shown).
+/// pg-router, pg-wal and traefik (a setting left empty is not shown).
 fn watched_containers(cfg: &Config) -> Result<Vec<String>, crate::config::ConfigError> {
     Ok(cfg
         .member_endpoints()?
@@ -347,6 +367,7 @@ fn watched_containers(cfg: &Config) -> Result<Vec<String>, crate::config::Config
         .chain([
             cfg.etcd_container.clone(),
             cfg.router_container.clone(),
+            cfg.wal_container.clone(),
             cfg.edge_container.clone(),
         ])
         .filter(|n| !n.is_empty())

@@ -8,3 +8,4 @@ pub mod live;
 pub mod operations;
 pub mod time;
 pub mod topology_table;
+pub mod wal_archive;

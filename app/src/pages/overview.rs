@@ -1,4 +1,4 @@
-//! The Overview page: endpoints, topology, timeline history, HAProxy.
+//! The Overview page: endpoints, topology, the WAL archive, timeline history, HAProxy.
 //! Rendered on the server with a fresh read, then kept current by the
 //! console's live feed (`/ws/overview`: the whole Overview, then a merge
 //! patch per change, from one sampler shared by every tab). While that
@@ -19,6 +19,7 @@ use crate::components::{
     haproxy_table::HaproxyPanel,
     history_table::HistoryPanel,
     topology_table::{StackContainers, TopologyPanel},
+    wal_archive::{WalArchiveAlert, WalArchivePanel},
 };
 use crate::format::{duration_between, utc_time};
 use model::auth::Me;
@@ -233,11 +234,13 @@ fn OverviewBody(ov: Overview, me: Option<Me>, lag: Option<LagHistory>) -> impl I
         </div>
         {paused}
         {banners}
+        <WalArchiveAlert wal=ov.wal_archive.clone()/>
         <ScheduledSwitchover ov=ov.clone() can_operate/>
         {can_operate.then(|| view! { <ClusterActions paused=topo.paused cluster=topo.cluster.clone() can_admin/> })}
         <EndpointsPanel endpoints=ov.endpoints.clone()/>
         <TopologyPanel topology=topo.clone() busy=ov.busy_members.clone() can_operate can_admin containers=ov.containers.clone() lag/>
         <StackContainers containers=ov.containers.clone() members=topo.members.iter().map(|m| m.name.clone()).collect() now error=ov.containers_error.clone()/>
+        <WalArchivePanel wal=ov.wal_archive.clone()/>
         <div class="two-col">
             <HistoryPanel history=ov.history.clone() error=ov.history_error.clone() operations=ov.operations.clone()/>
             <HaproxyPanel

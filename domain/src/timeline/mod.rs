@@ -14,6 +14,7 @@
 
 pub mod docker_events;
 pub mod observe;
+mod observe_wal;
 pub mod store;
 
 use std::sync::Arc;

@@ -11,6 +11,8 @@
 //!   hovering at the bound does not fill the timeline.
 //! - The console's own operations, at the time they finished, linked to the
 //!   backup they made or else to their audit entries.
+//! - The WAL archive stopping, receiving again, falling behind, and its
+//!   slot's retained WAL crossing the alert bound ([`super::observe_wal`]).
 //!
 //! The first look only sets the baseline (no changes are invented at start),
 //! except for history and operations, which carry their own times and keys,
@@ -41,6 +43,8 @@ pub struct Observed {
     lagging: BTreeSet<String>,
     /// The previous console's last look, if known (see [`Observed::resuming`]).
     last_look_ms: Option<i64>,
+    /// The WAL archive at the previous look it could be read.
+    wal: Option<super::observe_wal::WalSeen>,
 }
 
 impl Observed {
@@ -82,6 +86,7 @@ impl Observed {
             .collect();
         let started = self.started;
         self.lag_crossings(ov, started, &mut out);
+        self.wal = super::observe_wal::wal_changes(self.wal, ov.wal_archive.as_ref(), now, &mut out);
         if started {
             self.member_changes(&members, now, &mut out);
             if leader != self.leader {
@@ -324,6 +329,7 @@ mod tests {
             busy_members: Default::default(),
             containers: vec![],
             containers_error: None,
+            wal_archive: None,
         }
     }
 

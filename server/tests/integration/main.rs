@@ -21,3 +21,4 @@ mod routing;
 mod security;
 mod stack;
 mod timeline;
+mod wal_archive;

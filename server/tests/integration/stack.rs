@@ -115,7 +115,7 @@ async fn stopped_replica_is_unreachable_within_one_refresh_and_comes_back() {
         "{:?}",
         containers.containers_error
     );
-    for name in ["pg-0", "pg-1", "etcd", "pg-router"] {
+    for name in ["pg-0", "pg-1", "etcd", "pg-router", "pg-wal"] {
         let c = containers.containers.iter().find(|c| c.name == name).expect(name);
         assert_eq!(c.status, model::containers::ContainerStatus::Running, "{c:?}");
         assert!(c.started_at_ms.is_some() && !c.image.is_empty(), "{c:?}");

@@ -20,7 +20,7 @@ async fn timeline(app: &TestApp, form: &[(&str, &str)]) -> (u16, String) {
     (r.status().as_u16(), r.text().await.unwrap())
 }
 
-async fn events_since(app: &TestApp, from: &str) -> Vec<TimelineEvent> {
+pub(crate) async fn events_since(app: &TestApp, from: &str) -> Vec<TimelineEvent> {
     let (status, body) = timeline(app, &[("from", from)]).await;
     assert_eq!(status, 200, "{body}");
     let page: TimelinePage = serde_json::from_str(&body).unwrap();
