@@ -99,9 +99,10 @@ impl WalArchive {
     }
 }
 
-/// `0x1_2C000000` as PostgreSQL writes an LSN: "1/2C000000".
-pub fn lsn_text(lsn: u64) -> String {
-    format!("{:X}/{:08X}", lsn >> 32, lsn & 0xFFFF_FFFF)
+/// An LSN as PostgreSQL writes it ("1/2C000000"), as a number.
+pub fn parse_lsn(s: &str) -> Option<u64> {
+    let (hi, lo) = s.trim().split_once('/')?;
+    Some((u64::from_str_radix(hi, 16).ok()? << 32) | u64::from_str_radix(lo, 16).ok()?)
 }
 
 #[cfg(test)]
@@ -125,7 +126,8 @@ mod tests {
         assert_eq!(w.summary(), "stopped, 48.0 MB not archived yet");
         w.status = WalReceiverStatus::Receiving;
         assert_eq!(w.summary(), "receiving");
-        assert_eq!(lsn_text(0x1_2C00_0000), "1/2C000000");
-        assert_eq!(lsn_text(0x2E8), "0/000002E8");
+        assert_eq!(parse_lsn("1/2C000000"), Some(0x1_2C00_0000));
+        assert_eq!(parse_lsn("0/2E8"), Some(0x2E8));
+        assert_eq!(parse_lsn("12C000000"), None);
     }
 }

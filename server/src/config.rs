@@ -277,6 +277,18 @@ impl Config {
         format!("{scheme}://{host}")
     }
 
+    /// The WAL archive's root (one folder per system identifier), if the console watches it.
+    pub fn wal_archive_path(&self) -> Option<PathBuf> {
+        match (
+            self.wal_container.is_empty(),
+            self.wal_archive_dir.as_os_str().is_empty(),
+        ) {
+            (true, _) => None,
+            (false, true) => Some(self.stack_data_dir.join("wal-archive")),
+            (false, false) => Some(self.wal_archive_dir.clone()),
+        }
+    }
+
     pub fn database_path(&self) -> PathBuf {
         self.data_dir.join("console.db")
     }

@@ -97,6 +97,7 @@ pub fn build_context(cfg: &Config, st: &AppState) -> Result<ServerContext, Serve
                 keep_last: cfg.backup_keep_last,
                 keep_days: cfg.backup_keep_days,
             },
+            wal_archive_dir: cfg.wal_archive_path(),
         },
         reinit: ReinitSettings {
             data_dir: cfg.stack_data_dir.clone(),
@@ -341,15 +342,8 @@ async fn say_who_can_log_in(cfg: &Config, st: &AppState) {
 /// The WAL archive's watch: needs pg-wal's container name and the superuser's
 /// credentials (the leader's `pg_stat_replication` and slots).
 fn wal_archive_watch(cfg: &Config, leader: Option<ProbeTarget>) -> Option<domain::wal_archive::WalArchiveWatch> {
-    if cfg.wal_container.is_empty() {
-        return None;
-    }
-    let archive_dir = match cfg.wal_archive_dir.as_os_str().is_empty() {
-        true => cfg.stack_data_dir.join("wal-archive"),
-        false => cfg.wal_archive_dir.clone(),
-    };
     let settings = domain::wal_archive::WalArchiveSettings {
-        archive_dir,
+        archive_dir: cfg.wal_archive_path()?,
         slot: cfg.wal_slot.clone(),
         container: cfg.wal_container.clone(),
         retained_alert_bytes: cfg.wal_retained_alert_mb.saturating_mul(1024 * 1024),

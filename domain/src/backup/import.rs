@@ -174,6 +174,7 @@ mod tests {
             stack_data_dir: std::env::temp_dir(),
             max_lag_bytes: 0,
             retention: Default::default(),
+            wal_archive_dir: None,
         };
         for bad in ["../etc/passwd.tar.gz", ".hidden.tar.gz", ""] {
             assert!(import(&s, Path::new("/nonexistent"), bad, "c", "t").is_err(), "{bad}");

@@ -35,6 +35,8 @@ pub struct BackupSettings {
     /// Backups are refused while the replica lags more than this.
     pub max_lag_bytes: u64,
     pub retention: retention::Retention,
+    /// The WAL archive (pg-wal's), pruned after each backup to what the oldest kept backup needs.
+    pub wal_archive_dir: Option<PathBuf>,
 }
 
 /// Written beside each archive (`<archive>.manifest.json`).

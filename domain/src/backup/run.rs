@@ -51,6 +51,7 @@ impl OperationService {
             downtime.as_secs_f64()
         );
         run.apply_retention().await;
+        run.prune_wal_archive().await;
         if caught_up {
             Ok(summary)
         } else {
@@ -376,6 +377,41 @@ impl<'a> BackupRun<'a> {
                     .job
                     .entry("backup_retention_delete", AuditResult::Failed)
                     .error(&err),
+            };
+            self.svc.log(e).await;
+        }
+    }
+}
+
+impl BackupRun<'_> {
+    /// The WAL archive keeps what the oldest backup kept needs
+    /// ([`crate::wal_archive::retention`]); each removal is a step and audited.
+    async fn prune_wal_archive(&self) {
+        let Some(root) = self.s.wal_archive_dir.clone() else {
+            return;
+        };
+        let dir = self.s.backups_dir.clone();
+        let pruned =
+            tokio::task::spawn_blocking(move || crate::wal_archive::retention::prune(&root, &super::catalog(&dir)))
+                .await
+                .unwrap_or_default();
+        for p in pruned {
+            let e = match p {
+                Ok(p) => {
+                    let what = format!(
+                        "WAL archive: removed {} segment file(s), {}, before {}: the oldest backup kept ({}) starts there",
+                        p.files,
+                        model::topology::human_bytes(p.bytes),
+                        p.before_lsn,
+                        p.backup_id
+                    );
+                    self.job.step(what.clone()).await;
+                    self.job
+                        .entry("wal_retention_delete", AuditResult::Ok)
+                        .target(&p.system_identifier)
+                        .params(serde_json::json!({ "what": what, "files": p.files, "bytes": p.bytes }))
+                }
+                Err(err) => self.job.entry("wal_retention_delete", AuditResult::Failed).error(&err),
             };
             self.svc.log(e).await;
         }

@@ -70,7 +70,10 @@ pub fn wal_changes(
     match (p.alert, cur.alert, w.retained_bytes) {
         (false, true, Some(r)) => push(
             "alert",
-            format!("alert: the leader keeps {} of WAL for the archive's slot", human_bytes(r)),
+            format!(
+                "alert: the leader keeps {} of WAL for the archive's slot",
+                human_bytes(r)
+            ),
         ),
         (true, false, r) => push(
             "alert-over",

@@ -8,7 +8,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::time::UNIX_EPOCH;
 
-use model::wal::{lsn_text, WalArchiveFiles, WalGap, SEGMENT_BYTES};
+use model::topology::format_lsn as lsn_text;
+use model::wal::{WalArchiveFiles, WalGap, SEGMENT_BYTES};
 
 /// The folder pg_receivewal writes into, inside a system identifier's folder.
 pub const RECEIVING_DIR: &str = ".receiving";
@@ -48,7 +49,9 @@ pub fn scan(dir: &Path) -> std::io::Result<WalArchiveFiles> {
     for entry in entries {
         let entry = entry?;
         let name = entry.file_name().to_string_lossy().into_owned();
-        let Some((tli, segno)) = segment_of(&name) else { continue };
+        let Some((tli, segno)) = segment_of(&name) else {
+            continue;
+        };
         let meta = entry.metadata()?;
         let at = mtime_ms(&meta);
         out.segments += 1;
@@ -160,9 +163,15 @@ mod tests {
         assert_eq!(f.timelines, [0x49, 0x4A, 0x4B]);
         assert_eq!(f.oldest_lsn.as_deref(), Some("1/29000000"));
         assert_eq!(f.newest_segment.as_deref(), Some("0000004B000000010000002D.gz"));
-        assert_eq!(f.receiving_segment.as_deref(), Some("0000004B0000000100000030.gz.partial"));
+        assert_eq!(
+            f.receiving_segment.as_deref(),
+            Some("0000004B0000000100000030.gz.partial")
+        );
         assert_eq!(f.gaps.len(), 1, "{:?}", f.gaps);
-        assert_eq!((f.gaps[0].from_lsn.as_str(), f.gaps[0].to_lsn.as_str()), ("1/2E000000", "1/30000000"));
+        assert_eq!(
+            (f.gaps[0].from_lsn.as_str(), f.gaps[0].to_lsn.as_str()),
+            ("1/2E000000", "1/30000000")
+        );
         assert!(f.gaps[0].after_ms.is_some() && f.gaps[0].before_ms.is_some());
         std::fs::remove_dir_all(d).unwrap();
     }

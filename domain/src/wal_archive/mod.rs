@@ -4,6 +4,7 @@
 //! Read at most once per [`MAX_AGE`] and shared by every viewer.
 
 pub mod files;
+pub mod retention;
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -87,7 +88,10 @@ impl WalArchiveWatch {
         let leader = match tokio::time::timeout(QUERY_TIMEOUT, self.ask_leader()).await {
             Ok(Ok(v)) => Ok(v),
             Ok(Err(e)) => Err(e),
-            Err(_) => Err(format!("the leader did not answer within {} ms", QUERY_TIMEOUT.as_millis())),
+            Err(_) => Err(format!(
+                "the leader did not answer within {} ms",
+                QUERY_TIMEOUT.as_millis()
+            )),
         };
         if leader.is_err() {
             // A connection to a member that stopped leading is of no use.
@@ -165,7 +169,9 @@ pub fn assemble(
         }
     };
     let (status, behind) = match l.state.as_deref() {
-        Some("streaming") if l.behind_bytes.unwrap_or(0) < SEGMENT_BYTES => (WalReceiverStatus::Receiving, l.behind_bytes),
+        Some("streaming") if l.behind_bytes.unwrap_or(0) < SEGMENT_BYTES => {
+            (WalReceiverStatus::Receiving, l.behind_bytes)
+        }
         Some(_) => (WalReceiverStatus::Behind, l.behind_bytes),
         // Stopped: what the slot keeps is what the archive has not received.
         None => (WalReceiverStatus::Stopped, l.retained_bytes),
@@ -228,8 +234,15 @@ mod tests {
     fn status_from_the_leaders_view() {
         let s = settings();
         let a = assemble(&s, Ok(view(Some("streaming"), 120, 120)), Ok(Default::default()));
-        assert_eq!((a.status, a.behind_bytes, a.retained_alert.is_none()), (WalReceiverStatus::Receiving, Some(120), true));
-        let a = assemble(&s, Ok(view(Some("streaming"), SEGMENT_BYTES, SEGMENT_BYTES)), Ok(Default::default()));
+        assert_eq!(
+            (a.status, a.behind_bytes, a.retained_alert.is_none()),
+            (WalReceiverStatus::Receiving, Some(120), true)
+        );
+        let a = assemble(
+            &s,
+            Ok(view(Some("streaming"), SEGMENT_BYTES, SEGMENT_BYTES)),
+            Ok(Default::default()),
+        );
         assert_eq!(a.status, WalReceiverStatus::Behind);
         let a = assemble(&s, Ok(view(Some("catchup"), 10, 10)), Ok(Default::default()));
         assert_eq!(a.status, WalReceiverStatus::Behind);
@@ -254,6 +267,9 @@ mod tests {
         let a = assemble(&s, Ok(v), Ok(Default::default()));
         assert!(a.error.unwrap().contains("no replication slot pg_wal_archive"));
         let a = assemble(&s, Err("cannot reach the leader".into()), Ok(Default::default()));
-        assert_eq!((a.status, a.error.as_deref()), (WalReceiverStatus::Unknown, Some("cannot reach the leader")));
+        assert_eq!(
+            (a.status, a.error.as_deref()),
+            (WalReceiverStatus::Unknown, Some("cannot reach the leader"))
+        );
     }
 }

@@ -370,10 +370,13 @@ async fn backup_while_writing_then_the_gzip_archive_restores_with_plain_tar() {
 #[ignore = "needs the real stack: run scripts/test"]
 async fn retention_keeps_the_newest_and_audits_what_it_deletes() {
     let _g = lock_stack();
+    let env = stack_env();
     let app = spawn_app_with(&[("PGC_BACKUP_KEEP_LAST", "1")]).await;
     let mut ids = Vec::new();
     for _ in 0..2 {
         ensure_replica(&app, "pg-2").await;
+        // WAL that the second backup will not need: two closed segments, then a checkpoint.
+        psql(&env, &env["WRITE_PORT"], "SELECT pg_switch_wal(); CREATE TABLE IF NOT EXISTS retention_wal(x int); INSERT INTO retention_wal VALUES (1); SELECT pg_switch_wal(); CHECKPOINT;");
         let plan = prepare_backup(&app, "pg-2", "zstd").await;
         assert!(plan.can_run(), "{:?}", plan.preconditions);
         let id = start(&app, &plan).await;
@@ -391,6 +394,38 @@ async fn retention_keeps_the_newest_and_audits_what_it_deletes() {
     assert_eq!(archives, 1);
     let audit = audit_rows(&app, "action=backup_retention_delete").await;
     assert!(audit.contains(&ids[0]), "{audit}");
+    // The WAL archive keeps what the backup kept needs: nothing before its redo point.
+    let kept: domain::backup::Manifest = std::fs::read_dir(backups_dir(&app))
+        .unwrap()
+        .flatten()
+        .find(|e| e.file_name().to_string_lossy().ends_with(".manifest.json"))
+        .map(|e| serde_json::from_slice(&std::fs::read(e.path()).unwrap()).unwrap())
+        .expect("the kept backup's manifest");
+    let redo_segment = model::wal::parse_lsn(&kept.redo_lsn).unwrap() / model::wal::SEGMENT_BYTES;
+    let archive = PathBuf::from(&env["DEFAULT_DATA_DIR"])
+        .join("wal-archive")
+        .join(&kept.system_identifier);
+    let segments_in = |dir: &Path| -> Vec<u64> {
+        std::fs::read_dir(dir)
+            .unwrap()
+            .flatten()
+            .filter_map(|e| domain::wal_archive::files::segment_of(&e.file_name().to_string_lossy()).map(|s| s.1))
+            .collect()
+    };
+    // Archived, and being received (the redo point's segment may still be the current one).
+    let mut segments = segments_in(&archive);
+    segments.extend(segments_in(&archive.join(domain::wal_archive::files::RECEIVING_DIR)));
+    assert!(
+        segments.contains(&redo_segment),
+        "{segments:?}: the archive has the redo point's segment"
+    );
+    assert!(
+        segments.iter().all(|s| *s >= redo_segment),
+        "{segments:?} before {}",
+        kept.redo_lsn
+    );
+    let audit = audit_rows(&app, "action=wal_retention_delete").await;
+    assert!(audit.contains(&kept.id) && audit.contains("before"), "{audit}");
 }
 
 #[tokio::test]

@@ -12,7 +12,10 @@ use crate::support::*;
 use model::wal::{WalArchive, WalReceiverStatus};
 
 async fn wal(app: &TestApp) -> WalArchive {
-    app.overview().await.wal_archive.expect("the Overview has the WAL archive")
+    app.overview()
+        .await
+        .wal_archive
+        .expect("the Overview has the WAL archive")
 }
 
 async fn wal_until(app: &TestApp, what: &str, f: impl Fn(&WalArchive) -> bool) -> WalArchive {
@@ -62,12 +65,19 @@ async fn the_archive_follows_a_switchover_and_a_stopped_receiver_catches_up() {
     assert!(w.slot_exists && w.error.is_none(), "{w:?}");
     let sysid = w.system_identifier.clone().unwrap();
     let ov = app.overview().await;
-    let c = ov.containers.iter().find(|c| c.name == "pg-wal").expect("pg-wal among the containers");
+    let c = ov
+        .containers
+        .iter()
+        .find(|c| c.name == "pg-wal")
+        .expect("pg-wal among the containers");
     assert_eq!(c.status, model::containers::ContainerStatus::Running, "{c:?}");
 
     // A closed segment is archived whole (16 MB of WAL, gzip), named on the leader's timeline.
     write_and_switch(&env, "before-switchover");
-    let before = wal_until(&app, "a new segment archived", |n| n.files.newest_segment != w.files.newest_segment).await;
+    let before = wal_until(&app, "a new segment archived", |n| {
+        n.files.newest_segment != w.files.newest_segment
+    })
+    .await;
     let newest = before.files.newest_segment.clone().unwrap();
     let path = archive_dir(&env, &sysid).join(&newest);
     assert_eq!(segment_size(&path), 16 * 1024 * 1024, "{newest}");
@@ -78,7 +88,13 @@ async fn the_archive_follows_a_switchover_and_a_stopped_receiver_catches_up() {
     let ov = app.overview().await;
     let (old, new) = (
         ov.topology.leader().unwrap().name.clone(),
-        ov.topology.members.iter().find(|m| m.role.is_replica()).unwrap().name.clone(),
+        ov.topology
+            .members
+            .iter()
+            .find(|m| m.role.is_replica())
+            .unwrap()
+            .name
+            .clone(),
     );
     patronictl(&["switchover", "--leader", &old, "--candidate", &new, "--force"]);
     eventually(Duration::from_secs(90), "the new leader", || async {
@@ -105,9 +121,15 @@ async fn the_archive_follows_a_switchover_and_a_stopped_receiver_catches_up() {
     }
     let kept = wal_until(&app, "the alert on retained WAL", |n| n.retained_alert.is_some()).await;
     assert!(kept.retained_bytes.unwrap() >= 40 << 20, "{kept:?}");
-    assert_eq!(kept.behind_bytes, kept.retained_bytes, "stopped: behind by what the slot keeps");
+    assert_eq!(
+        kept.behind_bytes, kept.retained_bytes,
+        "stopped: behind by what the slot keeps"
+    );
     let html = app.get_text(&app.http, "/").await;
-    assert!(html.contains("data-testid=\"wal-alert\""), "the Overview shows the alert");
+    assert!(
+        html.contains("data-testid=\"wal-alert\""),
+        "the Overview shows the alert"
+    );
 
     // Started again: it catches up from the slot, with no gap, and the alert goes.
     drop(stopped);
@@ -116,7 +138,12 @@ async fn the_archive_follows_a_switchover_and_a_stopped_receiver_catches_up() {
     })
     .await;
     assert!(back.files.gaps.is_empty(), "{:?}", back.files.gaps);
-    assert!(back.files.segments >= after.files.segments + 3, "{:?} then {:?}", after.files, back.files);
+    assert!(
+        back.files.segments >= after.files.segments + 3,
+        "{:?} then {:?}",
+        after.files,
+        back.files
+    );
 
     // The timeline has the stop, the alert, and the return, in that order
     // (a switchover also shows as a short stop: the receiver reconnects to the new leader).
@@ -128,10 +155,24 @@ async fn the_archive_follows_a_switchover_and_a_stopped_receiver_catches_up() {
             .map(|e| e.text)
             .collect();
         let alert = texts.iter().rposition(|t| t.starts_with("alert: the leader keeps"))?;
-        texts[alert..].iter().any(|t| t.starts_with("WAL archive receiving again")).then_some(texts)
+        texts[alert..]
+            .iter()
+            .any(|t| t.starts_with("WAL archive receiving again"))
+            .then_some(texts)
     })
     .await;
-    let last = |p: &str| texts.iter().rposition(|t| t.starts_with(p)).unwrap_or_else(|| panic!("{p}: {texts:?}"));
-    assert!(last("WAL archive stopped receiving") < last("alert: the leader keeps"), "{texts:?}");
-    assert!(last("alert: the leader keeps") < last("WAL archive receiving again"), "{texts:?}");
+    let last = |p: &str| {
+        texts
+            .iter()
+            .rposition(|t| t.starts_with(p))
+            .unwrap_or_else(|| panic!("{p}: {texts:?}"))
+    };
+    assert!(
+        last("WAL archive stopped receiving") < last("alert: the leader keeps"),
+        "{texts:?}"
+    );
+    assert!(
+        last("alert: the leader keeps") < last("WAL archive receiving again"),
+        "{texts:?}"
+    );
 }

@@ -129,7 +129,7 @@ def mover(receiving, archive, done):
 
 
 def receive(sysid):
-    """One run of pg_receivewal into the archive of this system id; its exit status and last error."""
+    """One run of pg_receivewal into the archive of this system id; its exit status."""
     global child
     archive = os.path.join(ARCHIVE, sysid)
     receiving = os.path.join(archive, ".receiving")
@@ -144,21 +144,21 @@ def receive(sysid):
     t = threading.Thread(target=mover, args=(receiving, archive, done), daemon=True)
     t.start()
     child = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True)
-    last = ""
+    dead_end = ""
     for line in child.stderr:
         line = line.rstrip()
         # pg_receivewal's verbose progress is one line per segment; keep it.
         print(line, flush=True)
-        if "error:" in line or "FATAL" in line or "ERROR" in line:
-            last = line
+        if any(m in line for m in DEAD_END):
+            dead_end = line
     rc = child.wait()
     child = None
     done.set()
     t.join()
     move_completed(receiving, archive)
-    if any(m in last for m in DEAD_END):
+    if dead_end:
         n = move_completed(receiving, archive, partial_too=True)
-        log(f"cannot continue the partial segment ({last}); kept it in the archive ({n} file) "
+        log(f"cannot continue the partial segment ({dead_end}); kept it in the archive ({n} file) "
             f"and starting again from the slot's position")
     return rc
 
