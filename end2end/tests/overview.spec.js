@@ -43,6 +43,11 @@ test('overview shows three members, one leader and both endpoints', async ({ pag
     return t.getBoundingClientRect().right - (card.getBoundingClientRect().right - parseFloat(getComputedStyle(card).paddingRight));
   });
   expect(overflow, 'the topology table overflows its card by this many pixels').toBeLessThanOrEqual(0.5);
+  // The continuous WAL archive: pg-wal receiving from the leader, its container running, no alert.
+  await expect(page.locator('[data-testid=wal-status]')).toHaveAttribute('data-status', 'receiving');
+  await expect(page.locator('[data-testid=wal-archive]')).toContainText('Kept on the leader');
+  await expect(page.locator('[data-testid=stack-container][data-name=pg-wal]')).toHaveAttribute('data-status', 'running');
+  await expect(page.locator('[data-testid=wal-alert]')).toHaveCount(0);
   await page.screenshot({ path: shot('overview.png'), fullPage: true });
 });
 
