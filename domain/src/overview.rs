@@ -23,7 +23,7 @@ pub struct OverviewService {
     pub endpoints: EndpointSettings,
     pub containers: crate::containers::ContainerWatch,
     /// The continuous WAL archive, when the console can ask the leader about it.
-    pub wal_archive: Option<crate::wal_archive::WalArchiveWatch>,
+    pub wal_archive: Option<Arc<crate::wal_archive::WalArchiveWatch>>,
 }
 
 impl OverviewService {

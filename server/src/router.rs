@@ -341,7 +341,7 @@ async fn say_who_can_log_in(cfg: &Config, st: &AppState) {
 
 /// The WAL archive's watch: needs pg-wal's container name and the superuser's
 /// credentials (the leader's `pg_stat_replication` and slots).
-fn wal_archive_watch(cfg: &Config, leader: Option<ProbeTarget>) -> Option<domain::wal_archive::WalArchiveWatch> {
+fn wal_archive_watch(cfg: &Config, leader: Option<ProbeTarget>) -> Option<Arc<domain::wal_archive::WalArchiveWatch>> {
     let settings = domain::wal_archive::WalArchiveSettings {
         archive_dir: cfg.wal_archive_path()?,
         slot: cfg.wal_slot.clone(),

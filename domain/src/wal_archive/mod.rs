@@ -1,12 +1,14 @@
 //! The continuous WAL archive as the console watches it: pg-wal's receiver
 //! in the leader's `pg_stat_replication` (through the write endpoint), the
 //! WAL its slot makes the leader keep, and the archive's folder on disk.
-//! Read at most once per [`MAX_AGE`] and shared by every viewer.
+//! Read at most once per [`MAX_AGE`], in the background, and shared by every viewer.
 
 pub mod files;
 pub mod retention;
 
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use model::topology::human_bytes;
@@ -47,7 +49,8 @@ pub struct WalArchiveWatch {
     settings: WalArchiveSettings,
     leader: ProbeTarget,
     client: Mutex<Option<tokio_postgres::Client>>,
-    last: Mutex<Option<(Instant, WalArchive)>>,
+    last: std::sync::Mutex<Option<(Instant, WalArchive)>>,
+    refreshing: AtomicBool,
 }
 
 const LEADER_QUERY: &str = "\
@@ -62,25 +65,41 @@ LEFT JOIN pg_stat_replication r ON r.pid = s.active_pid";
 
 impl WalArchiveWatch {
     /// `leader`: the write endpoint with the superuser's credentials.
-    pub fn new(settings: WalArchiveSettings, leader: ProbeTarget) -> Self {
-        WalArchiveWatch {
+    pub fn new(settings: WalArchiveSettings, leader: ProbeTarget) -> Arc<Self> {
+        Arc::new(WalArchiveWatch {
             settings,
             leader,
             client: Mutex::new(None),
-            last: Mutex::new(None),
+            last: std::sync::Mutex::new(None),
+            refreshing: AtomicBool::new(false),
+        })
+    }
+
+    /// The archive's state. Older than [`MAX_AGE`], it is read again in the
+    /// background and the previous state is returned meanwhile: a leader that
+    /// does not answer (a failover) never holds up the Overview. Only the
+    /// very first call waits for a read.
+    pub async fn state(self: &Arc<Self>) -> WalArchive {
+        let last = self.last.lock().expect("not poisoned").clone();
+        match last {
+            Some((at, state)) if at.elapsed() < MAX_AGE => state,
+            Some((_, state)) => {
+                if !self.refreshing.swap(true, Ordering::AcqRel) {
+                    let this = self.clone();
+                    tokio::spawn(async move {
+                        this.refresh().await;
+                        this.refreshing.store(false, Ordering::Release);
+                    });
+                }
+                state
+            }
+            None => self.refresh().await,
         }
     }
 
-    /// The archive's state, at most [`MAX_AGE`] old.
-    pub async fn state(&self) -> WalArchive {
-        let mut last = self.last.lock().await;
-        if let Some((at, state)) = last.as_ref() {
-            if at.elapsed() < MAX_AGE {
-                return state.clone();
-            }
-        }
+    async fn refresh(&self) -> WalArchive {
         let state = self.read().await;
-        *last = Some((Instant::now(), state.clone()));
+        *self.last.lock().expect("not poisoned") = Some((Instant::now(), state.clone()));
         state
     }
 
