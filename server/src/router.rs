@@ -84,21 +84,7 @@ pub fn build_context(cfg: &Config, st: &AppState) -> Result<ServerContext, Serve
         catalog: Default::default(),
         jobs: Default::default(),
         token_ttl_ms: (cfg.operation_token_ttl_secs * 1000) as i64,
-        backup: BackupSettings {
-            backups_dir: cfg.backups_dir.clone(),
-            imports_dir: if cfg.imports_dir.as_os_str().is_empty() {
-                cfg.backups_dir.join("import")
-            } else {
-                cfg.imports_dir.clone()
-            },
-            stack_data_dir: cfg.stack_data_dir.clone(),
-            max_lag_bytes: cfg.backup_max_lag_bytes,
-            retention: domain::backup::retention::Retention {
-                keep_last: cfg.backup_keep_last,
-                keep_days: cfg.backup_keep_days,
-            },
-            wal_archive_dir: cfg.wal_archive_path(),
-        },
+        backup: backup_settings(cfg),
         reinit: ReinitSettings {
             data_dir: cfg.stack_data_dir.clone(),
             etcd_container: cfg.etcd_container.clone(),
@@ -124,6 +110,25 @@ pub fn build_context(cfg: &Config, st: &AppState) -> Result<ServerContext, Serve
         users: st.users.clone(),
         sessions: st.sessions.clone(),
     })
+}
+
+/// Where backups go, what retention keeps, and the WAL archive they prune.
+fn backup_settings(cfg: &Config) -> BackupSettings {
+    BackupSettings {
+        backups_dir: cfg.backups_dir.clone(),
+        imports_dir: if cfg.imports_dir.as_os_str().is_empty() {
+            cfg.backups_dir.join("import")
+        } else {
+            cfg.imports_dir.clone()
+        },
+        stack_data_dir: cfg.stack_data_dir.clone(),
+        max_lag_bytes: cfg.backup_max_lag_bytes,
+        retention: domain::backup::retention::Retention {
+            keep_last: cfg.backup_keep_last,
+            keep_days: cfg.backup_keep_days,
+        },
+        wal_archive_dir: cfg.wal_archive_path(),
+    }
 }
 
 /// What the console needs from the stack's secrets file: Patroni's REST

@@ -398,13 +398,7 @@ impl BackupRun<'_> {
         for p in pruned {
             let e = match p {
                 Ok(p) => {
-                    let what = format!(
-                        "WAL archive: removed {} segment file(s), {}, before {}: the oldest backup kept ({}) starts there",
-                        p.files,
-                        model::topology::human_bytes(p.bytes),
-                        p.before_lsn,
-                        p.backup_id
-                    );
+                    let what = p.describe();
                     self.job.step(what.clone()).await;
                     self.job
                         .entry("wal_retention_delete", AuditResult::Ok)

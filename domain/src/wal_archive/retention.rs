@@ -28,6 +28,19 @@ pub struct Pruned {
     pub backup_id: String,
 }
 
+impl Pruned {
+    /// The job's step and the audit entry's text.
+    pub fn describe(&self) -> String {
+        format!(
+            "WAL archive: removed {} segment file(s), {}, before {}: the oldest backup kept ({}) starts there",
+            self.files,
+            model::topology::human_bytes(self.bytes),
+            self.before_lsn,
+            self.backup_id
+        )
+    }
+}
+
 /// The oldest successful backup's redo point per system identifier.
 fn oldest_redo(backups: &[Manifest]) -> BTreeMap<String, (u64, String)> {
     let mut oldest: BTreeMap<String, (u64, String)> = BTreeMap::new();
@@ -158,6 +171,10 @@ mod tests {
         assert!(
             b.join("000000010000000000000001.gz").exists(),
             "no backup of 222: its archive stays"
+        );
+        assert_eq!(
+            r[0].as_ref().unwrap().describe(),
+            "WAL archive: removed 3 segment file(s), 3 B, before 1/2B0000A0: the oldest backup kept (old) starts there"
         );
         // A second pass has nothing left to remove.
         assert!(prune(&root, &backups).is_empty());
