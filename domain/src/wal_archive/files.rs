@@ -1,8 +1,8 @@
 //! What the WAL archive holds on disk: pg-wal's folder for one system
 //! identifier, `<archive>/<system id>/`, with completed segments
-//! (`<24 hex>.gz`), an old timeline's last partial segment
-//! (`<24 hex>.gz.partial`), history files, and `.receiving/` with the
-//! segment being received. Blocking: call it off the async threads.
+//! (`<24 hex>.gz`), partial segments kept (`<24 hex>.partial`: an old
+//! timeline's last, or one that could not be continued), history files,
+//! and `.receiving/` with the segment being received. Blocking: call it off the async threads.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;

@@ -42,6 +42,8 @@ pub struct LeaderView {
     pub retained_bytes: Option<u64>,
     /// The receiver's `pg_stat_replication.state` ("streaming", "catchup"), if connected.
     pub state: Option<String>,
+    /// How far what it received (`write_lsn`; it fsyncs each segment when
+    /// complete, and the slot keeps the rest) is behind the leader's WAL.
     pub behind_bytes: Option<u64>,
 }
 
@@ -58,7 +60,7 @@ SELECT c.system_identifier::text,
        s.slot_name IS NOT NULL,
        pg_wal_lsn_diff(pg_current_wal_lsn(), s.restart_lsn)::bigint,
        r.state,
-       pg_wal_lsn_diff(pg_current_wal_lsn(), r.flush_lsn)::bigint
+       pg_wal_lsn_diff(pg_current_wal_lsn(), r.write_lsn)::bigint
 FROM pg_control_system() c
 LEFT JOIN pg_replication_slots s ON s.slot_name::text = $1
 LEFT JOIN pg_stat_replication r ON r.pid = s.active_pid";

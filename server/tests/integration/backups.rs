@@ -7,7 +7,7 @@ use crate::support::*;
 use model::operations::Plan;
 use reqwest::StatusCode;
 
-async fn prepare_backup(app: &TestApp, member: &str, compression: &str) -> Plan {
+pub(crate) async fn prepare_backup(app: &TestApp, member: &str, compression: &str) -> Plan {
     let form = [
         ("kind", "backup"),
         ("member", member),
@@ -31,13 +31,13 @@ async fn execute(app: &TestApp, p: &Plan) -> (StatusCode, String) {
     .await
 }
 
-async fn start(app: &TestApp, p: &Plan) -> String {
+pub(crate) async fn start(app: &TestApp, p: &Plan) -> String {
     let (s, t) = execute(app, p).await;
     assert_eq!(s, StatusCode::OK, "{t}");
     serde_json::from_str(&t).unwrap()
 }
 
-async fn catalog(app: &TestApp) -> Vec<model::backups::BackupRow> {
+pub(crate) async fn catalog(app: &TestApp) -> Vec<model::backups::BackupRow> {
     let (s, t) = post(app, &app.http, "/api/backups_list", &[]).await;
     assert_eq!(s, StatusCode::OK, "{t}");
     serde_json::from_str(&t).unwrap()
@@ -51,7 +51,7 @@ fn running(container: &str) -> bool {
     String::from_utf8_lossy(&out.stdout).trim() == "true"
 }
 
-fn backups_dir(app: &TestApp) -> PathBuf {
+pub(crate) fn backups_dir(app: &TestApp) -> PathBuf {
     app.data_dir.join("backups")
 }
 
@@ -214,17 +214,19 @@ async fn backup_while_writing_then_the_gzip_archive_restores_with_plain_tar() {
     let scratch = domain::backup::restore_test::CONTAINER;
     // The freezer gives up on a process stuck in disk I/O ("unable to
     // freeze"): try again a few times while the scratch PostgreSQL reads.
+    let mut said = String::new();
     let paused = (0..20).any(|_| {
-        let ok = std::process::Command::new("docker")
+        let out = std::process::Command::new("docker")
             .args(["pause", scratch])
             .output()
-            .is_ok_and(|o| o.status.success());
-        if !ok {
+            .unwrap();
+        said = String::from_utf8_lossy(&out.stderr).trim().to_string();
+        if !out.status.success() {
             std::thread::sleep(Duration::from_millis(250));
         }
-        ok
+        out.status.success()
     });
-    assert!(paused, "docker pause {scratch} kept failing");
+    assert!(paused, "docker pause {scratch} kept failing: {said}");
     struct Unpause(&'static str);
     impl Drop for Unpause {
         fn drop(&mut self) {
@@ -374,9 +376,10 @@ async fn retention_keeps_the_newest_and_audits_what_it_deletes() {
     let app = spawn_app_with(&[("PGC_BACKUP_KEEP_LAST", "1")]).await;
     let mut ids = Vec::new();
     for _ in 0..2 {
-        ensure_replica(&app, "pg-2").await;
         // WAL that the second backup will not need: two closed segments, then a checkpoint.
         psql(&env, &env["WRITE_PORT"], "SELECT pg_switch_wal(); CREATE TABLE IF NOT EXISTS retention_wal(x int); INSERT INTO retention_wal VALUES (1); SELECT pg_switch_wal(); CHECKPOINT;");
+        // (and both replicas caught up with it, as Patroni reports them).
+        ensure_replica(&app, "pg-2").await;
         let plan = prepare_backup(&app, "pg-2", "zstd").await;
         assert!(plan.can_run(), "{:?}", plan.preconditions);
         let id = start(&app, &plan).await;

@@ -176,3 +176,201 @@ async fn the_archive_follows_a_switchover_and_a_stopped_receiver_catches_up() {
         "{texts:?}"
     );
 }
+
+/// `SELECT` through the write endpoint, one value.
+fn leader_value(env: &std::collections::HashMap<String, String>, sql: &str) -> String {
+    psql(env, &env["WRITE_PORT"], sql)
+}
+
+/// Removes the scratch replay's container and folder, whatever the test did.
+struct Replay {
+    container: &'static str,
+    dir: PathBuf,
+}
+
+impl Drop for Replay {
+    fn drop(&mut self) {
+        let _ = Command::new("docker").args(["rm", "-f", self.container]).output();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// The archive is good for point-in-time recovery, across a timeline: a
+/// replica backup, then marker rows at T1, a switchover, T2 and T3 (T3 only
+/// in the segment still being received); the backup replayed with the node
+/// image's `wal-restore` from the archive to a time between T2 and T3 (in a
+/// scratch PostgreSQL with no network) has the T1 and T2 rows and not the T3
+/// row. What the console will do for "restore to a time", by hand.
+#[tokio::test]
+#[ignore = "needs the real stack: run scripts/test"]
+async fn a_backup_replayed_from_the_archive_stops_at_a_time_past_a_switchover() {
+    let _g = lock_stack();
+    let env = stack_env();
+    let app = spawn_app().await;
+    ensure_replica(&app, "pg-2").await;
+    leader_value(
+        &env,
+        "DROP TABLE IF EXISTS pitr_markers; CREATE TABLE pitr_markers(marker text primary key, at timestamptz default clock_timestamp());
+         INSERT INTO pitr_markers(marker) VALUES ('before-backup');",
+    );
+    let plan = crate::backups::prepare_backup(&app, "pg-2", "gzip").await;
+    assert!(plan.can_run(), "{:?}", plan.preconditions);
+    let id = crate::backups::start(&app, &plan).await;
+    let job = wait_job(&app, &app.http, &id).await;
+    assert!(matches!(job.outcome, Some(Ok(_))), "{job:?}");
+    let row = crate::backups::catalog(&app)
+        .await
+        .into_iter()
+        .find(|r| r.id == id)
+        .expect("the backup");
+    let archive = crate::backups::backups_dir(&app).join(&row.archive);
+
+    leader_value(&env, "INSERT INTO pitr_markers(marker) VALUES ('t1')");
+    let ov = app.overview().await;
+    let (old, new) = (
+        ov.topology.leader().unwrap().name.clone(),
+        ov.topology
+            .members
+            .iter()
+            .find(|m| m.role.is_replica() && m.name != "pg-2")
+            .unwrap()
+            .name
+            .clone(),
+    );
+    patronictl(&["switchover", "--leader", &old, "--candidate", &new, "--force"]);
+    eventually(Duration::from_secs(90), "the new leader writable", || async {
+        let ov = app.overview().await;
+        let led = ov.topology.leader().map(|l| l.name == new) == Some(true);
+        (led && ov.endpoints.iter().any(|e| e.routes_to == [new.clone()])).then_some(())
+    })
+    .await;
+    leader_value(&env, "INSERT INTO pitr_markers(marker) VALUES ('t2')");
+    std::thread::sleep(Duration::from_millis(1500));
+    let target = leader_value(&env, "SELECT clock_timestamp()::text");
+    std::thread::sleep(Duration::from_millis(1500));
+    // T3, left in the segment being received (no switch): the replay reads
+    // it from .receiving/. Wait until pg-wal has written past T3's commit.
+    let t3 = leader_value(
+        &env,
+        "INSERT INTO pitr_markers(marker) VALUES ('t3'); SELECT pg_current_wal_lsn();",
+    );
+    eventually(Duration::from_secs(30), "pg-wal to receive T3", || async {
+        let q = format!("SELECT write_lsn >= '{t3}' FROM pg_stat_replication WHERE application_name = 'pg-wal'");
+        (leader_value(&env, &q) == "t").then_some(())
+    })
+    .await;
+    let sysid = wal(&app).await.system_identifier.expect("the system identifier");
+    // The backup, extracted into a scratch folder beside the data.
+    let dir = PathBuf::from(&env["DEFAULT_DATA_DIR"]).join(format!("pitr-test-{}", std::process::id()));
+    let replay = Replay {
+        container: "pgc-pitr-test",
+        dir: dir.clone(),
+    };
+    let _ = Command::new("docker").args(["rm", "-f", replay.container]).output();
+    std::fs::create_dir_all(dir.join("s")).unwrap();
+    let tar = Command::new("tar")
+        .arg("-xzf")
+        .arg(&archive)
+        .arg("-C")
+        .arg(&dir)
+        .output()
+        .unwrap();
+    assert!(tar.status.success(), "{}", String::from_utf8_lossy(&tar.stderr));
+    let top = domain::backup::archive::find_data_dir(&dir).expect("a data directory in the backup");
+    let top = top.strip_prefix(&dir).unwrap().display().to_string();
+    let _ = std::fs::remove_file(dir.join(&top).join("standby.signal"));
+    std::fs::write(dir.join(&top).join("recovery.signal"), "").unwrap();
+    // Patroni's postgresql.conf, without what a scratch copy must not use
+    // (its addresses, its primary, its empty recovery targets), plus the replay.
+    let conf = dir.join(&top).join("postgresql.conf");
+    let dropped = [
+        "listen_addresses",
+        "port",
+        "unix_socket_directories",
+        "hba_file",
+        "ident_file",
+        "cluster_name",
+        "primary_",
+        "recovery_target",
+        "restore_command",
+        "archive_",
+    ];
+    let mut text: String = std::fs::read_to_string(&conf)
+        .unwrap()
+        .lines()
+        .filter(|l| !dropped.iter().any(|d| l.trim_start().starts_with(d)))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    text.push_str(&format!(
+        "listen_addresses = ''\nport = 5432\nunix_socket_directories = '/restore/s'\n\
+         hba_file = '/restore/{top}/pg_hba.conf'\nident_file = '/restore/{top}/pg_ident.conf'\n\
+         cluster_name = 'pgc-pitr-test'\narchive_mode = off\n\
+         restore_command = 'wal-restore /wal %f %p'\nrecovery_target_time = '{target}'\n\
+         recovery_target_timeline = 'latest'\nrecovery_target_action = 'promote'\n"
+    ));
+    std::fs::write(&conf, text).unwrap();
+    let script = format!(
+        "chown -R postgres:postgres /restore && chmod 700 /restore/{top} && \
+         exec su postgres -s /bin/sh -c 'exec /usr/lib/postgresql/15/bin/postgres -D /restore/{top}'"
+    );
+    docker(&[
+        "run",
+        "-d",
+        "--name",
+        replay.container,
+        "--network",
+        "none",
+        "--entrypoint",
+        "/bin/sh",
+        "-v",
+        &format!("{}:/restore", dir.display()),
+        "-v",
+        &format!("{}:/wal:ro", archive_dir(&env, &sysid).display()),
+        &env["NODE_IMAGE"],
+        "-c",
+        &script,
+    ]);
+    let sql = |q: &str| {
+        Command::new("docker")
+            .args([
+                "exec",
+                replay.container,
+                "psql",
+                "-h",
+                "/restore/s",
+                "-U",
+                "postgres",
+                "-XAtc",
+                q,
+            ])
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+    };
+    let running = || {
+        let out = docker(&["inspect", "-f", "{{.State.Running}}", replay.container]);
+        String::from_utf8_lossy(&out.stdout).trim() == "true"
+    };
+    let ended = eventually(
+        Duration::from_secs(120),
+        "the replay to reach its target and promote",
+        || async {
+            match sql("SELECT pg_is_in_recovery()") {
+                Some(r) if r == "f" => Some("promoted"),
+                _ if !running() => Some("exited"),
+                _ => None,
+            }
+        },
+    )
+    .await;
+    let logs = String::from_utf8_lossy(&docker(&["logs", replay.container]).stderr).to_string();
+    assert_eq!(ended, "promoted", "the scratch PostgreSQL said:\n{logs}");
+    let markers = sql("SELECT string_agg(marker, ',' ORDER BY at) FROM pitr_markers").unwrap();
+    assert_eq!(
+        markers, "before-backup,t1,t2",
+        "replayed to {target}; the scratch PostgreSQL said:\n{logs}"
+    );
+    assert!(logs.contains("recovery stopping before commit"), "{logs}");
+    drop(replay);
+}

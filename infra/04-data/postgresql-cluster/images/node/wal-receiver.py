@@ -8,23 +8,35 @@ the WAL the archive has not received yet.
 Layout under ARCHIVE_DIR (one folder per cluster, by system identifier, so a
 reinitialized cluster never mixes its segments with the previous one's):
 
-    <system id>/                       completed segments (gzip) and timeline
-                                       history files, fsynced
+    <system id>/                       completed segments and timeline
+                                       history files, gzip-compressed, fsynced
     <system id>/.receiving/            pg_receivewal's own directory: the
-                                       segment being received (.gz.partial)
+                                       segment being received (.partial)
 
-pg_receivewal writes into .receiving/ and this loop moves each completed
-segment into the archive. So .receiving/ never holds more than the segment in
+pg_receivewal writes plain WAL (no --compress) and without --synchronous: each
+piece it receives is written to the partial segment at once (so a restore can
+read the newest WAL there), and fsynced when the segment completes. It reports
+only what is fsynced as flushed, so the slot keeps on the leader whatever is
+not on disk yet: a crash of this container or of the host loses nothing the
+leader cannot send again. (--synchronous would fsync every received piece,
+doubling the fsyncs of every commit; pg_receivewal's gzip would keep the
+partial segment in its buffer, unreadable, until the segment completes.)
+
+This loop compresses each completed segment into the archive (gzip level 1,
+written to a temporary name, fsynced, renamed, the folder fsynced) and removes
+it from .receiving/. So .receiving/ never holds more than the segment in
 progress, and when pg_receivewal has to start over with no partial segment it
 starts from the slot's position (PostgreSQL 15: READ_REPLICATION_SLOT), not
 from an old segment that the server's history may no longer contain (after a
 restore) or that the server no longer has (after the slot was lost). Such a
-partial segment is kept in the archive as <name>.gz.partial, never deleted.
+partial segment is kept in the archive as <name>.partial, never deleted.
 
 Runs as root only long enough to own ARCHIVE_DIR, then as postgres.
 """
+import gzip
 import os
 import pwd
+import shutil
 import signal
 import subprocess
 import sys
@@ -95,24 +107,41 @@ def segment_order(name):
     return (name[8:24], name[:8])
 
 
+def archive_file(src, dst):
+    """Copies src to dst (gzip-compressed unless it is a partial segment), durably, then removes src."""
+    tmp = dst + ".tmp"
+    with open(src, "rb") as fin:
+        if dst.endswith(".gz"):
+            with open(tmp, "wb") as raw:
+                with gzip.GzipFile(filename="", mode="wb", compresslevel=1, fileobj=raw, mtime=0) as out:
+                    shutil.copyfileobj(fin, out, 1 << 20)
+                raw.flush()
+                os.fsync(raw.fileno())
+        else:
+            with open(tmp, "wb") as out:
+                shutil.copyfileobj(fin, out, 1 << 20)
+                out.flush()
+                os.fsync(out.fileno())
+    os.replace(tmp, dst)
+    os.unlink(src)
+
+
 def move_completed(receiving, archive, partial_too=False):
-    """Moves completed segments and history files into the archive (atomic renames).
+    """Compresses completed segments and history files into the archive.
 
     Partial segments stay, except older ones than the newest: a timeline switch
     leaves the old timeline's last segment partial for good (the new timeline's
     segment holds the same WAL up to the switch), and it must not be where
     pg_receivewal would resume."""
     moved = 0
-    names = sorted(n for n in os.listdir(receiving) if not n.startswith("."))
+    names = sorted(n for n in os.listdir(receiving) if not n.startswith(".") and not n.endswith(".tmp"))
     partials = sorted((n for n in names if n.endswith(".partial")), key=segment_order)
     keep = set() if partial_too else set(partials[-1:])
     for name in names:
         if name in keep:
             continue
-        src = os.path.join(receiving, name)
-        with open(src, "rb") as f:
-            os.fsync(f.fileno())
-        os.replace(src, os.path.join(archive, name))
+        dst = name if name.endswith(".partial") or name.endswith(".gz") else name + ".gz"
+        archive_file(os.path.join(receiving, name), os.path.join(archive, dst))
         moved += 1
     if moved:
         fsync_dir(archive)
@@ -136,7 +165,7 @@ def receive(sysid):
     os.makedirs(receiving, exist_ok=True)
     cmd = [
         "pg_receivewal", "-d", conninfo(False), "-D", receiving, "--slot", SLOT,
-        "--synchronous", "--compress=gzip:1", "--no-loop", "--no-password",
+        "--no-loop", "--no-password",
         "--status-interval=1", "--verbose",
     ]
     log(f"receiving WAL of system {sysid} through {HOST}:{PORT} on slot {SLOT} into {archive}")
