@@ -97,10 +97,15 @@ async fn the_archive_follows_a_switchover_and_a_stopped_receiver_catches_up() {
             .clone(),
     );
     patronictl(&["switchover", "--leader", &old, "--candidate", &new, "--force"]);
-    eventually(Duration::from_secs(90), "the new leader", || async {
-        let ov = app.overview().await;
-        (ov.topology.leader().map(|l| l.name == new) == Some(true)).then_some(())
-    })
+    eventually(
+        Duration::from_secs(90),
+        "the new leader, behind the write endpoint",
+        || async {
+            let ov = app.overview().await;
+            let led = ov.topology.leader().map(|l| l.name == new) == Some(true);
+            (led && ov.endpoints.iter().any(|e| e.routes_to == [new.clone()])).then_some(())
+        },
+    )
     .await;
     write_and_switch(&env, "after-switchover");
     let after = wal_until(&app, "a segment of the new timeline", |n| {

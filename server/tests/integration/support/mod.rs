@@ -297,9 +297,14 @@ impl TestApp {
 
 pub fn docker(args: &[&str]) -> Output {
     let out = Command::new("docker").args(args).output().expect("run docker");
+    // Passwords handed to `docker exec -e` stay out of the test's output.
+    let shown: Vec<&str> = args
+        .iter()
+        .map(|a| if a.contains("PASSWORD=") { "<secret>" } else { *a })
+        .collect();
     assert!(
         out.status.success(),
-        "docker {args:?} failed: {}",
+        "docker {shown:?} failed: {}",
         String::from_utf8_lossy(&out.stderr)
     );
     out

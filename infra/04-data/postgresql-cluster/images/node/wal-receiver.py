@@ -108,10 +108,11 @@ def segment_order(name):
 
 
 def archive_file(src, dst):
-    """Copies src to dst (gzip-compressed unless it is a partial segment), durably, then removes src."""
+    """Copies src to dst, durably, then removes src: gzip-compressed when dst
+    ends in .gz and src is not compressed yet (partial segments stay plain)."""
     tmp = dst + ".tmp"
     with open(src, "rb") as fin:
-        if dst.endswith(".gz"):
+        if dst.endswith(".gz") and not src.endswith(".gz"):
             with open(tmp, "wb") as raw:
                 with gzip.GzipFile(filename="", mode="wb", compresslevel=1, fileobj=raw, mtime=0) as out:
                     shutil.copyfileobj(fin, out, 1 << 20)
