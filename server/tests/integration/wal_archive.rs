@@ -26,6 +26,33 @@ async fn wal_until(app: &TestApp, what: &str, f: impl Fn(&WalArchive) -> bool) -
     .await
 }
 
+/// Switches over to a replica other than `not` and waits until the write
+/// endpoint routes to it; returns its name.
+async fn switch_over(app: &TestApp, not: &str) -> String {
+    let ov = app.overview().await;
+    let old = ov.topology.leader().unwrap().name.clone();
+    let new = ov
+        .topology
+        .members
+        .iter()
+        .find(|m| m.role.is_replica() && m.name != not)
+        .unwrap()
+        .name
+        .clone();
+    patronictl(&["switchover", "--leader", &old, "--candidate", &new, "--force"]);
+    eventually(
+        Duration::from_secs(90),
+        "the new leader, behind the write endpoint",
+        || async {
+            let ov = app.overview().await;
+            let led = ov.topology.leader().map(|l| l.name == new) == Some(true);
+            (led && ov.endpoints.iter().any(|e| e.routes_to == [new.clone()])).then_some(())
+        },
+    )
+    .await;
+    new
+}
+
 /// Writes a little and closes the current segment, so it is archived.
 fn write_and_switch(env: &std::collections::HashMap<String, String>, marker: &str) {
     psql(
@@ -85,28 +112,7 @@ async fn the_archive_follows_a_switchover_and_a_stopped_receiver_catches_up() {
     assert_eq!(timeline_of(&newest), leader_tl);
 
     // A switchover: the receiver follows the new leader on its new timeline.
-    let ov = app.overview().await;
-    let (old, new) = (
-        ov.topology.leader().unwrap().name.clone(),
-        ov.topology
-            .members
-            .iter()
-            .find(|m| m.role.is_replica())
-            .unwrap()
-            .name
-            .clone(),
-    );
-    patronictl(&["switchover", "--leader", &old, "--candidate", &new, "--force"]);
-    eventually(
-        Duration::from_secs(90),
-        "the new leader, behind the write endpoint",
-        || async {
-            let ov = app.overview().await;
-            let led = ov.topology.leader().map(|l| l.name == new) == Some(true);
-            (led && ov.endpoints.iter().any(|e| e.routes_to == [new.clone()])).then_some(())
-        },
-    )
-    .await;
+    switch_over(&app, "").await;
     write_and_switch(&env, "after-switchover");
     let after = wal_until(&app, "a segment of the new timeline", |n| {
         n.status == WalReceiverStatus::Receiving
@@ -231,24 +237,7 @@ async fn a_backup_replayed_from_the_archive_stops_at_a_time_past_a_switchover() 
     let archive = crate::backups::backups_dir(&app).join(&row.archive);
 
     leader_value(&env, "INSERT INTO pitr_markers(marker) VALUES ('t1')");
-    let ov = app.overview().await;
-    let (old, new) = (
-        ov.topology.leader().unwrap().name.clone(),
-        ov.topology
-            .members
-            .iter()
-            .find(|m| m.role.is_replica() && m.name != "pg-2")
-            .unwrap()
-            .name
-            .clone(),
-    );
-    patronictl(&["switchover", "--leader", &old, "--candidate", &new, "--force"]);
-    eventually(Duration::from_secs(90), "the new leader writable", || async {
-        let ov = app.overview().await;
-        let led = ov.topology.leader().map(|l| l.name == new) == Some(true);
-        (led && ov.endpoints.iter().any(|e| e.routes_to == [new.clone()])).then_some(())
-    })
-    .await;
+    switch_over(&app, "pg-2").await;
     leader_value(&env, "INSERT INTO pitr_markers(marker) VALUES ('t2')");
     std::thread::sleep(Duration::from_millis(1500));
     let target = leader_value(&env, "SELECT clock_timestamp()::text");
