@@ -290,6 +290,7 @@ pub async fn op_prepare(
     #[server(default)] backup_id: String,
     #[server(default)] other_system: bool,
     #[server(default)] kept_id: String,
+    #[server(default)] target_time: String,
 ) -> Result<model::operations::Plan, ApiError> {
     let c = authorize::<OpPrepare>()?;
     let ctx = ctx()?;
@@ -304,6 +305,7 @@ pub async fn op_prepare(
         backup_id,
         other_system,
         kept_id,
+        target_time,
     };
     let req = form.request().map_err(ApiError::bad_input)?;
     Ok(ctx.operations.prepare(&c, req).await)

@@ -66,6 +66,15 @@ pub fn human_utc(ms: i64) -> String {
     .unwrap_or_else(|| format!("{ms} ms"))
 }
 
+/// Unix ms as PostgreSQL's `recovery_target_time` takes it (no `Z` or
+/// zone abbreviation): `2026-11-30 07:15:02+00`.
+pub fn postgres_utc(ms: i64) -> Option<String> {
+    format_utc(
+        ms,
+        format_description!("[year]-[month]-[day] [hour]:[minute]:[second]+00"),
+    )
+}
+
 /// Unix ms as a user types a UTC time (what [`parse_user_utc`] reads back):
 /// `2026-11-30T07:15:02`.
 pub fn user_utc(ms: i64) -> String {
@@ -105,6 +114,10 @@ mod tests {
     fn reads_what_users_type_as_utc() {
         assert_eq!(parse_user_utc("1970-01-01"), Some(0));
         assert_eq!(parse_user_utc("2026-11-28T21:06:40"), Some(1_795_900_000_000));
+        assert_eq!(
+            postgres_utc(1_795_900_000_000).as_deref(),
+            Some("2026-11-28 21:06:40+00")
+        );
         assert_eq!(parse_user_utc("2026-11-28 21:06"), Some(1_795_899_960_000));
         assert_eq!(parse_user_utc("2000-02-29T00:00"), Some(951_782_400_000));
         for bad in [

@@ -196,13 +196,27 @@ impl DockerControl {
         })
     }
 
-    /// Create and start a throwaway container with no network at all and
-    /// `bind` (`host:container`) mounted; replaces a leftover of the same name.
+    /// Create and start a throwaway container as root with no network at
+    /// all and `binds` (`host:container[:ro]`) mounted; replaces a leftover
+    /// of the same name.
     pub async fn run_scratch(
         &self,
         name: &str,
         image: &str,
-        bind: &str,
+        binds: &[String],
+        entrypoint: Vec<String>,
+    ) -> Result<(), DockerError> {
+        self.run_isolated(name, image, binds, "root", entrypoint).await
+    }
+
+    /// The same as `user` (`uid:gid`): its entrypoint is PID 1, so `stop`'s
+    /// SIGTERM reaches it directly.
+    pub async fn run_isolated(
+        &self,
+        name: &str,
+        image: &str,
+        binds: &[String],
+        user: &str,
         entrypoint: Vec<String>,
     ) -> Result<(), DockerError> {
         let _ = self.remove(name).await;
@@ -210,12 +224,12 @@ impl DockerControl {
             image: Some(image.into()),
             entrypoint: Some(entrypoint),
             cmd: Some(Vec::new()),
-            user: Some("root".into()),
+            user: Some(user.into()),
             labels: Some([("pg-console.scratch".to_string(), "true".to_string())].into()),
             host_config: Some(HostConfig {
                 // No network at all: nothing can reach it over TCP.
                 network_mode: Some("none".into()),
-                binds: Some(vec![bind.into()]),
+                binds: Some(binds.to_vec()),
                 ..Default::default()
             }),
             ..Default::default()

@@ -3,7 +3,8 @@
 // the catalog, verification with a test restore, a restore of the whole
 // cluster from it (a reload mid-way still shows the live job, the stopped
 // members are expected-down, a restart of Traefik is survived: polling
-// meanwhile, then the websocket again), and deletion.
+// meanwhile, then the websocket again), the plan of a restore to a point in
+// time, and deletion.
 const { test, expect, shot } = require('./fixtures');
 const { execFileSync } = require('child_process');
 const fs = require('fs');
@@ -125,6 +126,22 @@ test('back up a replica, watch the bar, reload, verify with a test restore, dele
   await page.reload();
   await expect(page.locator('[data-testid=kept-row]')).toHaveCount(0);
   await expect.poll(replicasCaughtUp, { timeout: 120_000, intervals: [1000] }).toBe(true);
+
+  // Point in time: the time typed in the panel (to the second) reaches the
+  // server, whose plan shows the window the WAL archive can restore and
+  // chooses this backup (not run here: server/tests/integration/pitr.rs does).
+  await page.locator('[data-testid=restore-to-time]').click();
+  const target = new Date(Date.now() - 5_000).toISOString().slice(0, 19);
+  await panel.locator('[data-testid=op-target-time]').fill(target);
+  await expect(async () => {
+    await panel.locator('[data-testid=review-plan]').click();
+    await expect(panel.locator('[data-testid=plan-title]')).toContainText(`to ${target.replace('T', ' ')} UTC`, { timeout: 2_000 });
+    await expect(panel.locator('[data-testid=precondition][data-ok=false]')).toHaveCount(0, { timeout: 2_000 });
+  }).toPass({ timeout: 60_000 });
+  await expect(panel).toContainText('the archive can restore any second from');
+  await expect(panel).toContainText(`${replica}'s backup of`);
+  await expect(panel).toContainText(`WRITES MADE AFTER ${target.replace('T', ' ')} UTC ARE LOST`);
+  await panel.locator('button', { hasText: 'Close' }).click();
 
   // Delete it: the typed id is required.
   await backup.locator('[data-testid=delete-backup] summary').click();

@@ -22,6 +22,9 @@ pub enum OpKind {
     /// Disaster recovery: replace the cluster's data with a backup's (admin);
     /// the current data is moved aside, not deleted.
     RestoreCluster,
+    /// Point-in-time recovery: the newest backup before a time, replayed
+    /// from the WAL archive to that time, becomes the cluster (admin).
+    RestoreToTime,
     /// Free the space of the data kept aside by a restore (admin).
     DiscardKept,
 }
@@ -39,6 +42,7 @@ impl OpKind {
             OpKind::ReinitializeCluster => "reinitialize the whole cluster",
             OpKind::Backup => "replica backup",
             OpKind::RestoreCluster => "restore the cluster from a backup",
+            OpKind::RestoreToTime => "restore the cluster to a point in time",
             OpKind::DiscardKept => "discard the data kept from before a restore",
         }
     }
@@ -51,6 +55,7 @@ impl OpKind {
                 | OpKind::ReinitializeMember
                 | OpKind::ReinitializeCluster
                 | OpKind::RestoreCluster
+                | OpKind::RestoreToTime
                 | OpKind::DiscardKept
         )
     }
@@ -58,7 +63,10 @@ impl OpKind {
     /// Operations that stop every member for a while (their rows show as
     /// expected-down, not failed, while the job runs).
     pub fn stops_every_member(self) -> bool {
-        matches!(self, OpKind::ReinitializeCluster | OpKind::RestoreCluster)
+        matches!(
+            self,
+            OpKind::ReinitializeCluster | OpKind::RestoreCluster | OpKind::RestoreToTime
+        )
     }
 
     /// Operations on one member (the others act on the whole cluster, a
@@ -66,7 +74,12 @@ impl OpKind {
     pub fn needs_member(self) -> bool {
         !matches!(
             self,
-            OpKind::Pause | OpKind::Resume | OpKind::ReinitializeCluster | OpKind::RestoreCluster | OpKind::DiscardKept
+            OpKind::Pause
+                | OpKind::Resume
+                | OpKind::ReinitializeCluster
+                | OpKind::RestoreCluster
+                | OpKind::RestoreToTime
+                | OpKind::DiscardKept
         )
     }
 
@@ -80,6 +93,7 @@ impl OpKind {
                 | OpKind::Resume
                 | OpKind::ReinitializeCluster
                 | OpKind::RestoreCluster
+                | OpKind::RestoreToTime
         )
     }
 }
@@ -162,6 +176,11 @@ pub enum OpRequest {
         backup_id: String,
         other_system: bool,
     },
+    /// `target`: the time to restore to, in UTC as typed
+    /// (`YYYY-MM-DD HH:MM:SS`; the plan refuses what does not parse).
+    RestoreToTime {
+        target: String,
+    },
     /// `kept_id`: the folder a restore moved the cluster's data into.
     DiscardKept {
         kept_id: String,
@@ -181,6 +200,7 @@ impl OpRequest {
             OpRequest::ReinitializeCluster { .. } => OpKind::ReinitializeCluster,
             OpRequest::Backup { .. } => OpKind::Backup,
             OpRequest::RestoreCluster { .. } => OpKind::RestoreCluster,
+            OpRequest::RestoreToTime { .. } => OpKind::RestoreToTime,
             OpRequest::DiscardKept { .. } => OpKind::DiscardKept,
         }
     }
@@ -197,6 +217,7 @@ impl OpRequest {
             | OpRequest::Resume
             | OpRequest::ReinitializeCluster { .. }
             | OpRequest::RestoreCluster { .. }
+            | OpRequest::RestoreToTime { .. }
             | OpRequest::DiscardKept { .. } => None,
         }
     }
@@ -229,6 +250,9 @@ pub struct OpForm {
     pub other_system: bool,
     #[serde(default)]
     pub kept_id: String,
+    /// Point-in-time recovery's target, UTC.
+    #[serde(default)]
+    pub target_time: String,
 }
 
 impl OpForm {
@@ -241,6 +265,10 @@ impl OpForm {
         let (backup_id, kept_id) = (self.backup_id.trim().to_string(), self.kept_id.trim().to_string());
         if kind == OpKind::RestoreCluster && backup_id.is_empty() {
             return Err("choose the backup to restore".into());
+        }
+        let target = self.target_time.trim().to_string();
+        if kind == OpKind::RestoreToTime && target.is_empty() {
+            return Err("type the time to restore to (UTC, YYYY-MM-DD HH:MM:SS)".into());
         }
         if kind == OpKind::DiscardKept && kept_id.is_empty() {
             return Err("choose the kept data to discard".into());
@@ -275,6 +303,7 @@ impl OpForm {
                 backup_id,
                 other_system: self.other_system,
             },
+            OpKind::RestoreToTime => OpRequest::RestoreToTime { target },
             OpKind::DiscardKept => OpRequest::DiscardKept { kept_id },
         })
     }
@@ -308,6 +337,10 @@ impl OpForm {
             (
                 !self.kept_id.trim().is_empty() && kind != OpKind::DiscardKept,
                 "kept data",
+            ),
+            (
+                !self.target_time.trim().is_empty() && kind != OpKind::RestoreToTime,
+                "time to restore to",
             ),
             (
                 !kind.needs_member() && !self.member.trim().is_empty(),
@@ -419,6 +452,25 @@ mod tests {
         let mut bad = form(OpKind::Switchover, "pg-1");
         bad.backup_id = "b1".into();
         assert_eq!(bad.request(), Err("the switchover operation takes no backup".into()));
+        assert_eq!(
+            form(OpKind::RestoreToTime, "").request(),
+            Err("type the time to restore to (UTC, YYYY-MM-DD HH:MM:SS)".into())
+        );
+        let mut pitr = form(OpKind::RestoreToTime, "");
+        pitr.target_time = " 2026-12-01 03:20:05 ".into();
+        assert_eq!(
+            pitr.request(),
+            Ok(OpRequest::RestoreToTime {
+                target: "2026-12-01 03:20:05".into()
+            })
+        );
+        let mut bad = form(OpKind::RestoreCluster, "");
+        bad.backup_id = "b1".into();
+        bad.target_time = "2026-12-01 03:20:05".into();
+        assert_eq!(
+            bad.request(),
+            Err("the restore the cluster from a backup operation takes no time to restore to".into())
+        );
         let mut bad = form(OpKind::RestoreCluster, "pg-1");
         bad.backup_id = "b1".into();
         assert_eq!(

@@ -60,8 +60,11 @@ pub struct WalArchiveFiles {
     /// The newest completed segment's file name and when it was archived.
     pub newest_segment: Option<String>,
     pub newest_at_ms: Option<i64>,
-    /// The segment being received now (`.partial`), if any.
+    /// The segment being received now (`.partial`), if any, and when
+    /// pg-wal last wrote to it.
     pub receiving_segment: Option<String>,
+    #[serde(default)]
+    pub receiving_at_ms: Option<i64>,
     pub gaps: Vec<WalGap>,
 }
 

@@ -92,6 +92,7 @@ pub fn build_context(cfg: &Config, st: &AppState) -> Result<ServerContext, Serve
             backups_dir: cfg.backups_dir.clone(),
             restore_timeout_secs: cfg.restore_timeout_secs,
         },
+        wal_archive: overview.wal_archive.clone(),
     });
     let feed = domain::overview_feed::OverviewFeed::new(overview.clone(), st.audit.clone(), operations.jobs.clone());
     let timeline = domain::timeline::Timeline::new(

@@ -75,6 +75,7 @@ struct OpOptions {
     backup_first: RwSignal<bool>,
     allow_only_replica: RwSignal<bool>,
     other_system: RwSignal<bool>,
+    target_time: RwSignal<String>,
 }
 
 const DEFAULT_COMPRESSION: &str = "zstd";
@@ -88,6 +89,7 @@ impl OpOptions {
             backup_first: RwSignal::new(false),
             allow_only_replica: RwSignal::new(false),
             other_system: RwSignal::new(false),
+            target_time: RwSignal::new(String::new()),
         }
     }
 
@@ -98,6 +100,7 @@ impl OpOptions {
         self.backup_first.set(false);
         self.allow_only_replica.set(false);
         self.other_system.set(false);
+        self.target_time.set(String::new());
     }
 
     /// The form for `t`, with the choices its kind takes (the server
@@ -124,6 +127,11 @@ impl OpOptions {
             backup_id: t.backup_id,
             other_system: kind == OpKind::RestoreCluster && self.other_system.get_untracked(),
             kept_id: t.kept_id,
+            target_time: if kind == OpKind::RestoreToTime {
+                self.target_time.get_untracked()
+            } else {
+                String::new()
+            },
         }
     }
 }
@@ -205,6 +213,7 @@ fn OptionsForm(kind: OpKind, options: OpOptions, review: Callback<()>) -> impl I
         backup_first,
         allow_only_replica,
         other_system,
+        target_time,
     } = options;
     let shows_when = matches!(kind, OpKind::Switchover | OpKind::Restart);
     view! {
@@ -233,6 +242,13 @@ fn OptionsForm(kind: OpKind, options: OpOptions, review: Callback<()>) -> impl I
             {(kind == OpKind::RestoreCluster).then(|| view! {
                 <label class="muted"><input type="checkbox" data-testid="op-other-system" prop:checked=move || other_system.get()
                     on:change=move |ev| other_system.set(event_target_checked(&ev))/>" another cluster's backup: restore it although its system identifier differs"</label>
+            })}
+            {(kind == OpKind::RestoreToTime).then(|| view! {
+                <label class="muted">"restore to (UTC) "
+                    <input type="datetime-local" step="1" data-testid="op-target-time" prop:value=move || target_time.get()
+                        on:input=move |ev| target_time.set(event_target_value(&ev))/>
+                </label>
+                <span class="muted">" the plan shows the window the archive can restore"</span>
             })}
             {(kind == OpKind::Restart).then(|| view! {
                 <label class="muted"><input type="checkbox" prop:checked=move || only_pending.get()

@@ -1,6 +1,7 @@
 //! The backup catalog: running backups (live), download, verify (sha256 +
 //! test restore), delete (admins, typed id), restore instructions, and
-//! "Restore the cluster from this backup…" (admins). Below it, what
+//! "Restore the cluster from this backup…" and "Restore the cluster to a
+//! point in time…" (admins). Below it, what
 //! restores keep, with "Discard". New backups start from the Overview
 //! ("Back up" on a replica).
 
@@ -9,8 +10,9 @@ use leptos::prelude::*;
 use model::backups::{BackupRow, BackupStatus, ImportFile, KeptData};
 
 use crate::api::{backups_list, imports_list, kept_list, whoami, BackupDelete, BackupImport, BackupVerify};
-use crate::components::operations::{discard_target, restore_target, LiveJobs, OpLauncher, OperationPanel};
+use crate::components::operations::{discard_target, restore_target, target, LiveJobs, OpLauncher, OperationPanel};
 use crate::format::utc_time;
+use model::operations::OpKind;
 
 fn mb(b: u64) -> String {
     format!("{:.1} MB", b as f64 / 1_048_576.0)
@@ -80,13 +82,28 @@ pub fn BackupsPage() -> impl IntoView {
             </div>
             <Transition fallback=|| ()>{move || Suspend::new(async move {
                 let can_admin = me.await.ok().map(|m| m.can_admin).unwrap_or(false);
-                can_admin.then(|| view! { <ImportPanel tick/> })
+                can_admin.then(|| view! { <PointInTimePanel/><ImportPanel tick/> })
             })}</Transition>
             <Transition fallback=|| ()>{move || Suspend::new(async move {
                 let can_admin = me.await.ok().map(|m| m.can_admin).unwrap_or(false);
                 kept.await.ok().filter(|k| !k.is_empty()).map(|k| view! { <KeptPanel kept=k can_admin/> })
             })}</Transition>
         </section>
+    }
+}
+
+/// "Restore the cluster to a point in time…": the time and the plan are
+/// chosen in the operation panel.
+#[component]
+fn PointInTimePanel() -> impl IntoView {
+    let launcher = expect_context::<OpLauncher>().0;
+    view! {
+        <div class="panel">
+            <h2>"Point-in-time recovery"</h2>
+            <p class="muted">"The newest backup before the time you choose is restored and the WAL archive (pg-wal) replayed up to that second; the replicas are rebuilt from it. The plan shows the window the archive can restore and what is lost."</p>
+            <button class="danger" data-testid="restore-to-time"
+                on:click=move |_| launcher.set(Some(target(OpKind::RestoreToTime, "")))>"Restore the cluster to a point in time…"</button>
+        </div>
     }
 }
 

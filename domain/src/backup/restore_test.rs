@@ -89,7 +89,7 @@ async fn restore_and_read(
             .run_scratch(
                 CONTAINER,
                 &image,
-                &format!("{}:/restore", mount.display()),
+                &[format!("{}:/restore", mount.display())],
                 vec!["/bin/sh".into(), "-c".into(), start_command(&top)],
             )
             .await
@@ -107,14 +107,8 @@ async fn restore_and_read(
                 m.system_identifier
             ));
         }
-        let dbs: Vec<String> = client
-            .query("SELECT datname FROM pg_database WHERE datallowconn ORDER BY 1", &[])
-            .await
-            .map_err(|e| e.to_string())?
-            .iter()
-            .map(|r| r.get(0))
-            .collect();
         drop(client);
+        let dbs = databases(&socket_dir).await?;
         for db in dbs {
             read_every_table(&db, &socket_dir, check).await?;
             check.databases += 1;
@@ -213,7 +207,7 @@ fn config(socket_dir: &Path, db: &str) -> tokio_postgres::Config {
     cfg
 }
 
-async fn connect(socket_dir: &Path, db: &str) -> Result<tokio_postgres::Client, String> {
+pub(crate) async fn connect(socket_dir: &Path, db: &str) -> Result<tokio_postgres::Client, String> {
     let (client, conn) = config(socket_dir, db)
         .connect(tokio_postgres::NoTls)
         .await
@@ -245,9 +239,21 @@ async fn connect_when_ready(
     }
 }
 
+/// The databases that take connections.
+pub(crate) async fn databases(socket_dir: &Path) -> Result<Vec<String>, String> {
+    let client = connect(socket_dir, "postgres").await?;
+    Ok(client
+        .query("SELECT datname FROM pg_database WHERE datallowconn ORDER BY 1", &[])
+        .await
+        .map_err(|e| e.to_string())?
+        .iter()
+        .map(|r| r.get(0))
+        .collect())
+}
+
 /// `SELECT count(*)` of every table and materialized view: every heap page
 /// is read (and its checksum checked).
-async fn read_every_table(db: &str, socket_dir: &Path, check: &mut RestoreTest) -> Result<(), String> {
+pub(crate) async fn read_every_table(db: &str, socket_dir: &Path, check: &mut RestoreTest) -> Result<(), String> {
     let client = connect(socket_dir, db).await?;
     let tables = client
         .query(

@@ -21,8 +21,10 @@ mod reinit_member;
 mod reload;
 mod restart;
 mod restore_cluster;
+mod restore_replay;
 mod restore_rollback;
 mod restore_run;
+mod restore_to_time;
 mod row_counts;
 mod switchover;
 mod wait;
@@ -86,6 +88,8 @@ pub struct OperationService {
     pub reinit: reinit_cluster::ReinitSettings,
     /// Replica backups: where they go, and their bounds.
     pub backup: crate::backup::BackupSettings,
+    /// The continuous WAL archive (point-in-time recovery), when configured.
+    pub wal_archive: Option<Arc<crate::wal_archive::WalArchiveWatch>>,
 }
 
 pub(crate) use model::time::clock_utc as utc;

@@ -90,6 +90,7 @@ pub fn operation(kind: OpKind) -> &'static dyn Operation {
         OpKind::Backup => &backup::Backup,
         OpKind::ReinitializeCluster => &reinit_cluster::ReinitializeCluster,
         OpKind::RestoreCluster => &restore_cluster::RestoreCluster,
+        OpKind::RestoreToTime => &restore_to_time::RestoreToTime,
         OpKind::DiscardKept => &discard_kept::DiscardKept,
     }
 }

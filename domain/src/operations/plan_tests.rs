@@ -226,6 +226,9 @@ fn all_plans(t: &Topology, role: UserRole) -> String {
     let mut first = form(OpKind::ReinitializeCluster, "");
     first.backup_first = true;
     let first = first.request().unwrap();
+    let mut pitr = form(OpKind::RestoreToTime, "");
+    pitr.target_time = "2030-01-02T03:04:05".into();
+    let pitr = pitr.request().unwrap();
     [
         req(OpKind::Switchover, "pg-1"),
         scheduled,
@@ -237,6 +240,7 @@ fn all_plans(t: &Topology, role: UserRole) -> String {
         req(OpKind::ReinitializeMember, "pg-1"),
         gzip,
         first,
+        pitr,
     ]
     .iter()
     .map(|r| render(&draft(r, t, Some(1_048_576), role, 1_795_900_000_000)))

@@ -66,7 +66,7 @@ impl Operation for RestoreCluster {
 
     fn run<'a>(&'a self, r: RunCtx<'a>) -> BoxFuture<'a, RunResult> {
         let RunCtx { svc, job, req, before } = r;
-        Box::pin(svc.run_restore(job, req, before))
+        Box::pin(svc.run_restore(job, backup_id(req), None, before))
     }
 }
 
@@ -93,7 +93,7 @@ pub struct Facts {
 }
 
 impl Facts {
-    async fn gather(svc: &OperationService, id: &str) -> Facts {
+    pub(super) async fn gather(svc: &OperationService, id: &str) -> Facts {
         let (backups, data, reinit) = (
             svc.backup.backups_dir.clone(),
             svc.reinit.data_dir.clone(),

@@ -113,6 +113,10 @@ impl OperationService {
 
     async fn recover_one(&self, docker: &DockerControl, j: &mut Journal) -> String {
         if j.phase == RestorePhase::Staging {
+            // A point-in-time replay may still run on the extracted copy.
+            if let Err(e) = docker.remove(crate::restore::replay::CONTAINER).await {
+                return format!("cannot remove the replay's container: {e}; the extracted copy is left as it is");
+            }
             let layout = swap::Layout::new(&self.reinit.data_dir, j.folder(&self.reinit.data_dir));
             crate::off_thread(move || swap::drop_incoming(&layout)).await;
             j.phase = RestorePhase::Abandoned;

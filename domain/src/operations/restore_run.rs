@@ -1,19 +1,20 @@
-//! The run of "restore the cluster from a backup" (its plan and checks are
-//! in `restore_cluster.rs`): check the backup, extract it beside the running
-//! cluster, stop, swap the data (`crate::restore::swap`), start the restored
-//! member, compare row counts, start the others; put the previous data back
-//! on any failure (`restore_rollback.rs`).
+//! The run of "restore the cluster from a backup" and "… to a point in time"
+//! (their plans are in `restore_cluster.rs` and `restore_to_time.rs`): check
+//! the backup, extract it beside the running cluster, replay the WAL archive
+//! on it for a point in time (`restore_replay.rs`), stop, swap the data
+//! (`crate::restore::swap`), start the restored member, compare row counts,
+//! start the others; put the previous data back on any failure
+//! (`restore_rollback.rs`).
 
 use std::time::{Duration, Instant};
 
 use model::backups::RestorePhase;
-use model::operations::OpRequest;
 use model::topology::human_bytes;
 use model::Topology;
 
 use super::jobs::JobHandle;
 use super::reinit_cluster::{healthy, stop_cluster};
-use super::restore_cluster::backup_id;
+use super::restore_replay::ReplayTo;
 use super::OperationService;
 use crate::backup::Manifest;
 use crate::datetime::human_utc as utc;
@@ -24,20 +25,42 @@ use crate::restore::{swap, Journal};
 /// How often the restored cluster's state is looked at while waiting.
 const POLL: Duration = Duration::from_millis(200);
 
+/// The extracted (and maybe replayed) backup, with the row counts the
+/// restored leader must hold and who read them.
+struct Staged {
+    top: std::path::PathBuf,
+    rows: Vec<(String, u64)>,
+    source: &'static str,
+    said: String,
+}
+
+/// The row counts the restored leader must hold, and who read them.
+type Expected<'a> = (&'a [(String, u64)], &'a str);
+
+/// The counts the backup's test restore read.
+fn test_restore_rows(m: &Manifest) -> Vec<(String, u64)> {
+    m.restore_test
+        .as_ref()
+        .map(|r| r.table_rows.clone())
+        .unwrap_or_default()
+}
+
 /// How long the restored cluster may take to become healthy.
 fn timeout(svc: &OperationService) -> Duration {
     Duration::from_secs(svc.reinit.restore_timeout_secs.max(30))
 }
 
 impl OperationService {
+    /// Restore backup `id`, replayed to a point in time when `to` says so.
     pub(super) async fn run_restore(
         &self,
         job: &JobHandle,
-        req: &OpRequest,
+        id: &str,
+        to: Option<ReplayTo>,
         before: &Topology,
     ) -> Result<String, String> {
         let docker = DockerControl::connect().await.map_err(|e| e.to_string())?;
-        let m = self.checked_backup(job, &docker, backup_id(req)).await?;
+        let m = self.checked_backup(job, &docker, id).await?;
         let data = self.reinit.data_dir.clone();
         let members: Vec<String> = self.patroni.members().iter().map(|x| x.name.clone()).collect();
         let leader_dir = self.reinit.data_dir.join("pg").join(data_dir_name(&m.member));
@@ -54,28 +77,11 @@ impl OperationService {
             outcome: String::new(),
             holds: String::new(),
             bytes: 0,
+            target_ms: to.as_ref().map(|t| t.target_ms),
         };
         self.journal(&j).await?;
-        let incoming = swap::Layout::new(&data, j.folder(&data)).incoming();
-        job.step(format!(
-            "extracting the backup into {} beside the running cluster",
-            incoming.display()
-        ))
-        .await;
-        let archive = self.backup.backups_dir.join(m.archive_name());
-        let l2 = swap::Layout::new(&data, j.folder(&data));
-        let staged = crate::off_thread(move || swap::stage(&archive, &l2, owner)).await;
-        let staged = match staged.and_then(|(top, control)| {
-            let sys = control.system_identifier.to_string();
-            if sys != m.system_identifier {
-                return Err(format!(
-                    "the archive's pg_control has system identifier {sys}, its manifest says {}",
-                    m.system_identifier
-                ));
-            }
-            Ok(top)
-        }) {
-            Ok(top) => top,
+        let staged = match self.stage(job, &docker, &m, &j, to.as_ref()).await {
+            Ok(s) => s,
             Err(e) => {
                 let l2 = swap::Layout::new(&data, j.folder(&data));
                 crate::off_thread(move || swap::drop_incoming(&l2)).await;
@@ -86,27 +92,90 @@ impl OperationService {
                 return Err(format!("{e}. Nothing was stopped or moved"));
             }
         };
-        match self.swap_and_start(job, &docker, &mut j, &staged, before).await {
-            Ok(summary) => {
-                let folder = j.folder(&data);
-                let (bytes, holds) = crate::off_thread(move || {
-                    let l = swap::Layout::new(&folder, folder.clone());
-                    (crate::restore::tree_bytes(&folder), swap::holds(&l))
-                })
-                .await;
-                j.phase = RestorePhase::Done;
-                j.outcome = summary.clone();
-                j.holds = holds;
-                j.bytes = bytes;
-                self.journal(&j).await?;
-                Ok(format!(
-                    "{summary}. The data from before ({}) is kept in {}: discard it from the Backups page when you no longer need it",
-                    human_bytes(bytes),
-                    j.folder(&data).display()
-                ))
-            }
+        let what = format!(
+            "restored {}'s backup of {}{}",
+            m.member,
+            utc(m.started_at_ms),
+            staged.said
+        );
+        let expected = (staged.rows.as_slice(), staged.source);
+        match self
+            .swap_and_start(job, &docker, &mut j, (&staged.top, expected, &what), before)
+            .await
+        {
+            Ok(summary) => self.finish(&mut j, summary).await,
             Err(e) => Err(self.roll_back(job, &docker, &mut j, &e).await),
         }
+    }
+
+    /// Extract the backup beside the running cluster, check its pg_control,
+    /// and replay it to the point in time if asked: nothing stops meanwhile.
+    async fn stage(
+        &self,
+        job: &JobHandle,
+        docker: &DockerControl,
+        m: &Manifest,
+        j: &Journal,
+        to: Option<&ReplayTo>,
+    ) -> Result<Staged, String> {
+        let data = self.reinit.data_dir.clone();
+        let incoming = swap::Layout::new(&data, j.folder(&data)).incoming();
+        job.step(format!(
+            "extracting the backup into {} beside the running cluster",
+            incoming.display()
+        ))
+        .await;
+        let (archive, layout, owner) = (
+            self.backup.backups_dir.join(m.archive_name()),
+            swap::Layout::new(&data, j.folder(&data)),
+            j.owner,
+        );
+        let (top, control) = crate::off_thread(move || swap::stage(&archive, &layout, owner)).await?;
+        let sys = control.system_identifier.to_string();
+        if sys != m.system_identifier {
+            return Err(format!(
+                "the archive's pg_control has system identifier {sys}, its manifest says {}",
+                m.system_identifier
+            ));
+        }
+        match to {
+            Some(to) => {
+                let r = self.replay_to(job, docker, (&incoming, &top), &m.member, to).await?;
+                Ok(Staged {
+                    top,
+                    rows: r.table_rows,
+                    source: "the replay",
+                    said: format!(", {}", r.said),
+                })
+            }
+            None => Ok(Staged {
+                top,
+                rows: test_restore_rows(m),
+                source: "the backup's test restore",
+                said: String::new(),
+            }),
+        }
+    }
+
+    /// The restore is done: the journal says so and what it keeps.
+    async fn finish(&self, j: &mut Journal, summary: String) -> Result<String, String> {
+        let data = self.reinit.data_dir.clone();
+        let folder = j.folder(&data);
+        let (bytes, holds) = crate::off_thread(move || {
+            let l = swap::Layout::new(&folder, folder.clone());
+            (crate::restore::tree_bytes(&folder), swap::holds(&l))
+        })
+        .await;
+        j.phase = RestorePhase::Done;
+        j.outcome = summary.clone();
+        j.holds = holds;
+        j.bytes = bytes;
+        self.journal(j).await?;
+        Ok(format!(
+            "{summary}. The data from before ({}) is kept in {}: discard it from the Backups page when you no longer need it",
+            human_bytes(bytes),
+            j.folder(&data).display()
+        ))
     }
 
     /// The backup, checked: its sha256 now, and a test restore unless one succeeded.
@@ -151,7 +220,7 @@ impl OperationService {
         job: &JobHandle,
         docker: &DockerControl,
         j: &mut Journal,
-        staged: &std::path::Path,
+        (staged, expected, what): (&std::path::Path, Expected<'_>, &str),
         before: &Topology,
     ) -> Result<String, String> {
         j.phase = RestorePhase::Stopping;
@@ -189,10 +258,17 @@ impl OperationService {
 
         j.phase = RestorePhase::Starting;
         self.journal(j).await?;
-        self.start_restored(job, docker, j).await
+        self.start_restored(job, docker, j, expected, what).await
     }
 
-    async fn start_restored(&self, job: &JobHandle, docker: &DockerControl, j: &Journal) -> Result<String, String> {
+    async fn start_restored(
+        &self,
+        job: &JobHandle,
+        docker: &DockerControl,
+        j: &Journal,
+        expected: Expected<'_>,
+        what: &str,
+    ) -> Result<String, String> {
         let deadline = Instant::now() + timeout(self);
         let etcd = &self.reinit.etcd_container;
         job.step(format!("starting {etcd} (empty) and {}", j.leader)).await;
@@ -211,8 +287,7 @@ impl OperationService {
             }
             tokio::time::sleep(POLL).await;
         }
-        let m = crate::backup::find(&self.backup.backups_dir, &j.backup_id).ok_or("the backup's manifest vanished")?;
-        let counted = self.compare_rows(job, &m).await?;
+        let counted = self.compare_rows(job, expected).await?;
         let others: Vec<&String> = j.members.iter().filter(|n| **n != j.leader).collect();
         job.step(format!(
             "starting {} empty: they rebuild from {}",
@@ -233,9 +308,7 @@ impl OperationService {
                     .await
                     .unwrap_or_else(|| "unknown".into());
                 return Ok(format!(
-                    "restored {}'s backup of {}: {} leads timeline {}, {} replicas stream, system identifier {sys}, {counted}",
-                    m.member,
-                    utc(m.started_at_ms),
+                    "{what}: {} leads timeline {}, {} replicas stream, system identifier {sys}, {counted}",
                     j.leader,
                     t.leader().and_then(|l| l.timeline).unwrap_or_default(),
                     j.members.len() - 1
@@ -251,25 +324,20 @@ impl OperationService {
         }
     }
 
-    /// The row counts the test restore read, against what the new leader holds.
-    async fn compare_rows(&self, job: &JobHandle, m: &Manifest) -> Result<String, String> {
+    /// The row counts the test restore (or the replay) read, against what the new leader holds.
+    async fn compare_rows(&self, job: &JobHandle, (expected, source): Expected<'_>) -> Result<String, String> {
         let Some(target) = &self.probe else {
             return Ok("row counts not compared (the console has no database credentials)".into());
         };
-        let expected = m
-            .restore_test
-            .as_ref()
-            .map(|r| r.table_rows.clone())
-            .unwrap_or_default();
         job.step(format!(
-            "comparing the row counts of {} tables with the test restore's",
+            "comparing the row counts of {} tables with what {source} read",
             expected.len()
         ))
         .await;
-        let mismatches = super::row_counts::compare(target, &expected).await?;
+        let mismatches = super::row_counts::compare(target, expected).await?;
         if mismatches.is_empty() {
             Ok(format!(
-                "the row counts of {} tables match the backup's",
+                "the row counts of {} tables match what {source} read",
                 expected.len()
             ))
         } else {

@@ -13,6 +13,7 @@
 //!
 //! Only "Discard the data kept from before the restore" removes a folder.
 
+pub mod replay;
 pub mod swap;
 
 use std::path::{Path, PathBuf};
@@ -45,6 +46,9 @@ pub struct Journal {
     pub outcome: String,
     pub holds: String,
     pub bytes: u64,
+    /// The point in time it replayed to, if it did.
+    #[serde(default)]
+    pub target_ms: Option<i64>,
 }
 
 impl Journal {
@@ -145,6 +149,7 @@ mod tests {
             outcome: String::new(),
             holds: String::new(),
             bytes: 0,
+            target_ms: None,
         };
         j.save(&root).unwrap();
         j.id = "20261130T080000Z".into();

@@ -78,6 +78,7 @@ pub fn scan(dir: &Path) -> std::io::Result<WalArchiveFiles> {
             sequence.push((segno, at));
         }
         out.receiving_segment = Some(name);
+        out.receiving_at_ms = at;
     }
     out.gaps = sequence
         .windows(2)

@@ -5,6 +5,7 @@
 
 pub mod files;
 pub mod retention;
+pub mod window;
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -75,6 +76,10 @@ impl WalArchiveWatch {
             last: std::sync::Mutex::new(None),
             refreshing: AtomicBool::new(false),
         })
+    }
+
+    pub fn settings(&self) -> &WalArchiveSettings {
+        &self.settings
     }
 
     /// The archive's state. Older than [`MAX_AGE`], it is read again in the

@@ -16,6 +16,7 @@ mod feed;
 mod lag;
 mod logs;
 mod operations;
+mod pitr;
 mod restore;
 mod routing;
 mod security;

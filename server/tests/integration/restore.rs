@@ -11,7 +11,7 @@ use model::operations::{OpJob, Plan};
 use reqwest::StatusCode;
 
 /// Back up `member` (zstd) and return its catalog row.
-async fn take_backup(app: &TestApp, member: &str) -> BackupRow {
+pub(crate) async fn take_backup(app: &TestApp, member: &str) -> BackupRow {
     ensure_replica(app, member).await;
     let form = [("kind", "backup"), ("member", member), ("compression", "zstd")];
     let (s, t) = post(app, &app.http, "/api/op_prepare", &form).await;
@@ -27,7 +27,7 @@ async fn take_backup(app: &TestApp, member: &str) -> BackupRow {
         .expect("the backup is listed")
 }
 
-async fn prepare(app: &TestApp, form: &[(&str, &str)]) -> Plan {
+pub(crate) async fn prepare(app: &TestApp, form: &[(&str, &str)]) -> Plan {
     let (s, t) = post(app, &app.http, "/api/op_prepare", form).await;
     assert_eq!(s, StatusCode::OK, "{t}");
     serde_json::from_str(&t).unwrap()
@@ -53,12 +53,12 @@ async fn start(app: &TestApp, p: &Plan, password: &str) -> String {
     serde_json::from_str(&t).unwrap()
 }
 
-async fn run(app: &TestApp, p: &Plan, password: &str) -> OpJob {
+pub(crate) async fn run(app: &TestApp, p: &Plan, password: &str) -> OpJob {
     let id = start(app, p, password).await;
     wait_job(app, &app.http, &id).await
 }
 
-async fn kept(app: &TestApp) -> Vec<KeptData> {
+pub(crate) async fn kept(app: &TestApp) -> Vec<KeptData> {
     let (s, t) = post(app, &app.http, "/api/kept_list", &[]).await;
     assert_eq!(s, StatusCode::OK, "{t}");
     serde_json::from_str(&t).unwrap()
@@ -70,7 +70,7 @@ fn kept_root(app: &TestApp) -> PathBuf {
 
 /// Through the write endpoint; retried for a while, since HAProxy follows
 /// a new leader a few seconds after Patroni.
-fn sql(app: &TestApp, q: &str) -> String {
+pub(crate) fn sql(app: &TestApp, q: &str) -> String {
     let pw = format!("PGPASSWORD={}", app.env["PG_SUPERUSER_PASSWORD"]);
     let (host, port) = (&app.env["BIND_ADDR"], &app.env["WRITE_PORT"]);
     for _ in 0..60 {
@@ -89,7 +89,7 @@ fn sql(app: &TestApp, q: &str) -> String {
 }
 
 /// One leader and two streaming replicas, as the console sees them.
-async fn healthy(app: &TestApp) {
+pub(crate) async fn healthy(app: &TestApp) {
     eventually(
         Duration::from_secs(180),
         "one leader and two streaming replicas",

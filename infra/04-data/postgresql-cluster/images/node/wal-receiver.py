@@ -109,8 +109,12 @@ def segment_order(name):
 
 def archive_file(src, dst):
     """Copies src to dst, durably, then removes src: gzip-compressed when dst
-    ends in .gz and src is not compressed yet (partial segments stay plain)."""
+    ends in .gz and src is not compressed yet (partial segments stay plain).
+    dst keeps src's modification time, when pg_receivewal last wrote to it:
+    the console reads the archive's times from it (the window a point-in-time
+    restore can reach, and where a gap begins)."""
     tmp = dst + ".tmp"
+    st = os.stat(src)
     with open(src, "rb") as fin:
         if dst.endswith(".gz") and not src.endswith(".gz"):
             with open(tmp, "wb") as raw:
@@ -123,6 +127,7 @@ def archive_file(src, dst):
                 shutil.copyfileobj(fin, out, 1 << 20)
                 out.flush()
                 os.fsync(out.fileno())
+    os.utime(tmp, ns=(st.st_atime_ns, st.st_mtime_ns))
     os.replace(tmp, dst)
     os.unlink(src)
 
