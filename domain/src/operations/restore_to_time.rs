@@ -69,8 +69,9 @@ impl Operation for RestoreToTime {
                     d.preconditions.push(pass(
                         true,
                         format!(
-                            "{}'s backup of {} is the newest before the target: the archive's WAL from its redo point {} is replayed up to the target",
+                            "{}'s backup of {} (finished {}) is the newest from before the target: the archive's WAL from its redo point {} is replayed up to the target",
                             m.member,
+                            utc(m.started_at_ms),
                             utc(consistent_at_ms(&m)),
                             m.redo_lsn
                         ),
@@ -224,7 +225,7 @@ impl Pitr {
 /// The steps, from the chosen backup and the target.
 pub fn steps(m: &Manifest, members: &[String], target_ms: i64) -> Vec<String> {
     let others: Vec<&str> = members.iter().map(String::as_str).filter(|n| *n != m.member).collect();
-    let (taken, target) = (utc(consistent_at_ms(m)), utc(target_ms));
+    let (taken, target) = (utc(m.started_at_ms), utc(target_ms));
     vec![
         "check the archive's sha256 and, unless a test restore of it succeeded, test-restore it now".into(),
         format!("write one transaction on the leader and wait until pg-wal has it, so the archive holds WAL past {target} (skipped when the cluster is down)"),
@@ -260,7 +261,7 @@ mod tests {
         let s = steps(&m, &members, 1_764_490_325_000);
         assert_eq!(
             s[2],
-            "extract pg-2's backup of 2025-11-30 07:40:05 UTC (2.0 GB of data) beside the running cluster and check its pg_control"
+            "extract pg-2's backup of 2025-11-30 07:40:00 UTC (2.0 GB of data) beside the running cluster and check its pg_control"
         );
         assert_eq!(
             s[3],

@@ -66,7 +66,14 @@ pub fn scan(dir: &Path) -> std::io::Result<WalArchiveFiles> {
     }
     let receiving = receiving_segment(&dir.join(RECEIVING_DIR))?;
     out.timelines = timelines.into_iter().collect();
-    out.oldest_lsn = archived.keys().next().map(|s| lsn_text(s * SEGMENT_BYTES));
+    // The segment being received is in the archive too (wal-restore reads it).
+    let oldest = archived.keys().next().copied();
+    let oldest = match (&receiving, oldest) {
+        (Some((_, segno, _)), Some(o)) => Some(o.min(*segno)),
+        (Some((_, segno, _)), None) => Some(*segno),
+        (None, o) => o,
+    };
+    out.oldest_lsn = oldest.map(|s| lsn_text(s * SEGMENT_BYTES));
     if let Some((_, _, name, at)) = newest {
         out.newest_segment = Some(name);
         out.newest_at_ms = at;
@@ -174,7 +181,21 @@ mod tests {
             ("1/2E000000", "1/30000000")
         );
         assert!(f.gaps[0].after_ms.is_some() && f.gaps[0].before_ms.is_some());
+        assert!(f.receiving_at_ms.is_some());
         std::fs::remove_dir_all(d).unwrap();
+    }
+
+    /// Right after retention pruned up to a backup's redo point, the
+    /// segment being received may be all there is: it is the archive's start.
+    #[test]
+    fn the_segment_being_received_alone_starts_the_archive() {
+        let tmp = scratch("receiving");
+        std::fs::create_dir(tmp.join(RECEIVING_DIR)).unwrap();
+        touch(&tmp.join(RECEIVING_DIR), "0000000B00000000000000E1.partial", 50);
+        let f = scan(&tmp).unwrap();
+        assert_eq!(f.oldest_lsn.as_deref(), Some("0/E1000000"));
+        assert_eq!(f.segments, 0);
+        std::fs::remove_dir_all(&tmp).unwrap();
     }
 
     #[test]

@@ -124,7 +124,7 @@ pub fn describe(backups: &[Manifest], files: &WalArchiveFiles, end: ArchiveEnd) 
         .iter()
         .enumerate()
         .map(|(i, (from, to))| {
-            let to = if i == last && matches!(end, ArchiveEnd::Live { .. }) {
+            let to = if i == last && Some(*to) == end.ms() {
                 end.text()
             } else {
                 utc(*to)
@@ -181,12 +181,13 @@ pub fn choose<'a>(
         })?;
     let taken = utc(consistent_at_ms(m));
     match first_break(m, files) {
-        Some((None, None)) => Err(format!(
-            "the archive does not hold the WAL from {}'s backup of {taken} on (its redo point {} is before the archive's oldest segment {}): pg-wal started after that backup; choose a time after a newer backup",
-            m.member,
-            m.redo_lsn,
-            files.oldest_lsn.as_deref().unwrap_or("none")
-        )),
+        Some((None, None)) => Err(match files.oldest_lsn.as_deref() {
+            Some(oldest) => format!(
+                "the archive does not hold the WAL from {}'s backup of {taken} on (its redo point {} is before the archive's oldest segment {oldest}): pg-wal started after that backup; choose a time after a newer backup",
+                m.member, m.redo_lsn
+            ),
+            None => "the WAL archive holds no segment yet: pg-wal has archived nothing".to_string(),
+        }),
         Some((at, Some(g))) if at.is_none_or(|a| target_ms > a) => Err(format!(
             "{t} is past a gap in the archive: WAL from {} to {} is missing (pg-wal lost it between {} and {}), so {}'s backup of {taken} replays only up to {}; choose a time before that, or after a backup taken after {}",
             g.from_lsn,

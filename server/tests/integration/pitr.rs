@@ -217,3 +217,83 @@ async fn a_gap_in_the_archive_is_shown_and_a_restore_past_it_is_refused() {
     let offered = prepare_to_time(&app, &before_gap).await;
     assert!(offered.can_run(), "{:?}", offered.preconditions);
 }
+
+/// The disaster path: pg-wal is down, so no transaction can be archived
+/// after the target, and the archive holds no commit after it. PostgreSQL
+/// then ends recovery before reaching the target; everything archived is
+/// from before the target, so the console replays all of it instead, and
+/// says so.
+#[tokio::test]
+#[ignore = "needs the real stack: run scripts/test"]
+async fn with_the_receiver_down_a_restore_replays_all_the_archive_holds_before_the_target() {
+    let _g = lock_stack();
+    let env = stack_env();
+    let app = spawn_app().await;
+    wal_until(&app, "pg-wal receiving", |w| w.status == WalReceiverStatus::Receiving).await;
+    leader_value(
+        &env,
+        "DROP TABLE IF EXISTS pitr_markers; CREATE TABLE pitr_markers(marker text primary key, at timestamptz default clock_timestamp());
+         INSERT INTO pitr_markers(marker) VALUES ('before-backup');",
+    );
+    take_backup(&app, "pg-2").await;
+    leader_value(&env, "INSERT INTO pitr_markers(marker) VALUES ('t1')");
+    std::thread::sleep(Duration::from_millis(1200));
+    let target = leader_now(&env);
+    std::thread::sleep(Duration::from_millis(1200));
+    // WAL after the target but no commit: the archive reaches past the target.
+    leader_value(&env, "CHECKPOINT");
+    wal_until(&app, "the checkpoint archived", |w| {
+        w.status == WalReceiverStatus::Receiving && w.behind_bytes == Some(0)
+    })
+    .await;
+    let stopped = Stopped::new("pg-wal");
+    wal_until(&app, "pg-wal seen stopped", |w| w.status == WalReceiverStatus::Stopped).await;
+    // Lost with the receiver down, and after the target anyway.
+    leader_value(&env, "INSERT INTO pitr_markers(marker) VALUES ('t2')");
+
+    let p = prepare_to_time(&app, &target).await;
+    assert!(p.can_run(), "{:?}", p.preconditions);
+    assert!(
+        texts(&p)
+            .iter()
+            .any(|t| t.contains("(pg-wal last wrote then; it is not receiving)")),
+        "{:?}",
+        p.preconditions
+    );
+    let job = run(&app, &p, ADMIN_PASSWORD).await;
+    let outcome = match &job.outcome {
+        Some(Ok(o)) => o.clone(),
+        other => panic!("the restore failed: {other:?}\n{job:?}"),
+    };
+    eprintln!("restore to {target} with pg-wal down: {outcome}");
+    assert!(
+        outcome.contains("the archive holds no transaction after the target: all of it was replayed"),
+        "{outcome}"
+    );
+    assert!(
+        job.steps
+            .iter()
+            .any(|s| s.text.starts_with("no transaction could be archived now")),
+        "{:?}",
+        job.steps
+    );
+    healthy(&app).await;
+    assert_eq!(
+        sql(&app, "SELECT string_agg(marker, ',' ORDER BY at) FROM pitr_markers"),
+        "before-backup,t1"
+    );
+    drop(stopped);
+    wal_until(&app, "pg-wal receiving from the restored cluster", |w| {
+        w.status == WalReceiverStatus::Receiving
+    })
+    .await;
+    let k = kept(&app).await;
+    let newest = k.iter().max_by_key(|k| k.started_at_ms).expect("kept data");
+    let d = prepare(
+        &app,
+        &[("kind", "discard_kept"), ("member", ""), ("kept_id", &newest.id)],
+    )
+    .await;
+    let job = run(&app, &d, ADMIN_PASSWORD).await;
+    assert!(matches!(job.outcome, Some(Ok(_))), "{job:?}");
+}
