@@ -29,19 +29,11 @@ pub struct RestoreCluster;
 impl Operation for RestoreCluster {
     fn plan(&self, req: &OpRequest, ctx: &PlanCtx) -> Draft {
         let t = ctx.topology;
-        let admin = ctx.may(Action::RestoreCluster);
         let id = backup_id(req);
         Draft {
             title: format!("Restore the cluster {} from backup {id}", t.cluster),
             steps: Vec::new(),
-            preconditions: vec![pass(
-                admin,
-                if admin {
-                    "you are an admin"
-                } else {
-                    "only an admin may restore the cluster"
-                },
-            )],
+            preconditions: vec![admin_only(ctx)],
             shell: "docker compose -f infra/04-data/postgresql-cluster/docker-compose.yml stop && \
                     mv ${DEFAULT_DATA_DIR}/pg ${DEFAULT_DATA_DIR}/pg.old && mv ${DEFAULT_DATA_DIR}/etcd ${DEFAULT_DATA_DIR}/etcd.old && \
                     mkdir -p ${DEFAULT_DATA_DIR}/pg/pg0-data ${DEFAULT_DATA_DIR}/pg/pg2-data ${DEFAULT_DATA_DIR}/etcd && \
@@ -68,6 +60,19 @@ impl Operation for RestoreCluster {
         let RunCtx { svc, job, req, before } = r;
         Box::pin(svc.run_restore(job, backup_id(req), None, before))
     }
+}
+
+/// Restores are an admin's: the first precondition of both kinds.
+pub(super) fn admin_only(ctx: &PlanCtx) -> Precondition {
+    let admin = ctx.may(Action::RestoreCluster);
+    pass(
+        admin,
+        if admin {
+            "you are an admin"
+        } else {
+            "only an admin may restore the cluster"
+        },
+    )
 }
 
 pub(super) fn backup_id(req: &OpRequest) -> &str {

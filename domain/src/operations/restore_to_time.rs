@@ -19,9 +19,8 @@ use model::wal::{WalArchiveFiles, WalReceiverStatus};
 
 use super::operation::{Operation, PlanCtx, RunCtx, RunResult};
 use super::plan::{pass, Draft};
-use super::restore_cluster::{checks, Facts};
+use super::restore_cluster::{admin_only, checks, Facts};
 use super::OperationService;
-use crate::authz::Action;
 use crate::backup::Manifest;
 use crate::datetime::human_utc as utc;
 use crate::wal_archive::window::{self, consistent_at_ms, ArchiveEnd};
@@ -31,18 +30,10 @@ pub struct RestoreToTime;
 impl Operation for RestoreToTime {
     fn plan(&self, req: &OpRequest, ctx: &PlanCtx) -> Draft {
         let t = ctx.topology;
-        let admin = ctx.may(Action::RestoreCluster);
         Draft {
             title: format!("Restore the cluster {} to {}", t.cluster, target_title(target_text(req))),
             steps: Vec::new(),
-            preconditions: vec![pass(
-                admin,
-                if admin {
-                    "you are an admin"
-                } else {
-                    "only an admin may restore the cluster"
-                },
-            )],
+            preconditions: vec![admin_only(ctx)],
             shell: "docker compose -f infra/04-data/postgresql-cluster/docker-compose.yml stop && \
                     mv ${DEFAULT_DATA_DIR}/pg ${DEFAULT_DATA_DIR}/pg.old && mv ${DEFAULT_DATA_DIR}/etcd ${DEFAULT_DATA_DIR}/etcd.old && \
                     mkdir -p ${DEFAULT_DATA_DIR}/pg/pg0-data ${DEFAULT_DATA_DIR}/pg/pg2-data ${DEFAULT_DATA_DIR}/etcd && \

@@ -8,7 +8,7 @@ use std::time::Duration;
 use crate::restore::{healthy, kept, prepare, run, sql, take_backup};
 use crate::support::*;
 use crate::wal_archive::{leader_value, switch_over, wal_until, write_and_switch};
-use model::operations::Plan;
+use model::operations::{OpJob, Plan};
 use model::wal::WalReceiverStatus;
 
 /// The leader's clock now, as a user types a time (UTC, to the second).
@@ -27,6 +27,37 @@ async fn prepare_to_time(app: &TestApp, target: &str) -> Plan {
     .await
 }
 
+/// A fresh marker table with the row from before the backup.
+fn new_markers(env: &std::collections::HashMap<String, String>) {
+    leader_value(
+        env,
+        "DROP TABLE IF EXISTS pitr_markers; CREATE TABLE pitr_markers(marker text primary key, at timestamptz default clock_timestamp());
+         INSERT INTO pitr_markers(marker) VALUES ('before-backup');",
+    );
+}
+
+/// The job's outcome, which must be a success.
+fn succeeded(job: &OpJob) -> String {
+    match &job.outcome {
+        Some(Ok(o)) => o.clone(),
+        other => panic!("the restore failed: {other:?}\n{job:?}"),
+    }
+}
+
+/// The data from before the restore is kept; discarded here to free the space.
+async fn discard_kept(app: &TestApp) {
+    let k = kept(app).await;
+    let newest = k.iter().max_by_key(|k| k.started_at_ms).expect("kept data");
+    assert_eq!(newest.phase.as_str(), "done", "{k:?}");
+    let d = prepare(
+        app,
+        &[("kind", "discard_kept"), ("member", ""), ("kept_id", &newest.id)],
+    )
+    .await;
+    let job = run(app, &d, ADMIN_PASSWORD).await;
+    assert!(matches!(job.outcome, Some(Ok(_))), "{job:?}");
+}
+
 fn texts(p: &Plan) -> Vec<String> {
     p.preconditions.iter().map(|c| c.text.clone()).collect()
 }
@@ -42,11 +73,7 @@ async fn a_restore_to_a_time_between_t2_and_t3_keeps_t1_and_t2_across_a_switchov
     let env = stack_env();
     let app = spawn_app().await;
     wal_until(&app, "pg-wal receiving", |w| w.status == WalReceiverStatus::Receiving).await;
-    leader_value(
-        &env,
-        "DROP TABLE IF EXISTS pitr_markers; CREATE TABLE pitr_markers(marker text primary key, at timestamptz default clock_timestamp());
-         INSERT INTO pitr_markers(marker) VALUES ('before-backup');",
-    );
+    new_markers(&env);
     let backup = take_backup(&app, "pg-2").await;
     leader_value(&env, "INSERT INTO pitr_markers(marker) VALUES ('t1')");
     switch_over(&app, "pg-2").await;
@@ -85,10 +112,7 @@ async fn a_restore_to_a_time_between_t2_and_t3_keeps_t1_and_t2_across_a_switchov
         p.steps
     );
     let job = run(&app, &p, ADMIN_PASSWORD).await;
-    let outcome = match &job.outcome {
-        Some(Ok(o)) => o.clone(),
-        other => panic!("the restore failed: {other:?}\n{job:?}"),
-    };
+    let outcome = succeeded(&job);
     eprintln!("restore to {target}: {outcome}");
     assert!(outcome.contains(&format!("replayed to {target} UTC")), "{outcome}");
     assert!(outcome.contains("recovery stopping before commit"), "{outcome}");
@@ -118,17 +142,7 @@ async fn a_restore_to_a_time_between_t2_and_t3_keeps_t1_and_t2_across_a_switchov
     .await;
     assert!(audit_rows(&app, "").await.contains("Restore the cluster"));
 
-    // The data from before is kept; discarded here to free the space.
-    let k = kept(&app).await;
-    let newest = k.iter().max_by_key(|k| k.started_at_ms).expect("kept data");
-    assert_eq!(newest.phase.as_str(), "done", "{k:?}");
-    let d = prepare(
-        &app,
-        &[("kind", "discard_kept"), ("member", ""), ("kept_id", &newest.id)],
-    )
-    .await;
-    let job = run(&app, &d, ADMIN_PASSWORD).await;
-    assert!(matches!(job.outcome, Some(Ok(_))), "{job:?}");
+    discard_kept(&app).await;
 }
 
 /// pg-wal stopped while its slot is dropped and more WAL than
@@ -230,11 +244,7 @@ async fn with_the_receiver_down_a_restore_replays_all_the_archive_holds_before_t
     let env = stack_env();
     let app = spawn_app().await;
     wal_until(&app, "pg-wal receiving", |w| w.status == WalReceiverStatus::Receiving).await;
-    leader_value(
-        &env,
-        "DROP TABLE IF EXISTS pitr_markers; CREATE TABLE pitr_markers(marker text primary key, at timestamptz default clock_timestamp());
-         INSERT INTO pitr_markers(marker) VALUES ('before-backup');",
-    );
+    new_markers(&env);
     take_backup(&app, "pg-2").await;
     leader_value(&env, "INSERT INTO pitr_markers(marker) VALUES ('t1')");
     std::thread::sleep(Duration::from_millis(1200));
@@ -261,10 +271,7 @@ async fn with_the_receiver_down_a_restore_replays_all_the_archive_holds_before_t
         p.preconditions
     );
     let job = run(&app, &p, ADMIN_PASSWORD).await;
-    let outcome = match &job.outcome {
-        Some(Ok(o)) => o.clone(),
-        other => panic!("the restore failed: {other:?}\n{job:?}"),
-    };
+    let outcome = succeeded(&job);
     eprintln!("restore to {target} with pg-wal down: {outcome}");
     assert!(
         outcome.contains("the archive holds no transaction after the target: all of it was replayed"),
@@ -287,13 +294,5 @@ async fn with_the_receiver_down_a_restore_replays_all_the_archive_holds_before_t
         w.status == WalReceiverStatus::Receiving
     })
     .await;
-    let k = kept(&app).await;
-    let newest = k.iter().max_by_key(|k| k.started_at_ms).expect("kept data");
-    let d = prepare(
-        &app,
-        &[("kind", "discard_kept"), ("member", ""), ("kept_id", &newest.id)],
-    )
-    .await;
-    let job = run(&app, &d, ADMIN_PASSWORD).await;
-    assert!(matches!(job.outcome, Some(Ok(_))), "{job:?}");
+    discard_kept(&app).await;
 }
