@@ -153,6 +153,10 @@ fn relative(p: &ReplayPlan) -> std::io::Result<String> {
 /// Replay, promote, count every table, stop cleanly. Err leaves the staged
 /// copy as it is (the caller drops it): nothing of the cluster is touched.
 pub async fn replay(docker: &DockerControl, p: &ReplayPlan) -> Result<Replayed, String> {
+    let p2 = p.clone();
+    let p = &tokio::task::spawn_blocking(move || resolve(p2))
+        .await
+        .map_err(|e| e.to_string())??;
     let result = replay_inner(docker, p).await;
     let _ = docker.remove(CONTAINER).await;
     let p2 = p.clone();
@@ -186,7 +190,7 @@ async fn replay_inner(docker: &DockerControl, p: &ReplayPlan) -> Result<Replayed
             }
         }
     };
-    let socket = mount(p)?.join(SOCKET_DIR);
+    let socket = p.incoming.join(SOCKET_DIR);
     let mut counts = RestoreTest {
         at_ms: crate::now_ms(),
         ..Default::default()
@@ -219,8 +223,18 @@ async fn replay_inner(docker: &DockerControl, p: &ReplayPlan) -> Result<Replayed
     })
 }
 
-fn mount(p: &ReplayPlan) -> Result<PathBuf, String> {
-    std::fs::canonicalize(&p.incoming).map_err(|e| format!("cannot resolve {}: {e}", p.incoming.display()))
+/// The plan with its folders resolved (Docker binds want real paths), once.
+fn resolve(mut p: ReplayPlan) -> Result<ReplayPlan, String> {
+    let real = |dir: &PathBuf| std::fs::canonicalize(dir).map_err(|e| format!("cannot open {}: {e}", dir.display()));
+    let incoming = real(&p.incoming)?;
+    p.data_dir = incoming.join(
+        p.data_dir
+            .strip_prefix(&p.incoming)
+            .map_err(|_| "the data directory is not inside the staging folder".to_string())?,
+    );
+    p.incoming = incoming;
+    p.archive = real(&p.archive)?;
+    Ok(p)
 }
 
 async fn start(docker: &DockerControl, p: &ReplayPlan, target: Option<&str>) -> Result<(), String> {
@@ -230,11 +244,9 @@ async fn start(docker: &DockerControl, p: &ReplayPlan, target: Option<&str>) -> 
         .map_err(|e| e.to_string())?
         .map_err(|e| format!("cannot prepare the replay: {e}"))?;
     let inside = format!("/restore/{}", relative(p).map_err(|e| e.to_string())?);
-    let archive = std::fs::canonicalize(&p.archive)
-        .map_err(|e| format!("cannot open the WAL archive {}: {e}", p.archive.display()))?;
     let binds = vec![
-        format!("{}:/restore", mount(p)?.display()),
-        format!("{}:/wal:ro", archive.display()),
+        format!("{}:/restore", p.incoming.display()),
+        format!("{}:/wal:ro", p.archive.display()),
     ];
     let (uid, gid) = p.owner;
     docker
@@ -251,7 +263,7 @@ async fn start(docker: &DockerControl, p: &ReplayPlan, target: Option<&str>) -> 
 
 /// Until the replayed copy runs as a primary; Err with its logs if it exits.
 async fn wait_promoted(docker: &DockerControl, p: &ReplayPlan, deadline: Instant) -> Result<(), String> {
-    let socket = mount(p).map_err(|e| e.to_string())?.join(SOCKET_DIR);
+    let socket = p.incoming.join(SOCKET_DIR);
     loop {
         if let Ok(c) = crate::backup::restore_test::connect(&socket, "postgres").await {
             if let Ok(row) = c.query_one("SELECT pg_is_in_recovery()", &[]).await {

@@ -7,7 +7,7 @@ use crate::support::*;
 use model::operations::Plan;
 use reqwest::StatusCode;
 
-pub(crate) async fn prepare_backup(app: &TestApp, member: &str, compression: &str) -> Plan {
+async fn prepare_backup(app: &TestApp, member: &str, compression: &str) -> Plan {
     let form = [
         ("kind", "backup"),
         ("member", member),
@@ -31,13 +31,13 @@ async fn execute(app: &TestApp, p: &Plan) -> (StatusCode, String) {
     .await
 }
 
-pub(crate) async fn start(app: &TestApp, p: &Plan) -> String {
+async fn start(app: &TestApp, p: &Plan) -> String {
     let (s, t) = execute(app, p).await;
     assert_eq!(s, StatusCode::OK, "{t}");
     serde_json::from_str(&t).unwrap()
 }
 
-pub(crate) async fn catalog(app: &TestApp) -> Vec<model::backups::BackupRow> {
+async fn catalog(app: &TestApp) -> Vec<model::backups::BackupRow> {
     let (s, t) = post(app, &app.http, "/api/backups_list", &[]).await;
     assert_eq!(s, StatusCode::OK, "{t}");
     serde_json::from_str(&t).unwrap()
@@ -51,7 +51,7 @@ fn running(container: &str) -> bool {
     String::from_utf8_lossy(&out.stdout).trim() == "true"
 }
 
-pub(crate) fn backups_dir(app: &TestApp) -> PathBuf {
+fn backups_dir(app: &TestApp) -> PathBuf {
     app.data_dir.join("backups")
 }
 
