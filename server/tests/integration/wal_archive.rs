@@ -18,12 +18,28 @@ pub(crate) async fn wal(app: &TestApp) -> WalArchive {
         .expect("the Overview has the WAL archive")
 }
 
+/// The archive's state once `f` holds; after 60 s, fails with the last
+/// state and what pg-wal said.
 pub(crate) async fn wal_until(app: &TestApp, what: &str, f: impl Fn(&WalArchive) -> bool) -> WalArchive {
-    eventually(Duration::from_secs(60), what, || async {
+    let t0 = std::time::Instant::now();
+    loop {
         let w = wal(app).await;
-        f(&w).then_some(w)
-    })
-    .await
+        if f(&w) {
+            return w;
+        }
+        if t0.elapsed() > Duration::from_secs(60) {
+            let logs = Command::new("docker")
+                .args(["logs", "--tail", "40", "pg-wal"])
+                .output()
+                .unwrap();
+            panic!(
+                "timed out after 60s waiting for {what}; the archive: {w:?}; pg-wal said:\n{}{}",
+                String::from_utf8_lossy(&logs.stdout),
+                String::from_utf8_lossy(&logs.stderr)
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
 }
 
 /// Switches over to a replica other than `not` and waits until the write
