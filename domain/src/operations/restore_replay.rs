@@ -25,7 +25,7 @@ pub struct ReplayTo {
 }
 
 /// What the replay leaves for the rest of the restore.
-pub struct Replayed {
+pub struct ReplayOutcome {
     /// The counts the restored leader must hold.
     pub table_rows: Vec<(String, u64)>,
     /// For the outcome: the target and where PostgreSQL stopped.
@@ -41,7 +41,7 @@ impl OperationService {
         (incoming, top): (&Path, &Path),
         member: &str,
         to: &ReplayTo,
-    ) -> Result<Replayed, String> {
+    ) -> Result<ReplayOutcome, String> {
         let target = utc(to.target_ms);
         match self.seal_archive(job).await {
             Ok(()) => {}
@@ -89,7 +89,7 @@ impl OperationService {
             done.counts.tables, done.counts.rows
         ))
         .await;
-        Ok(Replayed {
+        Ok(ReplayOutcome {
             table_rows: done.counts.table_rows,
             said,
         })

@@ -9,7 +9,6 @@
 //! it off at the moment the archive broke. Pure: the caller reads the catalog,
 //! the archive's folder and the receiver's state.
 
-use model::topology::format_lsn;
 use model::wal::{parse_lsn, WalArchiveFiles, WalGap, SEGMENT_BYTES};
 
 use crate::backup::Manifest;
@@ -202,16 +201,17 @@ pub fn choose<'a>(
     }
 }
 
-/// The LSN text of a segment number's start (for messages and tests).
-pub fn segment_lsn(segno: u64) -> String {
-    format_lsn(segno * SEGMENT_BYTES)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::backup::archive::Compression;
     use model::backups::BackupStatus;
+    use model::topology::format_lsn;
+
+    /// The LSN text of a segment number's start.
+    fn segment_lsn(segno: u64) -> String {
+        format_lsn(segno * SEGMENT_BYTES)
+    }
 
     const MIN: i64 = 60_000;
     const T0: i64 = 1_764_554_400_000; // 2025-12-01 02:00:00 UTC
