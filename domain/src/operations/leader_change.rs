@@ -52,6 +52,13 @@ pub(super) async fn change_leader(
     };
     let answer = match call {
         Ok(a) => a,
+        Err(e) if e.outcome_unknown() => {
+            job.step(format!(
+                "Patroni did not see the outcome within its own wait ({e}); watching the cluster"
+            ))
+            .await;
+            e.to_string()
+        }
         Err(e) => {
             if let Some(p) = probe {
                 p.stop().await;

@@ -19,6 +19,16 @@ pub enum PatroniOpError {
     UnknownMember(String),
 }
 
+impl PatroniOpError {
+    /// Patroni accepted a switchover or failover but did not see its outcome
+    /// within its own wait (`max(10, loop_wait)` × 2 polls of the DCS): it
+    /// answers 503 "Failover status unknown". The change may still happen,
+    /// e.g. once a stopped leader's lock expires (its TTL outlasts that wait).
+    pub fn outcome_unknown(&self) -> bool {
+        matches!(self, Self::Refused { status: 503, body } if body.ends_with(" status unknown"))
+    }
+}
+
 /// Credentials for Patroni's unsafe methods.
 #[derive(Clone)]
 pub struct ApiCredentials {
@@ -168,5 +178,27 @@ impl PatroniAdmin {
             status: 200,
             body: e.to_string(),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::PatroniOpError;
+
+    fn refused(status: u16, body: &str) -> PatroniOpError {
+        PatroniOpError::Refused {
+            status,
+            body: body.into(),
+        }
+    }
+
+    #[test]
+    fn only_an_unseen_outcome_is_unknown() {
+        // Patroni 4.1.5's answers (api.py, poll_failover_result and its callers).
+        assert!(refused(503, "Failover status unknown").outcome_unknown());
+        assert!(refused(503, "Switchover status unknown").outcome_unknown());
+        assert!(!refused(503, "Failover failed").outcome_unknown());
+        assert!(!refused(412, "candidate name does not match with sync_standby").outcome_unknown());
+        assert!(!refused(500, "Failover status unknown").outcome_unknown());
     }
 }
