@@ -195,5 +195,6 @@ pub fn backup_row(m: domain::backup::Manifest, details: bool) -> model::backups:
         compressed_stopped_bytes: m.compressed_while_stopped.1,
         recycled_wal_bytes: m.recycled_wal_skipped.1,
         restore_test,
+        kind: m.kind,
     }
 }

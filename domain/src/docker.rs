@@ -219,6 +219,34 @@ impl DockerControl {
         user: &str,
         entrypoint: Vec<String>,
     ) -> Result<(), DockerError> {
+        // No network at all: nothing can reach it over TCP.
+        self.create_and_start(name, image, binds, user, "none", entrypoint)
+            .await
+    }
+
+    /// A throwaway container as `user` on the host's network (the stack's
+    /// members listen on loopback), e.g. `pg_basebackup` from a replica.
+    pub async fn run_on_host_network(
+        &self,
+        name: &str,
+        image: &str,
+        binds: &[String],
+        user: &str,
+        entrypoint: Vec<String>,
+    ) -> Result<(), DockerError> {
+        self.create_and_start(name, image, binds, user, "host", entrypoint)
+            .await
+    }
+
+    async fn create_and_start(
+        &self,
+        name: &str,
+        image: &str,
+        binds: &[String],
+        user: &str,
+        network: &str,
+        entrypoint: Vec<String>,
+    ) -> Result<(), DockerError> {
         let _ = self.remove(name).await;
         let body = ContainerCreateBody {
             image: Some(image.into()),
@@ -227,8 +255,7 @@ impl DockerControl {
             user: Some(user.into()),
             labels: Some([("pg-console.scratch".to_string(), "true".to_string())].into()),
             host_config: Some(HostConfig {
-                // No network at all: nothing can reach it over TCP.
-                network_mode: Some("none".into()),
+                network_mode: Some(network.into()),
                 binds: Some(binds.to_vec()),
                 ..Default::default()
             }),
@@ -243,6 +270,16 @@ impl DockerControl {
             .start_container(name, None::<StartContainerOptions>)
             .await
             .map_err(call_error("start", name))
+    }
+
+    /// A container's exit code once it has exited; None while it runs.
+    pub async fn exit_code(&self, name: &str) -> Result<Option<i64>, DockerError> {
+        let state = self.inspect(name).await?.state.unwrap_or_default();
+        Ok(if state.running.unwrap_or(false) {
+            None
+        } else {
+            Some(state.exit_code.unwrap_or(-1))
+        })
     }
 
     /// Force-remove a container (gone already is fine).

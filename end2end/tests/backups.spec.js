@@ -154,3 +154,50 @@ test('back up a replica, watch the bar, reload, verify with a test restore, dele
   await expect(page.locator(`[data-testid=member-row][data-member=${replica}]`)).toHaveAttribute('data-role', 'Leader', { timeout: 90_000 });
   await expect(page.locator('[data-testid=member-row][data-state=streaming]')).toHaveCount(2, { timeout: 90_000 });
 });
+
+// The second kind: a hot base backup of the same few hundred MB, its bar
+// pushed over the websocket through Traefik while pg_basebackup copies, and
+// not one member stopped or restarted; then it is listed as such.
+test('a hot base backup: the bar advances while no member stops', async ({ page }) => {
+  test.setTimeout(300_000);
+  // The pgbench data of the test above (restored with its backup), or made now when run alone.
+  const psql = (sql) => execFileSync('docker', ['exec', '-e', `PGPASSWORD=${secret('PG_SUPERUSER_PASSWORD')}`, 'pg-0', 'psql', '-XAtq',
+    '-h', process.env.BIND_ADDR, '-p', process.env.WRITE_PORT, '-U', 'postgres', '-c', sql]).toString().trim();
+  if (psql("SELECT count(*) FROM pg_tables WHERE tablename = 'pgbench_accounts'") === '0') {
+    execFileSync('docker', ['exec', '-e', `PGPASSWORD=${secret('PG_SUPERUSER_PASSWORD')}`, 'pg-0', 'pgbench', '-i', '-s', '20', '-q',
+      '-h', process.env.BIND_ADDR, '-p', process.env.WRITE_PORT, '-U', 'postgres', 'postgres'], { stdio: 'ignore' });
+  }
+  await expect.poll(replicasCaughtUp, { timeout: 120_000, intervals: [1000] }).toBe(true);
+  const startedAt = () => execFileSync('docker', ['inspect', '-f', '{{.Name}} {{.State.StartedAt}}', 'pg-0', 'pg-1', 'pg-2']).toString();
+  const before = startedAt();
+  await login(page, 'admin');
+  await expect(page.locator('[data-testid=member-row][data-state=streaming]')).toHaveCount(2, { timeout: 90_000 });
+  const replica = await page.locator('[data-testid=member-row][data-state=streaming]').first().getAttribute('data-member');
+  await page.locator(`[data-testid=member-row][data-member=${replica}] [data-testid=op-base-backup]`).click();
+  const panel = page.locator('[data-testid=op-panel]');
+  await panel.locator('[data-testid=review-plan]').click();
+  await expect(panel.locator('[data-testid=plan-title]')).toContainText(`Hot base backup of ${replica}`);
+  await expect(panel.locator('[data-testid=precondition][data-ok=false]')).toHaveCount(0);
+  await expect(panel).toContainText('which kind: a hot base backup stops nothing');
+  await panel.locator('[data-testid=confirm-name]').fill(replica);
+  await panel.locator('[data-testid=execute]').click();
+
+  const job = panel.locator('[data-testid=job]');
+  await expect(job).toHaveAttribute('data-live', 'websocket');
+  const seen = [];
+  const verifying = job.locator('[data-testid=job-step]', { hasText: 'pg_verifybackup' });
+  for (let i = 0; i < 3000 && !(await verifying.count()); i++) {
+    const pct = await job.locator('[data-testid=job-progress]').getAttribute('data-pct', { timeout: 30 }).catch(() => null);
+    if (pct !== null && seen[seen.length - 1] !== Number(pct)) seen.push(Number(pct));
+  }
+  console.log(`hot base backup progress samples: [${seen}]`);
+  expect(seen.some((p) => p > 0 && p < 100), `samples ${seen}`).toBe(true);
+  await expect(job.locator('[data-testid=job-outcome]')).toHaveAttribute('data-ok', 'true', { timeout: 180_000 });
+  await expect(job.locator('[data-testid=job-outcome]')).toContainText('no container was stopped');
+  expect(startedAt()).toEqual(before);
+
+  await page.click('[data-testid=nav-backups]');
+  const row = page.locator('[data-testid=backup-row][data-kind=base][data-status=ok]').first();
+  await expect(row).toBeVisible();
+  await expect(row.locator('[data-testid=backup-kind]')).toHaveText('hot base backup');
+});

@@ -29,6 +29,28 @@ impl std::fmt::Display for BackupStatus {
     }
 }
 
+/// How a backup was taken.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BackupKind {
+    /// A cold copy of a stopped replica's data directory (the SOP's section 4):
+    /// restores as is, without WAL.
+    #[default]
+    Snapshot,
+    /// `pg_basebackup` from a running replica, with the WAL that makes it
+    /// consistent: nothing stops; a restore replays that WAL first.
+    Base,
+}
+
+impl BackupKind {
+    pub fn label(self) -> &'static str {
+        match self {
+            BackupKind::Snapshot => "cold snapshot",
+            BackupKind::Base => "hot base backup",
+        }
+    }
+}
+
 /// One backup in the catalog, as the Backups page shows it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct BackupRow {
@@ -62,6 +84,8 @@ pub struct BackupRow {
     /// Imported from the import directory (made by hand with the SOP): the file's name.
     #[serde(default)]
     pub imported_from: Option<String>,
+    #[serde(default)]
+    pub kind: BackupKind,
 }
 
 /// An archive in the import directory, waiting to be imported.

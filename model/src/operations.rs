@@ -19,6 +19,9 @@ pub enum OpKind {
     ReinitializeCluster,
     /// The SOP's section 4: a cold snapshot of a replica's data directory.
     Backup,
+    /// A hot base backup of a replica (`pg_basebackup` over the replication
+    /// protocol, checked with `pg_verifybackup`): nothing stops.
+    BaseBackup,
     /// Disaster recovery: replace the cluster's data with a backup's (admin);
     /// the current data is moved aside, not deleted.
     RestoreCluster,
@@ -41,6 +44,7 @@ impl OpKind {
             OpKind::Resume => "resume automatic failover",
             OpKind::ReinitializeCluster => "reinitialize the whole cluster",
             OpKind::Backup => "replica backup",
+            OpKind::BaseBackup => "hot base backup",
             OpKind::RestoreCluster => "restore the cluster from a backup",
             OpKind::RestoreToTime => "restore the cluster to a point in time",
             OpKind::DiscardKept => "discard the data kept from before a restore",
@@ -81,6 +85,11 @@ impl OpKind {
                 | OpKind::RestoreToTime
                 | OpKind::DiscardKept
         )
+    }
+
+    /// A backup of a replica, cold or hot.
+    pub fn is_backup(self) -> bool {
+        matches!(self, OpKind::Backup | OpKind::BaseBackup)
     }
 
     /// Cluster-wide operations are confirmed by typing the cluster's name.
@@ -170,6 +179,10 @@ pub enum OpRequest {
         compression: Compression,
         allow_only_replica: bool,
     },
+    BaseBackup {
+        member: String,
+        compression: Compression,
+    },
     /// `other_system`: the backup is another cluster's (its system
     /// identifier differs), and the admin chose to restore it anyway.
     RestoreCluster {
@@ -199,6 +212,7 @@ impl OpRequest {
             OpRequest::Resume => OpKind::Resume,
             OpRequest::ReinitializeCluster { .. } => OpKind::ReinitializeCluster,
             OpRequest::Backup { .. } => OpKind::Backup,
+            OpRequest::BaseBackup { .. } => OpKind::BaseBackup,
             OpRequest::RestoreCluster { .. } => OpKind::RestoreCluster,
             OpRequest::RestoreToTime { .. } => OpKind::RestoreToTime,
             OpRequest::DiscardKept { .. } => OpKind::DiscardKept,
@@ -212,7 +226,8 @@ impl OpRequest {
             OpRequest::Restart { member, .. }
             | OpRequest::Reload { member }
             | OpRequest::ReinitializeMember { member }
-            | OpRequest::Backup { member, .. } => Some(member),
+            | OpRequest::Backup { member, .. }
+            | OpRequest::BaseBackup { member, .. } => Some(member),
             OpRequest::Pause
             | OpRequest::Resume
             | OpRequest::ReinitializeCluster { .. }
@@ -299,6 +314,10 @@ impl OpForm {
                 compression: Compression::parse(&self.compression)?,
                 allow_only_replica: self.allow_only_replica,
             },
+            OpKind::BaseBackup => OpRequest::BaseBackup {
+                member,
+                compression: Compression::parse(&self.compression)?,
+            },
             OpKind::RestoreCluster => OpRequest::RestoreCluster {
                 backup_id,
                 other_system: self.other_system,
@@ -314,10 +333,7 @@ impl OpForm {
         let checks = [
             (!self.scheduled_at.trim().is_empty() && !schedulable, "scheduled time"),
             (self.only_if_pending && kind != OpKind::Restart, "\"only if pending\""),
-            (
-                !self.compression.trim().is_empty() && kind != OpKind::Backup,
-                "compression",
-            ),
+            (!self.compression.trim().is_empty() && !kind.is_backup(), "compression"),
             (
                 self.allow_only_replica && kind != OpKind::Backup,
                 "\"even if it is the only healthy replica\"",
@@ -414,6 +430,18 @@ mod tests {
                 allow_only_replica: false
             })
         );
+        let mut hot = form(OpKind::BaseBackup, "pg-1");
+        hot.compression = "zstd".into();
+        assert_eq!(
+            hot.request(),
+            Ok(OpRequest::BaseBackup {
+                member: "pg-1".into(),
+                compression: Compression::Zstd
+            })
+        );
+        let mut hot_alone = form(OpKind::BaseBackup, "pg-1");
+        hot_alone.allow_only_replica = true;
+        assert!(hot_alone.request().unwrap_err().contains("only healthy replica"));
         assert_eq!(form(OpKind::Pause, "").request(), Ok(OpRequest::Pause));
         let mut bad = form(OpKind::Backup, "pg-2");
         bad.compression = "lz4".into();

@@ -99,8 +99,11 @@ settings! {
     database: String = "postgres".into(), env "PGC_DATABASE";
     /// User named in the connection strings shown to users (never a password).
     database_user: String = "postgres".into(), env "PGC_DATABASE_USER";
+    /// The stack's replication user (Patroni's `replication` login): hot base backups log in as it.
+    replication_user: String = "replicator".into(), env "PGC_REPLICATION_USER";
     /// The stack's generated secrets (KEY=VALUE): PATRONI_API_USERNAME/PASSWORD for Patroni's unsafe
-    /// methods, PG_SUPERUSER_PASSWORD for the write-endpoint probe. Never logged or audited.
+    /// methods, PG_SUPERUSER_PASSWORD for the write-endpoint probe, PG_REPLICATION_PASSWORD for hot
+    /// base backups. Never logged or audited.
     stack_secrets_file: PathBuf = PathBuf::from(".data/secrets.env"), env "PGC_STACK_SECRETS_FILE";
     /// The stack's DEFAULT_DATA_DIR (holds pg/pgN-data and etcd/), for whole-cluster reinitialization.
     stack_data_dir: PathBuf = PathBuf::from(".data/data"), env "PGC_STACK_DATA_DIR";

@@ -113,7 +113,8 @@ pub fn build_context(cfg: &Config, st: &AppState) -> Result<ServerContext, Serve
     })
 }
 
-/// Where backups go, what retention keeps, and the WAL archive they prune.
+/// Where backups go, what retention keeps, the WAL archive they prune, and
+/// the replication login of hot base backups (from the stack's secrets).
 fn backup_settings(cfg: &Config) -> BackupSettings {
     BackupSettings {
         backups_dir: cfg.backups_dir.clone(),
@@ -129,6 +130,12 @@ fn backup_settings(cfg: &Config) -> BackupSettings {
             keep_days: cfg.backup_keep_days,
         },
         wal_archive_dir: cfg.wal_archive_path(),
+        replication: crate::secrets::StackSecrets::load(&cfg.stack_secrets_file)
+            .get("PG_REPLICATION_PASSWORD")
+            .map(|pw| domain::backup::base::ReplicationLogin {
+                user: cfg.replication_user.clone(),
+                password: pw.to_string(),
+            }),
     }
 }
 
@@ -379,6 +386,11 @@ async fn recover_backups_at_start(st: &AppState, b: &BackupSettings) {
     for line in domain::backup::fail_orphaned(b) {
         recovered(st, &line).await;
     }
+    if let Ok(docker) = domain::docker::DockerControl::connect().await {
+        if let Some(line) = domain::backup::base::remove_leftover(&docker).await {
+            recovered(st, &line).await;
+        }
+    }
     if !domain::backup::journal::pending(&b.backups_dir).is_empty() {
         match domain::docker::DockerControl::connect().await {
             Ok(docker) => {
@@ -391,8 +403,14 @@ async fn recover_backups_at_start(st: &AppState, b: &BackupSettings) {
     }
 }
 
-/// At shutdown: start the replicas of backups still running.
+/// At shutdown: start the replicas of backups still running, and end a
+/// running `pg_basebackup` (its backup is marked failed at the next start).
 async fn stop_interrupted_backups(st: &AppState, b: &BackupSettings) {
+    if let Ok(docker) = domain::docker::DockerControl::connect().await {
+        if let Some(line) = domain::backup::base::remove_leftover(&docker).await {
+            recovered(st, &format!("at shutdown: {line}")).await;
+        }
+    }
     let dir = b.backups_dir.clone();
     let pending = tokio::task::spawn_blocking(move || domain::backup::journal::pending(&dir))
         .await

@@ -117,7 +117,7 @@ impl OpOptions {
                 String::new()
             },
             only_if_pending: kind == OpKind::Restart && self.only_pending.get_untracked(),
-            compression: if kind == OpKind::Backup {
+            compression: if kind.is_backup() {
                 self.compression.get_untracked()
             } else {
                 String::new()
@@ -224,7 +224,7 @@ fn OptionsForm(kind: OpKind, options: OpOptions, review: Callback<()>) -> impl I
                         on:input=move |ev| when.set(event_target_value(&ev))/>
                 </label>
             })}
-            {(kind == OpKind::Backup).then(|| view! {
+            {kind.is_backup().then(|| view! {
                 <label class="muted">"compression "
                     <select data-testid="op-compression" prop:value=move || compression.get()
                         on:change=move |ev| compression.set(event_target_value(&ev))>
@@ -232,6 +232,8 @@ fn OptionsForm(kind: OpKind, options: OpOptions, review: Callback<()>) -> impl I
                         <option value="gzip">"gzip (.tar.gz, restores with plain tar -xzf)"</option>
                     </select>
                 </label>
+            })}
+            {(kind == OpKind::Backup).then(|| view! {
                 <label class="muted"><input type="checkbox" data-testid="op-allow-only-replica" prop:checked=move || allow_only_replica.get()
                     on:change=move |ev| allow_only_replica.set(event_target_checked(&ev))/>" even if it is the only healthy replica"</label>
             })}

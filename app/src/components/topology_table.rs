@@ -170,6 +170,7 @@ fn MemberActions(name: String, role: Role, l: RwSignal<Option<OpTarget>>, may_fa
         <td class="actions">
             {role.is_replica().then(|| button(OpKind::Switchover, "Switchover here", "op-switchover"))}
             {role.is_replica().then(|| button(OpKind::Backup, "Back up", "op-backup"))}
+            {role.is_replica().then(|| button(OpKind::BaseBackup, "Hot base backup", "op-base-backup"))}
             {button(OpKind::Restart, "Restart", "op-restart")}
             {button(OpKind::Reload, "Reload", "op-reload")}
             {role.is_replica().then(|| button(OpKind::ReinitializeMember, "Reinit", "op-reinit"))}

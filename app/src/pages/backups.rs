@@ -154,9 +154,10 @@ fn BackupRowView(
     let (id, id2, id3) = (b.id.clone(), b.id.clone(), b.id.clone());
     view! {
         <tr data-testid="backup-row" id=format!("backup-{}", b.id) data-id=b.id.clone() data-status=b.status.as_str()
+            data-kind=format!("{:?}", b.kind).to_lowercase()
             data-verified=b.verified_ok.map(|v| v.to_string()).unwrap_or_default() data-restored=restored_ok>
             <td><Time ms=b.started_at_ms/><br/><code class="muted">{b.id.clone()}</code></td>
-            <td>{b.member.clone()}{b.imported_from.clone().map(|f| view! { <br/><span class="muted" data-testid="imported-from">{format!("imported from {f}")}</span> })}</td>
+            <td>{b.member.clone()}<br/><span class="muted" data-testid="backup-kind">{b.kind.label()}</span>{b.imported_from.clone().map(|f| view! { <br/><span class="muted" data-testid="imported-from">{format!("imported from {f}")}</span> })}</td>
             <td>{b.status.as_str()}{(!b.error.is_empty()).then(|| format!(": {}", b.error))}</td>
             <td class="num" title=format!("recycled WAL segments left out (they hold no WAL): {}", mb(b.recycled_wal_bytes))>
                 {mb(b.archive_bytes)}<br/><span class="muted">{format!("of {}", mb(b.data_bytes))}</span>

@@ -234,7 +234,7 @@ impl AuditLog {
                     ok,
                     summary,
                     // A backup's id is its job's: the correlation id of its audit entries.
-                    backup_id: (ok && kind == Some(model::operations::OpKind::Backup)).then_some(r.correlation_id),
+                    backup_id: (ok && kind.is_some_and(|k| k.is_backup())).then_some(r.correlation_id),
                 }
             })
             .collect())

@@ -175,6 +175,7 @@ mod tests {
             max_lag_bytes: 0,
             retention: Default::default(),
             wal_archive_dir: None,
+            replication: None,
         };
         for bad in ["../etc/passwd.tar.gz", ".hidden.tar.gz", ""] {
             assert!(import(&s, Path::new("/nonexistent"), bad, "c", "t").is_err(), "{bad}");

@@ -2,7 +2,10 @@
 //! verification, and the journal that lets a restarted console bring a
 //! replica back when it died mid-backup.
 
+mod after;
 pub mod archive;
+pub mod base;
+pub mod base_files;
 mod catalog;
 pub mod frames;
 pub mod import;
@@ -18,7 +21,7 @@ pub use service::BackupError;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use model::backups::BackupStatus;
+use model::backups::{BackupKind, BackupStatus};
 use serde::{Deserialize, Serialize};
 
 use archive::{ArchiveInfo, Compression};
@@ -37,6 +40,8 @@ pub struct BackupSettings {
     pub retention: retention::Retention,
     /// The WAL archive (pg-wal's), pruned after each backup to what the oldest kept backup needs.
     pub wal_archive_dir: Option<PathBuf>,
+    /// Hot base backups log in with it (the stack's replication user).
+    pub replication: Option<base::ReplicationLogin>,
 }
 
 /// Written beside each archive (`<archive>.manifest.json`).
@@ -84,6 +89,13 @@ pub struct Manifest {
     /// Brought in from the import directory (the file's name there), not taken by the console.
     #[serde(default)]
     pub imported_from: Option<String>,
+    /// A cold snapshot (manifests from before hot base backups are) or a hot base backup.
+    #[serde(default)]
+    pub kind: BackupKind,
+    /// A hot base backup is consistent only once replayed this far (its
+    /// `backup_manifest`'s WAL end); empty for a cold snapshot, consistent as is.
+    #[serde(default)]
+    pub consistent_lsn: String,
 }
 
 impl Manifest {
@@ -116,6 +128,8 @@ impl Manifest {
             compressed_while_stopped: (0, 0),
             recycled_wal_skipped: (0, 0),
             imported_from: None,
+            kind: BackupKind::Snapshot,
+            consistent_lsn: String::new(),
         }
     }
 

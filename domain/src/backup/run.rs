@@ -15,8 +15,7 @@ use super::archive::measure;
 use super::frames::FrameStore;
 use super::pg_control::ControlData;
 use super::staging::staging_root;
-use super::{journal, pg_control, retention, BackupSettings, Manifest};
-use crate::audit::AuditResult;
+use super::{journal, pg_control, BackupSettings, Manifest};
 use crate::docker::DockerControl;
 use crate::operations::{JobHandle, OperationService};
 
@@ -50,8 +49,8 @@ impl OperationService {
             run.member,
             downtime.as_secs_f64()
         );
-        run.apply_retention().await;
-        run.prune_wal_archive().await;
+        super::after::apply_retention(self, job, &run.s).await;
+        super::after::prune_wal_archive(self, job, &run.s).await;
         if caught_up {
             Ok(summary)
         } else {
@@ -152,7 +151,7 @@ impl<'a> BackupRun<'a> {
     /// to flush), then every file compressed in chunks; only the chunks
     /// that change after that are compressed again while it is stopped.
     async fn compress_while_running(&mut self, member: Option<&model::Member>) -> Result<FrameStore, String> {
-        if let Some(note) = self.svc.restartpoint(member).await {
+        if let Some(note) = self.svc.restartpoint(member, "so its shutdown is short").await {
             self.job.step(note).await;
         }
         // The restartpoint recycled WAL segments, which are not archived.
@@ -354,66 +353,10 @@ impl<'a> BackupRun<'a> {
             .map_err(|e| format!("cannot write the manifest: {e}"))?;
         Ok(caught_up)
     }
-
-    /// Delete what the retention rule no longer keeps (never this backup), audited.
-    async fn apply_retention(&self) {
-        let s = &self.s;
-        if s.retention.is_off() {
-            return;
-        }
-        self.job.step(format!("retention: {}", s.retention.describe())).await;
-        let (dir, r, keep) = (s.backups_dir.clone(), s.retention, self.job.id.clone());
-        let gone = tokio::task::spawn_blocking(move || retention::apply(&dir, r, crate::now_ms(), &keep))
-            .await
-            .unwrap_or_default();
-        for g in gone {
-            let e = match g {
-                Ok(old) => self
-                    .job
-                    .entry("backup_retention_delete", AuditResult::Ok)
-                    .target(&old.archive_name())
-                    .params(serde_json::json!({ "rule": s.retention.describe(), "started_at_ms": old.started_at_ms })),
-                Err(err) => self
-                    .job
-                    .entry("backup_retention_delete", AuditResult::Failed)
-                    .error(&err),
-            };
-            self.svc.log(e).await;
-        }
-    }
-}
-
-impl BackupRun<'_> {
-    /// The WAL archive keeps what the oldest backup kept needs
-    /// ([`crate::wal_archive::retention`]); each removal is a step and audited.
-    async fn prune_wal_archive(&self) {
-        let Some(root) = self.s.wal_archive_dir.clone() else {
-            return;
-        };
-        let dir = self.s.backups_dir.clone();
-        let pruned =
-            tokio::task::spawn_blocking(move || crate::wal_archive::retention::prune(&root, &super::catalog(&dir)))
-                .await
-                .unwrap_or_default();
-        for p in pruned {
-            let e = match p {
-                Ok(p) => {
-                    let what = p.describe();
-                    self.job.step(what.clone()).await;
-                    self.job
-                        .entry("wal_retention_delete", AuditResult::Ok)
-                        .target(&p.system_identifier)
-                        .params(serde_json::json!({ "what": what, "files": p.files, "bytes": p.bytes }))
-                }
-                Err(err) => self.job.entry("wal_retention_delete", AuditResult::Failed).error(&err),
-            };
-            self.svc.log(e).await;
-        }
-    }
 }
 
 /// A progress report: `done` of `total` bytes after `files` files, since `since`.
-fn progress(phase: &str, done: u64, total: u64, files: u64, since: Instant) -> Progress {
+pub(super) fn progress(phase: &str, done: u64, total: u64, files: u64, since: Instant) -> Progress {
     let rate = (done as f64 / since.elapsed().as_secs_f64().max(0.001)) as u64;
     Progress {
         phase: phase.into(),
@@ -425,16 +368,17 @@ fn progress(phase: &str, done: u64, total: u64, files: u64, since: Instant) -> P
     }
 }
 
-async fn measure_off_thread(src: &Path) -> std::io::Result<(u64, u64)> {
+pub(super) async fn measure_off_thread(src: &Path) -> std::io::Result<(u64, u64)> {
     let src = src.to_path_buf();
     crate::off_thread(move || measure(&src)).await
 }
 
 impl OperationService {
     /// Best effort: a CHECKPOINT on the leader (a checkpoint record to
-    /// replay), then one on the replica, which makes it a restartpoint, so
-    /// the replica's shutdown has little left to write. A note for the job.
-    async fn restartpoint(&self, replica: Option<&model::Member>) -> Option<String> {
+    /// replay), then one on the replica, which makes it a restartpoint: a
+    /// cold snapshot's shutdown has little left to write, a hot base backup
+    /// starts from a recent redo point. A note for the job, ending in `why`.
+    pub(super) async fn restartpoint(&self, replica: Option<&model::Member>, why: &str) -> Option<String> {
         let probe = self.probe.clone()?;
         let replica = replica?;
         let connect = |host: String, port: u16| {
@@ -473,14 +417,11 @@ impl OperationService {
         let t0 = Instant::now();
         Some(match tokio::time::timeout(Duration::from_secs(60), both).await {
             Ok(Ok(())) => format!(
-                "restartpoint on {} (CHECKPOINT) in {:.1} s, so its shutdown is short",
+                "restartpoint on {} (CHECKPOINT) in {:.1} s, {why}",
                 replica.name,
                 t0.elapsed().as_secs_f64()
             ),
-            Ok(Err(e)) => format!(
-                "no restartpoint on {} ({e}); its shutdown may take longer",
-                replica.name
-            ),
+            Ok(Err(e)) => format!("no restartpoint on {} ({e}); going on", replica.name),
             Err(_) => format!("no restartpoint on {} within 60 s; going on", replica.name),
         })
     }
@@ -493,7 +434,7 @@ fn pg_is_down(data: &Path) -> bool {
 }
 
 /// Records the failure and removes what was written, off the async threads.
-async fn fail(manifest: &mut Manifest, dir: &Path, reason: &str) {
+pub(super) async fn fail(manifest: &mut Manifest, dir: &Path, reason: &str) {
     let (mut m, dir, reason) = (manifest.clone(), dir.to_path_buf(), reason.to_string());
     *manifest = crate::off_thread(move || {
         m.fail(&dir, &reason);

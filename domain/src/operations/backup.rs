@@ -25,7 +25,7 @@ impl Operation for Backup {
             unreachable!("the registry sends backups only")
         };
         let mut pre = Vec::new();
-        target_checks(req, ctx, &mut pre);
+        target_checks(req, ctx, &mut pre, true);
         pre.push(pass(
             !t.paused,
             if t.paused {
@@ -59,6 +59,7 @@ impl Operation for Backup {
                     "wait until {m} streams again, lagging at most {}",
                     human_bytes(model::topology::CAUGHT_UP_LAG_BYTES)
                 ),
+                super::base_backup::WHICH_KIND.into(),
             ],
             preconditions: pre,
             shell: format!(
@@ -97,9 +98,10 @@ fn why_others_unhealthy(t: &model::topology::Topology, m: &str) -> String {
     }
 }
 
-/// The member backed up: a replica (never the leader, nor a synchronous
-/// standby), streaming, lagging within the backups' bound; a known compression.
-fn target_checks(req: &OpRequest, ctx: &PlanCtx, pre: &mut Vec<Precondition>) {
+/// The member backed up: a replica (never the leader; nor a synchronous
+/// standby when it `stops`: commits would block), streaming, lagging within
+/// the backups' bound.
+pub(super) fn target_checks(req: &OpRequest, ctx: &PlanCtx, pre: &mut Vec<Precondition>, stops: bool) {
     let m = req.member().unwrap_or_default();
     let Some(x) = member(ctx.topology, m) else {
         pre.push(pass(false, format!("{m} is not a member of {}", ctx.topology.cluster)));
@@ -113,7 +115,7 @@ fn target_checks(req: &OpRequest, ctx: &PlanCtx, pre: &mut Vec<Precondition>) {
             format!("{m} is the leader: back up a replica, never the leader")
         },
     ));
-    if x.role == model::Role::SyncStandby {
+    if stops && x.role == model::Role::SyncStandby {
         pre.push(pass(
             false,
             format!("{m} is a synchronous standby: stopping it would block commits"),

@@ -42,7 +42,7 @@ impl OperationService {
     async fn draft(&self, caller: &Caller, req: &OpRequest) -> (plan::Draft, Topology) {
         let t = self.patroni.topology().await;
         let max_lag = match req.kind() {
-            OpKind::Backup => Some(self.backup.max_lag_bytes),
+            OpKind::Backup | OpKind::BaseBackup => Some(self.backup.max_lag_bytes),
             _ => self.max_lag(&t).await,
         };
         let mut d = plan::draft(req, &t, max_lag, caller.role, crate::now_ms());

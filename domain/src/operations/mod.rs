@@ -5,6 +5,7 @@
 //! streamed and audited).
 
 mod backup;
+mod base_backup;
 mod discard_kept;
 mod engine;
 mod failover;

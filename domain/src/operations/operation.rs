@@ -88,6 +88,7 @@ pub fn operation(kind: OpKind) -> &'static dyn Operation {
         OpKind::Resume => &pause::SetPause { pause: false },
         OpKind::ReinitializeMember => &reinit_member::ReinitializeMember,
         OpKind::Backup => &backup::Backup,
+        OpKind::BaseBackup => &base_backup::BaseBackup,
         OpKind::ReinitializeCluster => &reinit_cluster::ReinitializeCluster,
         OpKind::RestoreCluster => &restore_cluster::RestoreCluster,
         OpKind::RestoreToTime => &restore_to_time::RestoreToTime,

@@ -239,6 +239,7 @@ fn all_plans(t: &Topology, role: UserRole) -> String {
         req(OpKind::Resume, ""),
         req(OpKind::ReinitializeMember, "pg-1"),
         gzip,
+        req(OpKind::BaseBackup, "pg-2"),
         first,
         pitr,
     ]

@@ -10,7 +10,7 @@
 //! and the old cluster started again.
 
 use futures::future::BoxFuture;
-use model::backups::BackupStatus;
+use model::backups::{BackupKind, BackupStatus};
 use model::operations::{OpRequest, Precondition};
 use model::topology::human_bytes;
 
@@ -145,22 +145,40 @@ fn newest_mtime_ms(dir: &std::path::Path) -> Option<i64> {
 /// confirmation, as the confirmation is bound to them).
 pub fn steps(m: &Manifest, members: &[String]) -> Vec<String> {
     let others: Vec<&str> = members.iter().map(String::as_str).filter(|n| *n != m.member).collect();
-    let taken = utc(m.started_at_ms);
-    vec![
-        format!("check the archive's sha256 and, unless a test restore of it succeeded, test-restore it now"),
+    let hot = m.kind == BackupKind::Base;
+    // A hot base backup holds the data as of its end (what its WAL replays to).
+    let taken = utc(if hot {
+        crate::wal_archive::window::consistent_at_ms(m)
+    } else {
+        m.started_at_ms
+    });
+    let mut steps = vec![
+        "check the archive's sha256 and, unless a test restore of it succeeded, test-restore it now".to_string(),
         format!(
             "extract it ({} of data) beside the running cluster and check its pg_control",
             human_bytes(m.data_bytes)
         ),
+    ];
+    if hot {
+        steps.push(format!(
+            "replay the hot base backup's own WAL until it is consistent ({}), in an isolated PostgreSQL with no network; it promotes to a new timeline; read every table; stop it cleanly",
+            m.consistent_lsn
+        ));
+    }
+    steps.extend([
         "stop the replicas, then the leader, then etcd".into(),
         "move every member's data directory and etcd's data aside to ${DEFAULT_DATA_DIR}/pg-console-kept/ (moved, not deleted)".into(),
         format!("{}'s backup of {taken} becomes {}'s data; etcd starts empty", m.member, m.member),
         format!("start etcd and {}: Patroni makes it the leader of a new timeline", m.member),
-        format!("check that the leader holds the row counts the test restore read"),
+        format!(
+            "check that the leader holds the row counts the {} read",
+            if hot { "replay" } else { "test restore" }
+        ),
         format!("start {} empty: they rebuild from {}", others.join(" and "), m.member),
         "wait for one leader and streaming replicas; if the cluster is not healthy in time, put the previous data back and start the old cluster".into(),
         format!("WRITES MADE AFTER {taken} ARE LOST (they stay in the kept data until it is discarded)"),
-    ]
+    ]);
+    steps
 }
 
 /// The preconditions the facts decide.

@@ -1,6 +1,8 @@
-//! The point-in-time part of a restore's run (`restore_run.rs` drives the
-//! rest): make sure the archive holds WAL past the target, then replay the
-//! staged backup up to it (`crate::restore::replay`).
+//! The replay part of a restore's run (`restore_run.rs` drives the rest),
+//! in `crate::restore::replay`: for a point in time, make sure the archive
+//! holds WAL past the target, then replay the staged backup up to it; for a
+//! hot base backup restored as of its own time, replay its own WAL until
+//! it is consistent.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -9,7 +11,7 @@ use super::jobs::JobHandle;
 use super::OperationService;
 use crate::datetime::human_utc as utc;
 use crate::docker::DockerControl;
-use crate::restore::replay::{self, ReplayPlan};
+use crate::restore::replay::{self, ReplayPlan, ReplayTarget};
 
 /// How long pg-wal may take to archive the transaction written for the restore.
 const SEAL_TIMEOUT: Duration = Duration::from_secs(30);
@@ -57,16 +59,56 @@ impl OperationService {
                 ))
             }
         }
+        let at = crate::datetime::postgres_utc(to.target_ms)
+            .map(ReplayTarget::Time)
+            .ok_or_else(|| format!("{target} cannot be written as a recovery target"))?;
         job.step(format!(
             "replaying the WAL archive up to {target} in an isolated PostgreSQL ({})",
             replay::CONTAINER
         ))
         .await;
-        let plan = ReplayPlan {
+        let plan = self
+            .replay_plan(docker, (incoming, top), member, Some(to.archive.clone()), at)
+            .await?;
+        self.replay_staged(job, docker, &plan, &format!("replayed to {target}"))
+            .await
+    }
+
+    /// A hot base backup restored as of its own time: replay only the WAL it
+    /// holds, until it is consistent, then promote (no WAL archive needed).
+    pub(super) async fn replay_to_consistency(
+        &self,
+        job: &JobHandle,
+        docker: &DockerControl,
+        (incoming, top): (&Path, &Path),
+        m: &crate::backup::Manifest,
+    ) -> Result<ReplayOutcome, String> {
+        job.step(format!(
+            "replaying the backup's own WAL until it is consistent ({}) in an isolated PostgreSQL ({})",
+            m.consistent_lsn,
+            replay::CONTAINER
+        ))
+        .await;
+        let plan = self
+            .replay_plan(docker, (incoming, top), &m.member, None, ReplayTarget::Consistent)
+            .await?;
+        self.replay_staged(job, docker, &plan, "replayed to its consistent point")
+            .await
+    }
+
+    async fn replay_plan(
+        &self,
+        docker: &DockerControl,
+        (incoming, top): (&Path, &Path),
+        member: &str,
+        archive: Option<PathBuf>,
+        target: ReplayTarget,
+    ) -> Result<ReplayPlan, String> {
+        Ok(ReplayPlan {
             incoming: incoming.to_path_buf(),
             data_dir: top.to_path_buf(),
-            archive: to.archive.clone(),
-            target: crate::datetime::postgres_utc(to.target_ms),
+            archive,
+            target,
             owner: crate::off_thread({
                 let top = top.to_path_buf();
                 move || crate::restore::swap::owner(&top)
@@ -75,11 +117,21 @@ impl OperationService {
             .map_err(|e| format!("cannot read {}: {e}", top.display()))?,
             image: docker.image_of(member).await.map_err(|e| e.to_string())?,
             timeout: Duration::from_secs(self.reinit.restore_timeout_secs.max(60)),
-        };
+        })
+    }
+
+    /// Run the replay; `what` starts the sentence saying where it went.
+    async fn replay_staged(
+        &self,
+        job: &JobHandle,
+        docker: &DockerControl,
+        plan: &ReplayPlan,
+        what: &str,
+    ) -> Result<ReplayOutcome, String> {
         let t0 = Instant::now();
-        let done = replay::replay(docker, &plan).await?;
+        let done = replay::replay(docker, plan).await?;
         let said = format!(
-            "replayed to {target} in {:.1} s ({}), now timeline {}",
+            "{what} in {:.1} s ({}), now timeline {}",
             t0.elapsed().as_secs_f64(),
             done.stopped,
             done.timeline

@@ -8,7 +8,7 @@
 
 use std::time::{Duration, Instant};
 
-use model::backups::RestorePhase;
+use model::backups::{BackupKind, RestorePhase};
 use model::topology::human_bytes;
 use model::Topology;
 
@@ -109,7 +109,8 @@ impl OperationService {
     }
 
     /// Extract the backup beside the running cluster, check its pg_control,
-    /// and replay it to the point in time if asked: nothing stops meanwhile.
+    /// and replay it to the point in time if asked (a hot base backup, to
+    /// its consistent point at least): nothing stops meanwhile.
     async fn stage(
         &self,
         job: &JobHandle,
@@ -130,7 +131,8 @@ impl OperationService {
             swap::Layout::new(&data, j.folder(&data)),
             j.owner,
         );
-        let (top, control) = crate::off_thread(move || swap::stage(&archive, &layout, owner)).await?;
+        let hot = m.kind == BackupKind::Base;
+        let (top, control) = crate::off_thread(move || swap::stage(&archive, &layout, owner, hot)).await?;
         let sys = control.system_identifier.to_string();
         if sys != m.system_identifier {
             return Err(format!(
@@ -138,16 +140,18 @@ impl OperationService {
                 m.system_identifier
             ));
         }
-        match to {
-            Some(to) => {
-                let r = self.replay_to(job, docker, (&incoming, &top), &m.member, to).await?;
-                Ok(Staged {
-                    top,
-                    rows: r.table_rows,
-                    source: "the replay",
-                    said: format!(", {}", r.said),
-                })
-            }
+        let replayed = match (to, m.kind) {
+            (Some(to), _) => Some(self.replay_to(job, docker, (&incoming, &top), &m.member, to).await?),
+            (None, BackupKind::Base) => Some(self.replay_to_consistency(job, docker, (&incoming, &top), m).await?),
+            (None, BackupKind::Snapshot) => None,
+        };
+        match replayed {
+            Some(r) => Ok(Staged {
+                top,
+                rows: r.table_rows,
+                source: "the replay",
+                said: format!(", {}", r.said),
+            }),
             None => Ok(Staged {
                 top,
                 rows: test_restore_rows(m),

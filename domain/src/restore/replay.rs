@@ -1,12 +1,15 @@
-//! Point-in-time recovery's replay: a backup extracted beside the running
-//! cluster is started in a throwaway container of the nodes' image, with no
-//! network, its WAL archive mounted read-only, `restore_command` =
-//! `wal-restore` (the node image's reader of pg-wal's folder) and
-//! `recovery_target_time`. PostgreSQL replays up to the target, across
-//! timelines (`recovery_target_timeline = 'latest'`), and promotes; the
-//! console reads every table there (the counts the restored leader must
-//! match), then stops it cleanly. The result is a shut-down primary on a
-//! new timeline that the restore moves in as the leader's data directory.
+//! The replay of a restore: a backup extracted beside the running cluster is
+//! started in a throwaway container of the nodes' image, with no network.
+//! For a point in time, its WAL archive is mounted read-only, with
+//! `restore_command` = `wal-restore` (the node image's reader of pg-wal's
+//! folder) and `recovery_target_time`: PostgreSQL replays up to the target,
+//! across timelines (`recovery_target_timeline = 'latest'`). For a hot base
+//! backup restored as of its own time, it replays only the WAL the backup
+//! holds, until the copy is consistent (`recovery_target = 'immediate'`).
+//! Either way it promotes; the console reads every table there (the counts
+//! the restored leader must match), then stops it cleanly. The result is a
+//! shut-down primary on a new timeline that the restore moves in as the
+//! leader's data directory.
 //!
 //! Patroni's `postgresql.conf` is edited for the replay (without its
 //! addresses, its primary and its empty recovery targets, which PostgreSQL
@@ -29,15 +32,26 @@ const SAVED_CONF: &str = "postgresql.conf.pg-console-replay";
 /// PostgreSQL's words when the archive has no transaction after the target.
 const ENDED_BEFORE_TARGET: &str = "recovery ended before configured recovery target was reached";
 
+/// Where the replay stops.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ReplayTarget {
+    /// `recovery_target_time`, as PostgreSQL reads it (`YYYY-MM-DD HH:MM:SS+00`).
+    Time(String),
+    /// As far as the archive goes.
+    End,
+    /// As soon as the copy is consistent (a hot base backup's own WAL).
+    Consistent,
+}
+
 /// What to replay: the staged data directory (under `incoming`, which is
-/// mounted as `/restore`), the archive folder of its system identifier, and
-/// the target (None: to the end of the archive).
+/// mounted as `/restore`), the archive folder of its system identifier
+/// (None: only the WAL in the copy's `pg_wal`), and where to stop.
 #[derive(Clone, Debug)]
 pub struct ReplayPlan {
     pub incoming: PathBuf,
     pub data_dir: PathBuf,
-    pub archive: PathBuf,
-    pub target: Option<String>,
+    pub archive: Option<PathBuf>,
+    pub target: ReplayTarget,
     pub owner: (u32, u32),
     pub image: String,
     pub timeout: Duration,
@@ -73,7 +87,7 @@ const DROPPED: [&str; 13] = [
 ];
 
 /// Patroni's postgresql.conf without what the replay replaces, plus the replay's settings.
-pub fn replay_conf(patroni_conf: &str, data_dir: &str, target: Option<&str>) -> String {
+pub fn replay_conf(patroni_conf: &str, data_dir: &str, target: &ReplayTarget, archive: bool) -> String {
     let mut out: String = patroni_conf
         .lines()
         .filter(|l| !DROPPED.iter().any(|d| l.trim_start().starts_with(d)))
@@ -83,20 +97,30 @@ pub fn replay_conf(patroni_conf: &str, data_dir: &str, target: Option<&str>) -> 
         "# pg-console's point-in-time replay (Patroni writes this file again at its next start)\n\
          listen_addresses = ''\nport = 5432\nunix_socket_directories = '/restore/{SOCKET_DIR}'\n\
          unix_socket_permissions = 0700\nhba_file = '/restore/{HBA}'\nident_file = '{data_dir}/pg_ident.conf'\n\
-         cluster_name = 'pg-console-replay'\narchive_mode = off\nhot_standby = on\nlogging_collector = off\n\
-         restore_command = 'wal-restore /wal %f %p'\nrecovery_target_timeline = 'latest'\n"
+         cluster_name = 'pg-console-replay'\narchive_mode = off\nhot_standby = on\nlogging_collector = off\n"
     ));
-    if let Some(t) = target {
-        out.push_str(&format!(
-            "recovery_target_time = '{t}'\nrecovery_target_action = 'promote'\n"
-        ));
-    }
+    // Archive recovery wants a restore_command; without an archive, one that
+    // finds nothing, so only pg_wal is read.
+    out.push_str(if archive {
+        "restore_command = 'wal-restore /wal %f %p'\n"
+    } else {
+        "restore_command = 'false'\n"
+    });
+    out.push_str(match target {
+        ReplayTarget::Time(t) => return out + &format!(
+            "recovery_target_timeline = 'latest'\nrecovery_target_time = '{t}'\nrecovery_target_action = 'promote'\n"
+        ),
+        ReplayTarget::End => "recovery_target_timeline = 'latest'\n",
+        ReplayTarget::Consistent => {
+            "recovery_target_timeline = 'current'\nrecovery_target = 'immediate'\nrecovery_target_action = 'promote'\n"
+        }
+    });
     out
 }
 
 /// Files for the replay: the edited conf (Patroni's saved beside it), the
 /// recovery signal, the private socket directory and its trust-only-local hba.
-fn prepare(p: &ReplayPlan, target: Option<&str>) -> std::io::Result<()> {
+fn prepare(p: &ReplayPlan, target: &ReplayTarget) -> std::io::Result<()> {
     use std::os::unix::fs::PermissionsExt;
     let conf = p.data_dir.join("postgresql.conf");
     let saved = p.data_dir.join(SAVED_CONF);
@@ -104,7 +128,10 @@ fn prepare(p: &ReplayPlan, target: Option<&str>) -> std::io::Result<()> {
         std::fs::copy(&conf, &saved)?;
     }
     let inside = format!("/restore/{}", relative(p)?);
-    std::fs::write(&conf, replay_conf(&std::fs::read_to_string(&saved)?, &inside, target))?;
+    std::fs::write(
+        &conf,
+        replay_conf(&std::fs::read_to_string(&saved)?, &inside, target, p.archive.is_some()),
+    )?;
     let _ = std::fs::remove_file(p.data_dir.join("standby.signal"));
     std::fs::write(p.data_dir.join("recovery.signal"), "")?;
     let sock = p.incoming.join(SOCKET_DIR);
@@ -173,14 +200,14 @@ async fn replay_inner(docker: &DockerControl, p: &ReplayPlan) -> Result<Replayed
     let deadline = Instant::now() + p.timeout;
     let mut target = p.target.clone();
     let stopped = loop {
-        start(docker, p, target.as_deref()).await?;
+        start(docker, p, &target).await?;
         match wait_promoted(docker, p, deadline).await {
-            Ok(()) => break stop_line(&docker.tail_logs(CONTAINER, 400).await, target.as_deref()),
+            Ok(()) => break stop_line(&docker.tail_logs(CONTAINER, 400).await, &target),
             // No transaction after the target in the archive: everything it
             // holds is from before the target, so replaying all of it is the
             // target's state. PostgreSQL resumes from its last restartpoint.
-            Err(logs) if target.is_some() && logs.contains(ENDED_BEFORE_TARGET) => {
-                target = None;
+            Err(logs) if matches!(target, ReplayTarget::Time(_)) && logs.contains(ENDED_BEFORE_TARGET) => {
+                target = ReplayTarget::End;
             }
             Err(logs) => {
                 return Err(format!(
@@ -233,21 +260,21 @@ fn resolve(mut p: ReplayPlan) -> Result<ReplayPlan, String> {
             .map_err(|_| "the data directory is not inside the staging folder".to_string())?,
     );
     p.incoming = incoming;
-    p.archive = real(&p.archive)?;
+    p.archive = p.archive.as_ref().map(real).transpose()?;
     Ok(p)
 }
 
-async fn start(docker: &DockerControl, p: &ReplayPlan, target: Option<&str>) -> Result<(), String> {
-    let (p2, t) = (p.clone(), target.map(str::to_string));
-    tokio::task::spawn_blocking(move || prepare(&p2, t.as_deref()))
+async fn start(docker: &DockerControl, p: &ReplayPlan, target: &ReplayTarget) -> Result<(), String> {
+    let (p2, t) = (p.clone(), target.clone());
+    tokio::task::spawn_blocking(move || prepare(&p2, &t))
         .await
         .map_err(|e| e.to_string())?
         .map_err(|e| format!("cannot prepare the replay: {e}"))?;
     let inside = format!("/restore/{}", relative(p).map_err(|e| e.to_string())?);
-    let binds = vec![
-        format!("{}:/restore", p.incoming.display()),
-        format!("{}:/wal:ro", p.archive.display()),
-    ];
+    let mut binds = vec![format!("{}:/restore", p.incoming.display())];
+    if let Some(a) = &p.archive {
+        binds.push(format!("{}:/wal:ro", a.display()));
+    }
     let (uid, gid) = p.owner;
     docker
         .run_isolated(
@@ -287,7 +314,7 @@ async fn wait_promoted(docker: &DockerControl, p: &ReplayPlan, deadline: Instant
 }
 
 /// Where recovery stopped, in PostgreSQL's words.
-fn stop_line(logs: &str, target: Option<&str>) -> String {
+fn stop_line(logs: &str, target: &ReplayTarget) -> String {
     let said = |needle: &str| {
         logs.lines().rev().find(|l| l.contains(needle)).map(|l| {
             l.split_once(needle)
@@ -300,7 +327,7 @@ fn stop_line(logs: &str, target: Option<&str>) -> String {
         said("recovery stopping"),
         said("last completed transaction was at log time"),
     ) {
-        (Some(_), Some(s), _) => s,
+        (ReplayTarget::Time(_) | ReplayTarget::Consistent, Some(s), _) => s,
         (_, _, Some(last)) => {
             format!("the archive holds no transaction after the target: all of it was replayed ({last})")
         }
@@ -326,7 +353,8 @@ mod tests {
 
     #[test]
     fn the_replay_keeps_patronis_settings_but_not_its_addresses_or_empty_targets() {
-        let c = replay_conf(PATRONI_CONF, "/restore/pg2-data", Some("2026-12-01 03:20:05+00"));
+        let at = ReplayTarget::Time("2026-12-01 03:20:05+00".into());
+        let c = replay_conf(PATRONI_CONF, "/restore/pg2-data", &at, true);
         assert!(c.starts_with("include 'postgresql.base.conf'\n"), "{c}");
         assert!(c.contains("wal_keep_size = '256MB'"));
         for gone in [
@@ -343,8 +371,13 @@ mod tests {
         assert!(c.contains("recovery_target_time = '2026-12-01 03:20:05+00'\nrecovery_target_action = 'promote'\n"));
         assert!(c.contains("restore_command = 'wal-restore /wal %f %p'"));
         assert!(c.contains("ident_file = '/restore/pg2-data/pg_ident.conf'"));
-        let all = replay_conf(PATRONI_CONF, "/restore/pg2-data", None);
+        let all = replay_conf(PATRONI_CONF, "/restore/pg2-data", &ReplayTarget::End, true);
         assert!(!all.contains("recovery_target_time =") && !all.contains("recovery_target_action"));
+        let own = replay_conf(PATRONI_CONF, "/restore/pg2-data", &ReplayTarget::Consistent, false);
+        assert_eq!(own.matches("recovery_target").count(), 3, "{own}");
+        assert!(own.contains("recovery_target = 'immediate'\nrecovery_target_action = 'promote'\n"));
+        assert!(own.contains("recovery_target_timeline = 'current'"));
+        assert!(own.contains("restore_command = 'false'") && !own.contains("/wal"));
     }
 
     #[test]
@@ -354,11 +387,11 @@ mod tests {
             2026-12-01 LOG:  redo done at 0/5000110\n\
             2026-12-01 LOG:  last completed transaction was at log time 2026-12-01 03:20:03.1+00\n";
         assert_eq!(
-            stop_line(logs, Some("2026-12-01 03:20:05")),
+            stop_line(logs, &ReplayTarget::Time("2026-12-01 03:20:05+00".into())),
             "recovery stopping before commit of transaction 812, time 2026-12-01 03:20:06.5+00"
         );
         assert_eq!(
-            stop_line(logs, None),
+            stop_line(logs, &ReplayTarget::End),
             "the archive holds no transaction after the target: all of it was replayed (last completed transaction was at log time 2026-12-01 03:20:03.1+00)"
         );
     }

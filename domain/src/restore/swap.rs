@@ -51,9 +51,11 @@ pub fn owner(dir: &Path) -> io::Result<(u32, u32)> {
 }
 
 /// Extract `archive` into `incoming/`, find its data directory, check that
-/// `pg_control` says it was shut down cleanly, and give it to `owner`.
-/// Returns the data directory's path and what `pg_control` says.
-pub fn stage(archive: &Path, l: &Layout, owner: (u32, u32)) -> Result<(PathBuf, ControlData), String> {
+/// `pg_control` says it was shut down cleanly (a cold snapshot) or that it
+/// has its `backup_label` (a hot base backup, `hot`: replayed before use),
+/// and give it to `owner`. Returns the data directory's path and what
+/// `pg_control` says.
+pub fn stage(archive: &Path, l: &Layout, owner: (u32, u32), hot: bool) -> Result<(PathBuf, ControlData), String> {
     let into = l.incoming();
     let _ = std::fs::remove_dir_all(&into);
     std::fs::create_dir_all(&into).map_err(|e| format!("cannot create {}: {e}", into.display()))?;
@@ -61,7 +63,10 @@ pub fn stage(archive: &Path, l: &Layout, owner: (u32, u32)) -> Result<(PathBuf, 
     let top = crate::backup::archive::find_data_dir(&into)
         .ok_or("the archive holds no PostgreSQL data directory (no PG_VERSION)")?;
     let control = pg_control::read(&top).map_err(|e| format!("cannot read the archive's pg_control: {e}"))?;
-    if !control.is_clean_shutdown() {
+    if hot && !top.join("backup_label").is_file() {
+        return Err("the hot base backup has no backup_label: it cannot be replayed to a consistent state".into());
+    }
+    if !hot && !control.is_clean_shutdown() {
         return Err(format!(
             "the archive's pg_control says {}: it is not a clean shutdown, so it cannot be restored as is",
             control.state_name()

@@ -43,7 +43,7 @@ async fn catalog(app: &TestApp) -> Vec<model::backups::BackupRow> {
     serde_json::from_str(&t).unwrap()
 }
 
-fn running(container: &str) -> bool {
+pub(crate) fn running(container: &str) -> bool {
     let out = std::process::Command::new("docker")
         .args(["inspect", "-f", "{{.State.Running}}", container])
         .output()

@@ -12,6 +12,7 @@ mod support;
 
 mod auth;
 mod backups;
+mod base_backup;
 mod feed;
 mod lag;
 mod logs;

@@ -12,14 +12,14 @@ use model::operations::{OpJob, Plan};
 use model::wal::WalReceiverStatus;
 
 /// The leader's clock now, as a user types a time (UTC, to the second).
-fn leader_now(env: &std::collections::HashMap<String, String>) -> String {
+pub(crate) fn leader_now(env: &std::collections::HashMap<String, String>) -> String {
     leader_value(
         env,
         "SELECT to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS')",
     )
 }
 
-async fn prepare_to_time(app: &TestApp, target: &str) -> Plan {
+pub(crate) async fn prepare_to_time(app: &TestApp, target: &str) -> Plan {
     prepare(
         app,
         &[("kind", "restore_to_time"), ("member", ""), ("target_time", target)],
@@ -37,7 +37,7 @@ fn new_markers(env: &std::collections::HashMap<String, String>) {
 }
 
 /// The job's outcome, which must be a success.
-fn succeeded(job: &OpJob) -> String {
+pub(crate) fn succeeded(job: &OpJob) -> String {
     match &job.outcome {
         Some(Ok(o)) => o.clone(),
         other => panic!("the restore failed: {other:?}\n{job:?}"),
@@ -45,7 +45,7 @@ fn succeeded(job: &OpJob) -> String {
 }
 
 /// The data from before the restore is kept; discarded here to free the space.
-async fn discard_kept(app: &TestApp) {
+pub(crate) async fn discard_kept(app: &TestApp) {
     let k = kept(app).await;
     let newest = k.iter().max_by_key(|k| k.started_at_ms).expect("kept data");
     assert_eq!(newest.phase.as_str(), "done", "{k:?}");

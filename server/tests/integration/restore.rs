@@ -42,7 +42,7 @@ async fn prepare_restore(app: &TestApp, backup_id: &str) -> Plan {
 }
 
 /// Confirm (typed name, password) and start; the job id.
-async fn start(app: &TestApp, p: &Plan, password: &str) -> String {
+pub(crate) async fn start(app: &TestApp, p: &Plan, password: &str) -> String {
     let form = [
         ("token", p.token.as_str()),
         ("typed_name", p.confirm_name.as_str()),
@@ -106,7 +106,7 @@ pub(crate) async fn healthy(app: &TestApp) {
     .await;
 }
 
-fn started_at(container: &str) -> String {
+pub(crate) fn started_at(container: &str) -> String {
     let out = docker(&["inspect", "-f", "{{.State.StartedAt}}", container]);
     String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
