@@ -175,9 +175,12 @@ test('a hot base backup: the bar advances while no member stops', async ({ page 
   const replica = await page.locator('[data-testid=member-row][data-state=streaming]').first().getAttribute('data-member');
   await page.locator(`[data-testid=member-row][data-member=${replica}] [data-testid=op-base-backup]`).click();
   const panel = page.locator('[data-testid=op-panel]');
-  await panel.locator('[data-testid=review-plan]').click();
-  await expect(panel.locator('[data-testid=plan-title]')).toContainText(`Hot base backup of ${replica}`);
-  await expect(panel.locator('[data-testid=precondition][data-ok=false]')).toHaveCount(0);
+  // Reviewed again until the replica has caught up with the data just written.
+  await expect(async () => {
+    await panel.locator('[data-testid=review-plan]').click();
+    await expect(panel.locator('[data-testid=plan-title]')).toContainText(`Hot base backup of ${replica}`, { timeout: 2_000 });
+    await expect(panel.locator('[data-testid=precondition][data-ok=false]')).toHaveCount(0, { timeout: 2_000 });
+  }).toPass({ timeout: 120_000 });
   await expect(panel).toContainText('which kind: a hot base backup stops nothing');
   await panel.locator('[data-testid=confirm-name]').fill(replica);
   await panel.locator('[data-testid=execute]').click();
