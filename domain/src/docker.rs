@@ -28,6 +28,15 @@ pub struct ContainerEvent {
     pub time_nano: i64,
 }
 
+/// The network of a throwaway container.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ScratchNetwork {
+    /// None at all: nothing can reach it over TCP.
+    None,
+    /// The host's: it reaches what listens on loopback.
+    Host,
+}
+
 #[derive(Clone)]
 pub struct DockerControl {
     docker: Docker,
@@ -220,31 +229,19 @@ impl DockerControl {
         entrypoint: Vec<String>,
     ) -> Result<(), DockerError> {
         // No network at all: nothing can reach it over TCP.
-        self.create_and_start(name, image, binds, user, "none", entrypoint)
+        self.run_on_network(name, image, binds, user, ScratchNetwork::None, entrypoint)
             .await
     }
 
-    /// A throwaway container as `user` on the host's network (the stack's
-    /// members listen on loopback), e.g. `pg_basebackup` from a replica.
-    pub async fn run_on_host_network(
+    /// A throwaway container as `user` on `network`: [`ScratchNetwork::Host`]
+    /// reaches the stack's members on loopback (e.g. `pg_basebackup` from a replica).
+    pub async fn run_on_network(
         &self,
         name: &str,
         image: &str,
         binds: &[String],
         user: &str,
-        entrypoint: Vec<String>,
-    ) -> Result<(), DockerError> {
-        self.create_and_start(name, image, binds, user, "host", entrypoint)
-            .await
-    }
-
-    async fn create_and_start(
-        &self,
-        name: &str,
-        image: &str,
-        binds: &[String],
-        user: &str,
-        network: &str,
+        network: ScratchNetwork,
         entrypoint: Vec<String>,
     ) -> Result<(), DockerError> {
         let _ = self.remove(name).await;
@@ -255,7 +252,13 @@ impl DockerControl {
             user: Some(user.into()),
             labels: Some([("pg-console.scratch".to_string(), "true".to_string())].into()),
             host_config: Some(HostConfig {
-                network_mode: Some(network.into()),
+                network_mode: Some(
+                    match network {
+                        ScratchNetwork::None => "none",
+                        ScratchNetwork::Host => "host",
+                    }
+                    .into(),
+                ),
                 binds: Some(binds.to_vec()),
                 ..Default::default()
             }),

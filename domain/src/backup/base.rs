@@ -19,7 +19,7 @@ use super::frames::FrameStore;
 use super::run::{fail, measure_off_thread, progress};
 use super::staging::staging_root;
 use super::{pg_control, Manifest};
-use crate::docker::DockerControl;
+use crate::docker::{DockerControl, ScratchNetwork};
 use crate::operations::{JobHandle, OperationService};
 
 /// The scratch container's name (one backup at a time: under the cluster lock).
@@ -206,11 +206,12 @@ impl BaseRun<'_> {
             "--no-password".into(),
         ];
         self.docker
-            .run_on_host_network(
+            .run_on_network(
                 CONTAINER,
                 &image,
                 &[format!("{}:{INSIDE}", work.display())],
                 &format!("{uid}:{gid}"),
+                ScratchNetwork::Host,
                 cmd,
             )
             .await

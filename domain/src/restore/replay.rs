@@ -107,9 +107,12 @@ pub fn replay_conf(patroni_conf: &str, data_dir: &str, target: &ReplayTarget, ar
         "restore_command = 'false'\n"
     });
     out.push_str(match target {
-        ReplayTarget::Time(t) => return out + &format!(
+        ReplayTarget::Time(t) => {
+            return out
+                + &format!(
             "recovery_target_timeline = 'latest'\nrecovery_target_time = '{t}'\nrecovery_target_action = 'promote'\n"
-        ),
+        )
+        }
         ReplayTarget::End => "recovery_target_timeline = 'latest'\n",
         ReplayTarget::Consistent => {
             "recovery_target_timeline = 'current'\nrecovery_target = 'immediate'\nrecovery_target_action = 'promote'\n"
