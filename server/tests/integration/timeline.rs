@@ -230,6 +230,15 @@ async fn a_killed_leader_is_on_the_timeline_in_order_at_the_right_times() {
     // What HAProxy saw while the console was down is recovered at its next
     // start, at HAProxy's time: the old leader, a replica again, stopped
     // meanwhile.
+    // A DOWN to miss needs an UP first: the old leader, rejoined (maybe
+    // rewound and restarted), serves reads again before the console dies.
+    eventually(
+        Duration::from_secs(120),
+        "HAProxy marking it UP as a replica",
+        || async { haproxy_up_somewhere(&old).await.then_some(()) },
+    )
+    .await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
     app.kill();
     let stopped_at = domain::now_ms();
     let stopped = Stopped::new(&old);
@@ -257,18 +266,26 @@ async fn a_killed_leader_is_on_the_timeline_in_order_at_the_right_times() {
 
 /// Whether HAProxy's own stats say `server` is DOWN in every listener.
 async fn haproxy_down(server: &str) -> bool {
+    haproxy_states(server).await.is_some_and(|up| up.iter().all(|u| !u))
+}
+
+/// Whether HAProxy's own stats say `server` is UP in some listener.
+async fn haproxy_up_somewhere(server: &str) -> bool {
+    haproxy_states(server).await.is_some_and(|up| up.contains(&true))
+}
+
+/// `server`'s state (up or not) in each listener, from HAProxy's own stats.
+async fn haproxy_states(server: &str) -> Option<Vec<bool>> {
     let env = stack_env();
     let url = format!("http://{}:{}/;csv", env["BIND_ADDR"], env["STATS_PORT"]);
-    let Ok(r) = reqwest::get(url).await else { return false };
-    let text = r.text().await.unwrap_or_default();
-    let Ok(stats) = domain::haproxy::parse_stats_csv(&text, "primary", "replicas") else {
-        return false;
-    };
-    let rows: Vec<_> = stats
+    let text = reqwest::get(url).await.ok()?.text().await.ok()?;
+    let stats = domain::haproxy::parse_stats_csv(&text, "primary", "replicas").ok()?;
+    let up: Vec<bool> = stats
         .listeners
         .iter()
         .flat_map(|l| l.servers.iter())
         .filter(|s| s.name == server)
+        .map(|s| s.is_up())
         .collect();
-    !rows.is_empty() && rows.iter().all(|s| !s.is_up())
+    (!up.is_empty()).then_some(up)
 }
