@@ -386,15 +386,17 @@ async fn recover_backups_at_start(st: &AppState, b: &BackupSettings) {
     for line in domain::backup::fail_orphaned(b) {
         recovered(st, &line).await;
     }
-    if let Ok(docker) = domain::docker::DockerControl::connect().await {
-        if let Some(line) = domain::backup::base::remove_leftover(&docker).await {
+    // One connection to the engine for both recoveries.
+    let docker = domain::docker::DockerControl::connect().await;
+    if let Ok(docker) = &docker {
+        if let Some(line) = domain::backup::base::remove_leftover(docker).await {
             recovered(st, &line).await;
         }
     }
     if !domain::backup::journal::pending(&b.backups_dir).is_empty() {
-        match domain::docker::DockerControl::connect().await {
+        match &docker {
             Ok(docker) => {
-                for line in domain::backup::recover_interrupted(b, &docker, Recovery::AtStart).await {
+                for line in domain::backup::recover_interrupted(b, docker, Recovery::AtStart).await {
                     recovered(st, &line).await;
                 }
             }
