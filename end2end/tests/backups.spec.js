@@ -9,6 +9,7 @@ const { test, expect, shot } = require('./fixtures');
 const { execFileSync } = require('child_process');
 const fs = require('fs');
 const { login, users } = require('./login');
+const { reviewAndExecute } = require('./ops');
 
 function secret(name) {
   const file = process.env.PGC_STACK_SECRETS_FILE;
@@ -39,11 +40,7 @@ test('back up a replica, watch the bar, reload, verify with a test restore, dele
   await expect(page.locator('[data-testid=member-row][data-state=streaming]')).toHaveCount(2, { timeout: 90_000 });
   const replica = await page.locator('[data-testid=member-row][data-state=streaming]').first().getAttribute('data-member');
   await page.locator(`[data-testid=member-row][data-member=${replica}] [data-testid=op-backup]`).click();
-  await page.click('[data-testid=review-plan]');
-  await expect(page.locator('[data-testid=plan-title]')).toContainText(`Backup of ${replica}`);
-  await expect(page.locator('[data-testid=precondition][data-ok=false]')).toHaveCount(0);
-  await page.fill('[data-testid=confirm-name]', replica);
-  await page.click('[data-testid=execute]');
+  const job = await reviewAndExecute(page.locator('[data-testid=op-panel]'), { title: `Backup of ${replica}`, confirm: replica });
 
   // The bar advances: sample it while the copy runs (until the replica is
   // being stopped), then again on the reloaded page while the archive is
@@ -57,7 +54,6 @@ test('back up a replica, watch the bar, reload, verify with a test restore, dele
     expect([...seen].sort((a, b) => a - b), `progress values: ${seen}`).toEqual(seen);
     return seen;
   };
-  const job = page.locator('[data-testid=op-panel] [data-testid=job]');
   await expect(job).toHaveAttribute('data-live', 'websocket');
   const copying = await sample(job, job.locator('[data-testid=job-step]', { hasText: 'stopping' }));
   const archiving = await sample(job, job.locator('[data-testid=job-step]', { hasText: 'waiting until' }));
@@ -178,14 +174,9 @@ test('a hot base backup: the bar advances while no member stops', async ({ page 
   // Reviewed again until the replica has caught up with the data just written.
   await expect(async () => {
     await panel.locator('[data-testid=review-plan]').click();
-    await expect(panel.locator('[data-testid=plan-title]')).toContainText(`Hot base backup of ${replica}`, { timeout: 2_000 });
-    await expect(panel.locator('[data-testid=precondition][data-ok=false]')).toHaveCount(0, { timeout: 2_000 });
-  }).toPass({ timeout: 120_000 });
-  await expect(panel).toContainText('which kind: a hot base backup stops nothing');
-  await panel.locator('[data-testid=confirm-name]').fill(replica);
-  await panel.locator('[data-testid=execute]').click();
-
-  const job = panel.locator('[data-testid=job]');
+    await expect(panel).toContainText('which kind: a hot base backup stops nothing', { timeout: 2_000 });
+  }).toPass({ timeout: 30_000 });
+  const job = await reviewAndExecute(panel, { title: `Hot base backup of ${replica}`, confirm: replica });
   await expect(job).toHaveAttribute('data-live', 'websocket');
   const seen = [];
   const verifying = job.locator('[data-testid=job-step]', { hasText: 'pg_verifybackup' });

@@ -172,8 +172,11 @@ pub fn OperationPanel() -> impl IntoView {
         }
     });
 
+    // A new plan replaces the refusal of the last Execute: what it said was
+    // about the old plan.
     let review = Callback::new(move |_: ()| {
         if let Some(req) = launcher.get_untracked() {
+            execute.clear();
             prepare.dispatch(options.prepare(req));
         }
     });

@@ -582,15 +582,17 @@ async fn a_console_killed_mid_backup_starts_the_replica_again_on_restart() {
     // The fault, through the real system: the moment PostgreSQL on pg-2 has
     // shut down (its pid file is gone), the console hangs (SIGSTOP). It
     // cannot have started pg-2 again by then: it still has to compress what
-    // changed, and the container to exit. Docker finishes the stop it was
-    // asked for; then the console dies (SIGKILL).
+    // changed, and the container to exit. Then it dies (SIGKILL), and Docker
+    // finishes the stop it was asked for. (Killed only after: Patroni's
+    // exit joins its REST API's threads, and one of them may be waiting on
+    // a keep-alive connection of the frozen console until Docker's 120 s.)
     watch(120, "PostgreSQL on pg-2 stopped by the backup", || !pid_file.exists());
     app.hang();
+    app.kill();
     eventually(Duration::from_secs(60), "pg-2's container stopped", || async {
         (!running("pg-2")).then_some(())
     })
     .await;
-    app.kill();
     assert!(!running("pg-2"), "the replica is down while the console is dead");
     let next = spawn_app_with(&[("PGC_BACKUPS_DIR", &dir)]).await;
     eventually(
