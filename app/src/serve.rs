@@ -63,7 +63,7 @@ pub fn audit_filter(
         None => Ok(None),
         Some(t) => domain::datetime::parse_user_utc(&t).map(Some).ok_or_else(|| {
             ApiError::bad_input(format!(
-                "{field}: {:?} is not a date and time (YYYY-MM-DDTHH:MM, UTC, years 1970 to 9999)",
+                "{field}: {:?} is not a date and time (YYYY-MM-DDTHH:MM[:SS], UTC, years 1970 to 9999)",
                 t.chars().take(40).collect::<String>()
             ))
         }),

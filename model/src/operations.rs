@@ -147,7 +147,7 @@ impl Compression {
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum OpRequest {
-    /// `scheduled_at`: when (UTC, `YYYY-MM-DDTHH:MM`), or now.
+    /// `scheduled_at`: when (UTC, `YYYY-MM-DDTHH:MM[:SS]`), or now.
     Switchover {
         candidate: String,
         scheduled_at: Option<String>,

@@ -223,7 +223,7 @@ fn OptionsForm(kind: OpKind, options: OpOptions, review: Callback<()>) -> impl I
         <div class="filters">
             {shows_when.then(|| view! {
                 <label class="muted">"at (UTC, empty = now) "
-                    <input type="datetime-local" data-testid="op-when" prop:value=move || when.get()
+                    <input type="datetime-local" step="1" data-testid="op-when" prop:value=move || when.get()
                         on:input=move |ev| when.set(event_target_value(&ev))/>
                 </label>
             })}

@@ -39,9 +39,9 @@ pub(super) fn patronictl(t: &Topology, args: &str) -> String {
     )
 }
 
-/// `YYYY-MM-DDTHH:MM` (UTC) → Patroni's ISO 8601 with zone; Err when malformed or past.
+/// `YYYY-MM-DDTHH:MM[:SS]` (UTC) → Patroni's ISO 8601 with zone; Err when malformed or past.
 pub fn patroni_time(at: &str, now_ms: i64) -> Result<String, String> {
-    let malformed = || format!("{at:?} is not a date and time (YYYY-MM-DDTHH:MM, UTC)");
+    let malformed = || format!("{at:?} is not a date and time (YYYY-MM-DDTHH:MM[:SS], UTC)");
     let ms = crate::datetime::parse_user_utc(at).ok_or_else(malformed)?;
     if ms <= now_ms {
         return Err(format!("{} UTC is in the past", at.trim()));
