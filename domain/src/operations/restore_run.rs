@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use model::backups::{BackupKind, RestorePhase};
 use model::topology::human_bytes;
+use model::topology::MemberState;
 use model::Topology;
 
 use super::jobs::JobHandle;
@@ -48,6 +49,27 @@ fn test_restore_rows(m: &Manifest) -> Vec<(String, u64)> {
 /// How long the restored cluster may take to become healthy.
 fn timeout(svc: &OperationService) -> Duration {
     Duration::from_secs(svc.reinit.restore_timeout_secs.max(30))
+}
+
+/// How long the member to lead may stay down after Patroni first reported
+/// that PostgreSQL failed to start. Patroni tries again on every loop, so
+/// a data directory PostgreSQL refuses (another major version, a damaged
+/// control file) fails again and again: the rollback starts after this,
+/// not after the whole timeout.
+const START_FAILED_FOR: Duration = Duration::from_secs(15);
+
+/// Since when `member` has been failing to start: the first time Patroni
+/// reported "start failed", kept until PostgreSQL runs. (Between two
+/// failures Patroni says "starting", or does not answer while it starts.)
+fn start_failing_since(t: &Topology, member: &str, since: Option<Instant>, now: Instant) -> Option<Instant> {
+    let m = t.members.iter().find(|m| m.name == member)?;
+    let failed = m.state == "start failed" || m.raw_state.as_deref() == Some("start failed");
+    let runs = matches!(m.state, MemberState::Running | MemberState::Streaming);
+    match since {
+        _ if runs => None,
+        Some(s) => Some(s),
+        None => failed.then_some(now),
+    }
 }
 
 impl OperationService {
@@ -281,10 +303,20 @@ impl OperationService {
         docker.start(&j.leader).await.map_err(|e| e.to_string())?;
         job.step(format!("waiting for Patroni to make {} the leader", j.leader))
             .await;
+        let mut failing_since = None;
         loop {
             let t = self.patroni.topology().await;
             if t.leader().is_some_and(|l| l.name == j.leader) && self.writable_now().await {
                 break;
+            }
+            failing_since = start_failing_since(&t, &j.leader, failing_since, Instant::now());
+            if failing_since.is_some_and(|s| s.elapsed() >= START_FAILED_FOR) {
+                return Err(format!(
+                    "PostgreSQL on {} does not start from the restored data: Patroni has reported \"start failed\" for {} s (the reason is in {}'s log, on the Logs page)",
+                    j.leader,
+                    START_FAILED_FOR.as_secs(),
+                    j.leader
+                ));
             }
             if Instant::now() > deadline {
                 return Err(format!("{} did not become a writable leader in time", j.leader));
@@ -377,5 +409,33 @@ impl OperationService {
             Some(p) => super::write_probe::writable(p).await,
             None => true,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The recorded healthy cluster with pg-2 as Patroni reports it now.
+    fn pg2(state: &str) -> Topology {
+        let mut t = super::super::plan_tests::recorded();
+        let m = t.members.iter_mut().find(|m| m.name == "pg-2").unwrap();
+        m.state = MemberState::from(state);
+        m.raw_state = Some(state.into());
+        t
+    }
+
+    #[test]
+    fn a_start_failure_counts_from_the_first_report_until_postgresql_runs() {
+        let (t0, t1) = (Instant::now(), Instant::now() + Duration::from_secs(3));
+        assert_eq!(start_failing_since(&pg2("starting"), "pg-2", None, t0), None);
+        assert_eq!(start_failing_since(&pg2("start failed"), "pg-2", None, t0), Some(t0));
+        // Patroni's next attempt ("starting"), or no answer: still failing since t0.
+        assert_eq!(start_failing_since(&pg2("starting"), "pg-2", Some(t0), t1), Some(t0));
+        assert_eq!(start_failing_since(&pg2("unreachable"), "pg-2", Some(t0), t1), Some(t0));
+        assert_eq!(start_failing_since(&pg2("start failed"), "pg-2", Some(t0), t1), Some(t0));
+        // It runs: no longer failing.
+        assert_eq!(start_failing_since(&pg2("running"), "pg-2", Some(t0), t1), None);
+        assert_eq!(start_failing_since(&pg2("start failed"), "pg-1", None, t0), None);
     }
 }

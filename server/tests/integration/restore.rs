@@ -220,7 +220,9 @@ async fn restore_brings_back_the_backup_and_keeps_the_previous_data_until_discar
 #[ignore = "needs the real stack: run scripts/test"]
 async fn a_failed_restore_changes_nothing_or_puts_the_previous_data_back() {
     let _g = lock_stack();
-    let app = spawn_app_with(&[("PGC_RESTORE_TIMEOUT_SECS", "45")]).await;
+    // A timeout far longer than the start failure's 15 s: the rollback below
+    // must come from Patroni's "start failed", not from the timeout.
+    let app = spawn_app_with(&[("PGC_RESTORE_TIMEOUT_SECS", "240")]).await;
     let _ = std::fs::remove_dir_all(kept_root(&app));
     sql(&app, "drop table if exists pgc_canary; create table pgc_canary(x int); insert into pgc_canary select generate_series(1, 10)");
     let backup = take_backup(&app, "pg-2").await;
@@ -247,8 +249,9 @@ async fn a_failed_restore_changes_nothing_or_puts_the_previous_data_back() {
     assert_eq!(sql(&app, "select count(*) from pgc_canary"), "20");
 
     // 2. An archive that was bad when it was made (its manifest agrees with
-    // it): PostgreSQL 15 will not start a data directory that says 14. The
-    // restore times out, and the previous data comes back.
+    // it): PostgreSQL 15 will not start a data directory that says 14.
+    // Patroni reports "start failed" on every try; the restore gives up 15 s
+    // after the first, and the previous data comes back.
     std::fs::write(&archive, &original).unwrap();
     let work = app.data_dir.join("repack");
     std::fs::create_dir_all(&work).unwrap();
@@ -295,6 +298,7 @@ async fn a_failed_restore_changes_nothing_or_puts_the_previous_data_back() {
         matches!(job.outcome, Some(Err(_))) && e.contains("previous data is back"),
         "{e}"
     );
+    assert!(e.contains("pg-2 does not start from the restored data"), "{e}");
     healthy(&app).await;
     assert_eq!(
         sql(&app, "select count(*) from pgc_canary"),
