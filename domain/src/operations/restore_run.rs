@@ -433,7 +433,10 @@ mod tests {
         // Patroni's next attempt ("starting"), or no answer: still failing since t0.
         assert_eq!(start_failing_since(&pg2("starting"), "pg-2", Some(t0), t1), Some(t0));
         assert_eq!(start_failing_since(&pg2("unreachable"), "pg-2", Some(t0), t1), Some(t0));
-        assert_eq!(start_failing_since(&pg2("start failed"), "pg-2", Some(t0), t1), Some(t0));
+        assert_eq!(
+            start_failing_since(&pg2("start failed"), "pg-2", Some(t0), t1),
+            Some(t0)
+        );
         // It runs: no longer failing.
         assert_eq!(start_failing_since(&pg2("running"), "pg-2", Some(t0), t1), None);
         assert_eq!(start_failing_since(&pg2("start failed"), "pg-1", None, t0), None);
