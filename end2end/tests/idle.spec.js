@@ -1,15 +1,18 @@
 // An idle websocket through Traefik: the job feed stays open for three
 // minutes with nothing to say but the server's pings, then still delivers.
 //
-// scripts/test runs this file on its own, while the benchmarks run: they
-// spawn their own console, so the deployed console's job feed stays idle. It
+// scripts/test runs this file on its own, as soon as the console is
+// deployed, while the integration tests run: they spawn their own consoles,
+// so the deployed console's job feed stays idle (and the cluster may be
+// anything but healthy meanwhile: nothing here needs it until the end). It
 // starts its operation only once the file named by PGC_E2E_AFTER exists
-// (scripts/test creates it when the benchmarks are done), so that operation
-// does not overlap theirs on the cluster. Without PGC_E2E_AFTER it does not
-// wait.
+// (scripts/test creates it when the integration tests are done), so that
+// operation does not overlap theirs on the cluster. Without PGC_E2E_AFTER it
+// does not wait.
 const fs = require('fs');
 const { test, expect, waitHealthy } = require('./fixtures');
 const { login } = require('./login');
+const { reviewAndExecute } = require('./ops');
 
 async function othersDone() {
   const marker = process.env.PGC_E2E_AFTER;
@@ -20,7 +23,6 @@ async function othersDone() {
 test('a live feed stays open through Traefik for three idle minutes, then still delivers', async ({ page }) => {
   test.setTimeout(1_200_000);
   await login(page, 'admin');
-  await waitHealthy(page);
   const opened = await page.evaluate(() => new Promise((resolve) => {
     const ws = new WebSocket(`wss://${location.host}/ws/jobs`);
     window.__feed = { messages: [], closed: false };
@@ -42,9 +44,7 @@ test('a live feed stays open through Traefik for three idle minutes, then still 
   await waitHealthy(page);
   const replica = await page.locator('[data-testid=member-row][data-state=streaming]').first().getAttribute('data-member');
   await page.locator(`[data-testid=member-row][data-member=${replica}] [data-testid=op-reload]`).click();
-  await page.click('[data-testid=review-plan]');
-  await page.fill('[data-testid=confirm-name]', replica);
-  await page.click('[data-testid=execute]');
+  await reviewAndExecute(page.locator('[data-testid=op-panel]'), { title: `Reload ${replica}`, confirm: replica });
   await expect.poll(() => page.evaluate(() => window.__feed.messages.some((m) => m.includes('Reload'))), { timeout: 30_000 }).toBe(true);
   await expect(page.locator('[data-testid=job-outcome]')).toHaveAttribute('data-ok', 'true', { timeout: 60_000 });
 });
