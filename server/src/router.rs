@@ -389,7 +389,7 @@ async fn recover_backups_at_start(st: &AppState, b: &BackupSettings) {
     // One connection to the engine for both recoveries.
     let docker = domain::docker::DockerControl::connect().await;
     if let Ok(docker) = &docker {
-        if let Some(line) = domain::backup::base::remove_leftover(docker).await {
+        if let Some(line) = domain::backup::base::remove_leftover(docker, &b.backups_dir).await {
             recovered(st, &line).await;
         }
     }
@@ -409,7 +409,7 @@ async fn recover_backups_at_start(st: &AppState, b: &BackupSettings) {
 /// running `pg_basebackup` (its backup is marked failed at the next start).
 async fn stop_interrupted_backups(st: &AppState, b: &BackupSettings) {
     if let Ok(docker) = domain::docker::DockerControl::connect().await {
-        if let Some(line) = domain::backup::base::remove_leftover(&docker).await {
+        if let Some(line) = domain::backup::base::remove_leftover(&docker, &b.backups_dir).await {
             recovered(st, &format!("at shutdown: {line}")).await;
         }
     }

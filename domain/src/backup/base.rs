@@ -370,12 +370,16 @@ fn exit_reason(code: i64, logs: &str) -> String {
     }
 }
 
-/// At start or shutdown: remove a base backup's container left running (a
-/// `pg_basebackup` only reads from its replica: ending it changes nothing
-/// there; the backup itself is marked failed by [`super::fail_orphaned`]).
-pub async fn remove_leftover(docker: &DockerControl) -> Option<String> {
+/// At start or shutdown: remove the base backup's container this console
+/// left running (a `pg_basebackup` only reads from its replica: ending it
+/// changes nothing there; the backup itself is marked failed by
+/// [`super::fail_orphaned`]). Its copy goes to this console's
+/// `backups_dir/.staging`: a container bound elsewhere is another console's
+/// (a second console on the same engine), and is left alone.
+pub async fn remove_leftover(docker: &DockerControl, backups_dir: &Path) -> Option<String> {
+    let ours = backups_dir.join(".staging");
     match docker.inspect_if_exists(CONTAINER).await {
-        Ok(Some(_)) => Some(match docker.remove(CONTAINER).await {
+        Ok(Some(info)) if copies_into(&info, &ours) => Some(match docker.remove(CONTAINER).await {
             Ok(()) => format!("removed {CONTAINER}, left by an interrupted hot base backup"),
             Err(e) => format!("cannot remove {CONTAINER} (an interrupted hot base backup's): {e}"),
         }),
@@ -383,9 +387,43 @@ pub async fn remove_leftover(docker: &DockerControl) -> Option<String> {
     }
 }
 
+/// Whether the container's bind mounts include a folder under `staging`.
+fn copies_into(info: &bollard::models::ContainerInspectResponse, staging: &Path) -> bool {
+    let binds = info.host_config.as_ref().and_then(|h| h.binds.as_ref());
+    binds.is_some_and(|b| {
+        b.iter()
+            .filter_map(|bind| bind.split(':').next())
+            .any(|source| Path::new(source).starts_with(staging))
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::exit_reason;
+
+    #[test]
+    fn only_a_copy_into_this_consoles_staging_is_its_leftover() {
+        use bollard::models::{ContainerInspectResponse, HostConfig};
+        let with = |binds: &[&str]| ContainerInspectResponse {
+            host_config: Some(HostConfig {
+                binds: Some(binds.iter().map(|b| b.to_string()).collect()),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let ours = std::path::Path::new("/srv/backups/.staging");
+        assert!(super::copies_into(
+            &with(&["/srv/backups/.staging/20261201-1:/backup"]),
+            ours
+        ));
+        assert!(!super::copies_into(
+            &with(&["/srv/other/.staging/20261201-1:/backup"]),
+            ours
+        ));
+        assert!(!super::copies_into(&with(&["/srv/backups/.staging-x/1:/backup"]), ours));
+        assert!(!super::copies_into(&with(&[]), ours));
+        assert!(!super::copies_into(&ContainerInspectResponse::default(), ours));
+    }
 
     #[test]
     fn a_failed_tool_says_how_it_ended() {

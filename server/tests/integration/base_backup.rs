@@ -331,3 +331,53 @@ async fn a_base_backup_killed_mid_copy_fails_cleanly_and_the_replica_runs_on() {
     ensure_replica(&app, "pg-2").await;
     sql(&app, "DROP TABLE base_bulk");
 }
+
+/// At its start a console removes the `pg_basebackup` container its own
+/// interrupted backup left (bound to its backups folder), audited; one that
+/// copies elsewhere belongs to another console on the same engine (as the
+/// deployed console beside these tests) and is left running.
+#[tokio::test]
+#[ignore = "needs the real stack: run scripts/test"]
+async fn a_starting_console_removes_its_own_leftover_copy_only() {
+    let _g = lock_stack();
+    let container = domain::backup::base::CONTAINER;
+    let image = String::from_utf8(docker(&["inspect", "-f", "{{.Config.Image}}", "pg-2"]).stdout).unwrap();
+    let root = std::env::temp_dir().join(format!("pgc-leftover-{}", std::process::id()));
+    let (mine, theirs) = (root.join("mine"), root.join("theirs"));
+    let copy_into = |backups: &std::path::Path| {
+        let work = backups.join(".staging").join("20261201-000000-pg-2");
+        std::fs::create_dir_all(&work).unwrap();
+        docker(&["rm", "-f", container]);
+        let bind = format!("{}:/backup", work.display());
+        let out = docker(&[
+            "run",
+            "-d",
+            "--name",
+            container,
+            "--network",
+            "none",
+            "-v",
+            &bind,
+            "--entrypoint",
+            "sleep",
+            image.trim(),
+            "300",
+        ]);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    };
+    let mine_dir = mine.display().to_string();
+
+    copy_into(&theirs);
+    let app = spawn_app_with(&[("PGC_BACKUPS_DIR", &mine_dir)]).await;
+    assert!(running(container), "another console's copy is left running");
+    assert!(!audit_rows(&app, "action=backup_recovered").await.contains(container));
+    drop(app);
+
+    copy_into(&mine);
+    let app = spawn_app_with(&[("PGC_BACKUPS_DIR", &mine_dir)]).await;
+    assert!(!running(container), "its own leftover is removed before it serves");
+    let audit = audit_rows(&app, "action=backup_recovered").await;
+    assert!(audit.contains("left by an interrupted hot base backup"), "{audit}");
+    docker(&["rm", "-f", container]);
+    let _ = std::fs::remove_dir_all(&root);
+}
