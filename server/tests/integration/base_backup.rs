@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use crate::backups::running;
 use crate::pitr::{discard_kept, leader_now, prepare_to_time, succeeded};
-use crate::restore::{healthy, prepare, run, sql, start, started_at};
+use crate::restore::{healthy, prepare, prepare_caught_up, run, sql, start, started_at};
 use crate::support::*;
 use crate::wal_archive::wal_until;
 use model::backups::{BackupKind, BackupRow};
@@ -62,7 +62,7 @@ impl Drop for Writer {
 /// does; the job and every progress phase seen.
 async fn take_base_backup(app: &TestApp, member: &str) -> (Plan, OpJob, Vec<String>) {
     ensure_replica(app, member).await;
-    let p = prepare(
+    let p = prepare_caught_up(
         app,
         &[("kind", "base_backup"), ("member", member), ("compression", "zstd")],
     )
