@@ -380,15 +380,10 @@ async fn retention_keeps_the_newest_and_audits_what_it_deletes() {
         psql(&env, &env["WRITE_PORT"], "SELECT pg_switch_wal(); CREATE TABLE IF NOT EXISTS retention_wal(x int); INSERT INTO retention_wal VALUES (1); SELECT pg_switch_wal(); CHECKPOINT;");
         // (and both replicas caught up with it, as Patroni reports them).
         ensure_replica(&app, "pg-2").await;
-        let plan = eventually(
-            Duration::from_secs(120),
-            "both replicas caught up for a backup",
-            || async {
-                let plan = prepare_backup(&app, "pg-2", "zstd").await;
-                plan.can_run().then_some(plan)
-            },
-        )
-        .await;
+        let plan =
+            crate::restore::prepare_caught_up(&app, &[("kind", "backup"), ("member", "pg-2"), ("compression", "zstd")])
+                .await;
+        assert!(plan.can_run(), "{:?}", plan.preconditions);
         let id = start(&app, &plan).await;
         let job = wait_job(&app, &app.http, &id).await;
         assert!(matches!(job.outcome, Some(Ok(_))), "{job:?}");

@@ -285,15 +285,12 @@ async fn a_base_backup_killed_mid_copy_fails_cleanly_and_the_replica_runs_on() {
     );
     let started = started_at("pg-2");
     // Once pg-2 has replayed that much WAL.
-    let p = eventually(Duration::from_secs(180), "pg-2 caught up for a backup", || async {
-        let p = prepare(
-            &app,
-            &[("kind", "base_backup"), ("member", "pg-2"), ("compression", "zstd")],
-        )
-        .await;
-        p.can_run().then_some(p)
-    })
+    let p = prepare_caught_up(
+        &app,
+        &[("kind", "base_backup"), ("member", "pg-2"), ("compression", "zstd")],
+    )
     .await;
+    assert!(p.can_run(), "{:?}", p.preconditions);
     let id = start(&app, &p, "").await;
     let container = domain::backup::base::CONTAINER;
     eventually(Duration::from_secs(60), "pg_basebackup running", || async {
