@@ -374,6 +374,20 @@ impl OpForm {
 pub struct Precondition {
     pub ok: bool,
     pub text: String,
+    /// A failure that usually passes by itself within seconds: a
+    /// streaming replica's lag right after bulk writes. Execute checks
+    /// such a failure again for a few seconds before it refuses.
+    #[serde(default)]
+    pub momentary: bool,
+}
+
+impl Precondition {
+    /// Whether Execute should check again before refusing: something
+    /// failed, and every failure is momentary.
+    pub fn only_momentary_failures(all: &[Precondition]) -> bool {
+        let mut failed = all.iter().filter(|p| !p.ok).peekable();
+        failed.peek().is_some() && failed.all(|p| p.momentary)
+    }
 }
 
 /// The server's answer to "prepare": what it will do and whether it may.

@@ -8,7 +8,7 @@ use model::operations::{OpRequest, Precondition};
 use model::topology::human_bytes;
 
 use super::operation::{Operation, PlanCtx, RunCtx, RunResult};
-use super::plan::{member, pass, Draft};
+use super::plan::{member, momentary_failure, pass, Draft};
 use crate::naming::data_dir_name;
 
 pub struct Backup;
@@ -35,16 +35,22 @@ impl Operation for Backup {
             },
         ));
         let others = t.members.iter().filter(|x| x.name != *m && x.caught_up()).count();
-        pre.push(pass(
-            others > 0 || *allow_only_replica,
-            if others > 0 {
-                format!("{others} other healthy replica(s) keep serving reads meanwhile")
-            } else if *allow_only_replica {
-                format!("{m} is the only healthy replica: you chose to stop it anyway; the leader serves alone meanwhile")
+        pre.push(if others > 0 {
+            pass(true, format!("{others} other healthy replica(s) keep serving reads meanwhile"))
+        } else if *allow_only_replica {
+            pass(
+                true,
+                format!("{m} is the only healthy replica: you chose to stop it anyway; the leader serves alone meanwhile"),
+            )
+        } else {
+            let text = format!("{m} is the only healthy replica{}: stopping it leaves the leader alone (tick \"even if it is the only healthy replica\" to go ahead)", why_others_unhealthy(t, m));
+            // Another replica that streams is only lagging: healthy again in moments.
+            if t.members.iter().any(|x| x.name != *m && x.streams()) {
+                momentary_failure(text)
             } else {
-                format!("{m} is the only healthy replica{}: stopping it leaves the leader alone (tick \"even if it is the only healthy replica\" to go ahead)", why_others_unhealthy(t, m))
-            },
-        ));
+                pass(false, text)
+            }
+        });
         let dir = data_dir_name(m);
         Draft {
             title: format!("Backup of {m}"),
@@ -123,14 +129,11 @@ pub(super) fn target_checks(req: &OpRequest, ctx: &PlanCtx, pre: &mut Vec<Precon
     }
     pre.push(pass(x.streams(), format!("{m} is {}", x.state)));
     pre.push(match (x.lag_bytes, ctx.max_lag) {
-        (Some(l), Some(max)) if l > max => pass(
-            false,
-            format!(
-                "{m} lags {}; the bound for backups is {}: wait until it catches up",
-                human_bytes(l),
-                human_bytes(max)
-            ),
-        ),
+        (Some(l), Some(max)) if l > max => momentary_failure(format!(
+            "{m} lags {}; the bound for backups is {}: wait until it catches up",
+            human_bytes(l),
+            human_bytes(max)
+        )),
         (Some(l), _) => pass(true, format!("{m} lags {}", human_bytes(l))),
         (None, _) => pass(false, format!("{m}'s replication lag is unknown")),
     });

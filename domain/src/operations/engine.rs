@@ -1,12 +1,12 @@
 //! The protocol every operation follows, whatever it does: prepare (the
 //! operation's plan, and a single-use token when its preconditions pass) →
 //! confirm → execute (token, typed name and password checked, the plan and
-//! its preconditions evaluated again under the cluster-wide lock, then the
-//! operation runs as a job whose steps are streamed and audited).
+//! its preconditions evaluated again under the cluster-wide lock, for a few
+//! seconds while only a replica's lag fails them, then the operation runs as a job whose steps are streamed and audited).
 
 use std::sync::Arc;
 
-use model::operations::{OpJob, OpKind, OpRequest, Plan};
+use model::operations::{OpJob, OpKind, OpRequest, Plan, Precondition};
 use model::Topology;
 use sha2::{Digest, Sha256};
 
@@ -23,6 +23,9 @@ pub struct Confirmation<'a> {
     pub typed_name: &'a str,
     pub password: Option<&'a str>,
 }
+
+/// How long Execute checks momentary failures again before it refuses.
+pub const MOMENTARY_WAIT: std::time::Duration = std::time::Duration::from_secs(15);
 
 impl OperationService {
     async fn max_lag(&self, t: &Topology) -> Option<u64> {
@@ -168,6 +171,22 @@ impl OperationService {
             })
     }
 
+    /// The draft Execute checks, under the lock: drafted again each second,
+    /// for up to [`MOMENTARY_WAIT`], while its only failed preconditions are
+    /// momentary (a replica's lag right after bulk writes), so that Execute
+    /// does not refuse what the plan a moment ago allowed and what passes
+    /// again in seconds.
+    async fn settled_draft(&self, caller: &Caller, req: &OpRequest) -> (plan::Draft, Topology) {
+        let t0 = std::time::Instant::now();
+        loop {
+            let (d, before) = self.draft(caller, req).await;
+            if t0.elapsed() >= MOMENTARY_WAIT || !Precondition::only_momentary_failures(&d.preconditions) {
+                return (d, before);
+            }
+            tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+        }
+    }
+
     async fn check_and_start(self: &Arc<Self>, caller: &Caller, c: Confirmation<'_>) -> Result<String, OpError> {
         let token = c.token;
         self.confirm(caller, c).await?;
@@ -181,7 +200,7 @@ impl OperationService {
                 user: h.user,
                 since: utc(h.since_ms),
             })?;
-        let (d, before) = self.draft(caller, &b.request).await;
+        let (d, before) = self.settled_draft(caller, &b.request).await;
         if Self::plan_digest(&d, &b.request) != b.plan_digest {
             return Err(OpError::Changed {
                 was: b.title.clone(),

@@ -31,7 +31,7 @@ mod switchover;
 mod wait;
 pub mod write_probe;
 
-pub use engine::Confirmation;
+pub use engine::{Confirmation, MOMENTARY_WAIT};
 pub use guard::{CatalogLock, Holder, OpLock, TokenBinding, TokenError, TokenStore};
 pub use jobs::{JobHandle, Jobs};
 

@@ -21,7 +21,20 @@ pub struct Draft {
 }
 
 pub(super) fn pass(ok: bool, text: impl Into<String>) -> Precondition {
-    Precondition { ok, text: text.into() }
+    Precondition {
+        ok,
+        text: text.into(),
+        momentary: false,
+    }
+}
+
+/// A failed check that usually passes within seconds (a streaming
+/// replica's lag under writes), which Execute checks again before refusing.
+pub(super) fn momentary_failure(text: impl Into<String>) -> Precondition {
+    Precondition {
+        momentary: true,
+        ..pass(false, text)
+    }
 }
 
 /// `patronictl` inside the first member, as the SOP runs it.
@@ -106,14 +119,11 @@ pub(super) fn candidate_checks(t: &Topology, name: &str, max_lag: Option<u64>, o
     out.push(pass(ok, format!("{name} is {}{why}", m.state)));
     match (m.lag_bytes, max_lag) {
         (None, _) => out.push(pass(false, format!("{name}'s replication lag is unknown"))),
-        (Some(l), Some(max)) if l > max => out.push(pass(
-            false,
-            format!(
-                "{name} lags {}; maximum_lag_on_failover is {}, so Patroni would refuse it",
-                human_bytes(l),
-                human_bytes(max)
-            ),
-        )),
+        (Some(l), Some(max)) if l > max => out.push(momentary_failure(format!(
+            "{name} lags {}; maximum_lag_on_failover is {}, so Patroni would refuse it",
+            human_bytes(l),
+            human_bytes(max)
+        ))),
         (Some(l), _) => out.push(pass(true, format!("{name} lags {}", human_bytes(l)))),
     }
     if m.tags.get("nofailover").map(|v| v == "true").unwrap_or(false) {

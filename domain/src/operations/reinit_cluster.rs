@@ -97,7 +97,11 @@ pub struct ReinitSettings {
 const ETCD_ENTRIES: &[&str] = &["member"];
 
 fn pass(ok: bool, text: impl Into<String>) -> Precondition {
-    Precondition { ok, text: text.into() }
+    Precondition {
+        ok,
+        text: text.into(),
+        momentary: false,
+    }
 }
 
 /// The names in `dir` that `expected` does not accept.

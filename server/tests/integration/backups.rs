@@ -503,16 +503,26 @@ async fn refusals_stop_no_container() {
     }
 }
 
+/// A replica's lag is a momentary failure: Execute checks it again for a
+/// few seconds (`MOMENTARY_WAIT`) before refusing. Two plans are made while
+/// pg-2 is caught up; then pg-2's WAL receiver is frozen (SIGSTOP) while the
+/// leader writes ~60 MB of WAL, so its lag grows past the backup bound
+/// (16 MiB). A new plan is refused; the first plan's Execute waits, then is
+/// refused with the lag and nothing is stopped; the second plan's Execute,
+/// during which the receiver resumes, runs.
 #[tokio::test]
 #[ignore = "needs the real stack: run scripts/test"]
-async fn a_lagging_replica_is_refused_and_nothing_is_stopped() {
+async fn a_lagging_replica_is_waited_for_briefly_then_refused_and_nothing_is_stopped() {
     let _g = lock_stack();
     let app = spawn_app().await;
     ensure_replica(&app, "pg-2").await;
     let env = stack_env();
-    // A real receive lag: pg-2's WAL receiver is frozen (SIGSTOP) while the
-    // leader writes ~60 MB of WAL; Patroni's lag for pg-2 grows past the
-    // backup bound (16 MiB) at its next loop.
+    let form = [("kind", "backup"), ("member", "pg-2"), ("compression", "zstd")];
+    let (refused, runs) = (
+        crate::restore::prepare_caught_up(&app, &form).await,
+        crate::restore::prepare_caught_up(&app, &form).await,
+    );
+    assert!(refused.can_run() && runs.can_run(), "{:?}", runs.preconditions);
     let frozen = FrozenReceiver::new("pg-2");
     psql(
         &env,
@@ -529,21 +539,38 @@ async fn a_lagging_replica_is_refused_and_nothing_is_stopped() {
     assert!(
         !p.can_run()
             && p.preconditions.iter().any(|x| !x.ok
+                && x.momentary
                 && x.text.contains("the bound for backups is")
                 && x.text.contains("wait until it catches up")),
         "lag {lag}: {:?}",
         p.preconditions
     );
-    // Executing it anyway is refused too, and nothing is stopped.
-    let (s, t) = execute(&app, &p).await;
-    assert_ne!(s, StatusCode::OK, "{t}");
+    // Still lagging after the wait: refused with the lag, nothing stopped.
+    let t0 = std::time::Instant::now();
+    let (s, t) = execute(&app, &refused).await;
+    let waited = t0.elapsed();
+    assert_eq!(s, StatusCode::PRECONDITION_FAILED, "{t}");
+    assert!(
+        t.contains("pg-2 lags ") && t.contains("wait until it catches up"),
+        "{t}"
+    );
+    assert!(
+        waited >= domain::operations::MOMENTARY_WAIT,
+        "refused after {waited:?} only"
+    );
     for c in ["pg-0", "pg-1", "pg-2"] {
         assert!(running(c), "{c} was stopped by a refused backup");
     }
-    drop(frozen);
+    // The receiver resumes 2 s into the second Execute: the backup runs.
+    let (executed, ()) = tokio::join!(execute(&app, &runs), async move {
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        drop(frozen);
+    });
+    assert_eq!(executed.0, StatusCode::OK, "{}", executed.1);
+    let job = wait_job(&app, &app.http, &serde_json::from_str::<String>(&executed.1).unwrap()).await;
+    assert!(matches!(job.outcome, Some(Ok(_))), "{job:?}");
     psql(&env, &env["WRITE_PORT"], "drop table lag_fill");
     ensure_replica(&app, "pg-2").await;
-    assert!(catalog(&app).await.is_empty());
 }
 
 /// A console whose backups go to a fresh directory the next console will

@@ -204,6 +204,102 @@ async fn the_archive_follows_a_switchover_and_a_stopped_receiver_catches_up() {
     );
 }
 
+/// A history file of `member`'s `pg_wal`, moved aside until dropped.
+struct HistoryAside {
+    member: String,
+    name: String,
+}
+
+impl HistoryAside {
+    fn new(member: &str, timeline: u32) -> Self {
+        let name = format!("{timeline:08X}.history");
+        let script = format!("f=/home/postgres/data/pg_wal/{name}; if [ -f $f ]; then mv $f /tmp/{name}; fi");
+        assert!(docker(&["exec", member, "sh", "-c", &script]).status.success());
+        HistoryAside {
+            member: member.into(),
+            name,
+        }
+    }
+}
+
+impl Drop for HistoryAside {
+    fn drop(&mut self) {
+        let n = &self.name;
+        let script = format!("if [ -f /tmp/{n} ]; then mv /tmp/{n} /home/postgres/data/pg_wal/{n}; fi");
+        let _ = Command::new("docker")
+            .args(["exec", &self.member, "sh", "-c", &script])
+            .output();
+    }
+}
+
+/// pg-wal stopped across a switchover resumes its partial segment of the
+/// old timeline, with that timeline's history file it keeps, even when the
+/// new leader lacks the file (a member rebuilt from another has only the
+/// history files of later timelines; pg_receivewal would ask it, be refused,
+/// and start over and over).
+#[tokio::test]
+#[ignore = "needs the real stack: run scripts/test"]
+async fn a_receiver_stopped_across_a_switchover_resumes_without_the_leaders_old_history_file() {
+    let _g = lock_stack();
+    let env = stack_env();
+    let app = spawn_app().await;
+    let w = wal_until(&app, "pg-wal receiving", |w| w.status == WalReceiverStatus::Receiving).await;
+    let leader_tl = || async { app.overview().await.topology.leader().unwrap().timeline.unwrap() as u32 };
+    if leader_tl().await == 1 {
+        // Timeline 1 has no history file: move to the next one.
+        switch_over(&app, "").await;
+        write_and_switch(&env, "onto-timeline-2");
+        wal_until(&app, "pg-wal on timeline 2", |n| {
+            n.status == WalReceiverStatus::Receiving && n.files.newest_segment.as_deref().map(timeline_of) == Some(2)
+        })
+        .await;
+    }
+    let tl = leader_tl().await;
+    // pg-wal holds a partial segment of timeline tl when it stops (with none,
+    // it would start from the slot's position on the new timeline).
+    let receiving = archive_dir(&env, w.system_identifier.as_deref().unwrap()).join(".receiving");
+    psql(&env, &env["WRITE_PORT"], "CREATE TABLE IF NOT EXISTS wal_archive_test(at timestamptz default now(), marker text); INSERT INTO wal_archive_test(marker) VALUES ('partial')");
+    eventually(
+        Duration::from_secs(30),
+        "a partial segment of the leader's timeline",
+        || async {
+            let prefix = format!("{tl:08X}");
+            std::fs::read_dir(&receiving)
+                .ok()?
+                .flatten()
+                .any(|e| {
+                    let n = e.file_name().to_string_lossy().to_string();
+                    n.starts_with(&prefix) && n.ends_with(".partial")
+                })
+                .then_some(())
+        },
+    )
+    .await;
+    let since = domain::now_ms() / 1000;
+    let stopped = Stopped::new("pg-wal");
+    let new = switch_over(&app, "").await;
+    let _aside = HistoryAside::new(&new, tl);
+    drop(stopped);
+    write_and_switch(&env, "after-resume");
+    let back = wal_until(&app, "pg-wal receiving on the new timeline", |n| {
+        n.status == WalReceiverStatus::Receiving && n.files.newest_segment.as_deref().map(timeline_of) == Some(tl + 1)
+    })
+    .await;
+    assert_eq!(back.files.gaps, w.files.gaps, "no new gap");
+    let logs = Command::new("docker")
+        .args(["logs", "--since", &since.to_string(), "pg-wal"])
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&logs.stderr).to_string() + &String::from_utf8_lossy(&logs.stdout);
+    let resumed = format!("(timeline {tl})");
+    assert!(
+        said.lines()
+            .any(|l| l.contains("starting log streaming at") && l.ends_with(&resumed))
+            && !said.contains("cannot continue the partial segment"),
+        "the partial segment of timeline {tl} was continued, not given up: {said}"
+    );
+}
+
 /// `SELECT` through the write endpoint, one value.
 pub(crate) fn leader_value(env: &std::collections::HashMap<String, String>, sql: &str) -> String {
     psql(env, &env["WRITE_PORT"], sql)

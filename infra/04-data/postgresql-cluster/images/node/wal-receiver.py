@@ -11,7 +11,8 @@ reinitialized cluster never mixes its segments with the previous one's):
     <system id>/                       completed segments and timeline
                                        history files, gzip-compressed, fsynced
     <system id>/.receiving/            pg_receivewal's own directory: the
-                                       segment being received (.partial)
+                                       segment being received (.partial) and
+                                       the timeline history files
 
 pg_receivewal writes plain WAL (no --compress) and without --synchronous: each
 piece it receives is written to the partial segment at once (so a restore can
@@ -24,8 +25,12 @@ partial segment in its buffer, unreadable, until the segment completes.)
 
 This loop compresses each completed segment into the archive (gzip level 1,
 written to a temporary name, fsynced, renamed, the folder fsynced) and removes
-it from .receiving/. So .receiving/ never holds more than the segment in
-progress, and when pg_receivewal has to start over with no partial segment it
+it from .receiving/. History files are compressed into the archive too, but
+stay in .receiving/: pg_receivewal resuming a partial segment of an older
+timeline (it was stopped across a switchover) reads that timeline's history
+there, and would otherwise ask the leader for it, which a leader that never
+had the file (rebuilt from another member) refuses. So .receiving/ never holds
+more segments than the one in progress, and when pg_receivewal has to start over with no partial segment it
 starts from the slot's position (PostgreSQL 15: READ_REPLICATION_SLOT), not
 from an old segment that the server's history may no longer contain (after a
 restore) or that the server no longer has (after the slot was lost). Such a
@@ -56,6 +61,8 @@ DEAD_END = (
     "is not in this server's history",
     "is ahead of the WAL flush position",
     "has already been removed",
+    # The leader has no history file of the partial segment's timeline, nor has the archive.
+    '"TIMELINE_HISTORY": ERROR:',
 )
 
 stopping = threading.Event()
@@ -132,19 +139,79 @@ def archive_file(src, dst):
     os.unlink(src)
 
 
+def timeline_history(name):
+    """The history file name of the timeline of a WAL file name (None on timeline 1, which has none)."""
+    tli = name[:8]
+    return None if int(tli, 16) == 1 else f"{tli}.history"
+
+
+# History files in .receiving known to be in the archive: name -> (size, mtime).
+archived_history = {}
+
+
+def archive_history(receiving, archive, name):
+    """Compresses the history file name into the archive unless the archive
+    has it with the same content; the file stays in .receiving. 1 if written."""
+    src, dst = os.path.join(receiving, name), os.path.join(archive, name + ".gz")
+    st = os.stat(src)
+    if archived_history.get(name) == (st.st_size, st.st_mtime_ns):
+        return 0
+    with open(src, "rb") as f:
+        content = f.read()
+    archived_history[name] = (st.st_size, st.st_mtime_ns)
+    try:
+        with gzip.open(dst, "rb") as f:
+            if f.read() == content:
+                return 0
+    except (OSError, EOFError):
+        pass
+    tmp = os.path.join(receiving, "." + name + ".copy")
+    shutil.copy2(src, tmp)
+    archive_file(tmp, dst)
+    return 1
+
+
+def restore_history(receiving, archive):
+    """Puts the history file of the partial segment's timeline back into
+    .receiving from the archive, where an earlier version of this loop moved
+    it: pg_receivewal resuming that segment would ask the leader for it."""
+    partials = sorted((n for n in os.listdir(receiving) if n.endswith(".partial")), key=segment_order)
+    name = timeline_history(partials[-1]) if partials else None
+    src = os.path.join(archive, f"{name}.gz") if name else ""
+    if not name or os.path.exists(os.path.join(receiving, name)) or not os.path.exists(src):
+        return
+    tmp = os.path.join(receiving, name + ".tmp")
+    with gzip.open(src, "rb") as fin, open(tmp, "wb") as out:
+        shutil.copyfileobj(fin, out)
+        out.flush()
+        os.fsync(out.fileno())
+    os.replace(tmp, os.path.join(receiving, name))
+    fsync_dir(receiving)
+    log(f"put {name} back into {receiving} from the archive, to resume {partials[-1]}")
+
+
 def move_completed(receiving, archive, partial_too=False):
     """Compresses completed segments and history files into the archive.
 
-    Partial segments stay, except older ones than the newest: a timeline switch
-    leaves the old timeline's last segment partial for good (the new timeline's
-    segment holds the same WAL up to the switch), and it must not be where
-    pg_receivewal would resume."""
+    History files stay in .receiving unless partial_too. Partial segments
+    stay, except older ones than the newest: a timeline switch leaves the old
+    timeline's last segment partial for good (the new timeline's segment holds
+    the same WAL up to the switch), and it must not be where pg_receivewal
+    would resume."""
     moved = 0
     names = sorted(n for n in os.listdir(receiving) if not n.startswith(".") and not n.endswith(".tmp"))
     partials = sorted((n for n in names if n.endswith(".partial")), key=segment_order)
     keep = set() if partial_too else set(partials[-1:])
     for name in names:
         if name in keep:
+            continue
+        if name.endswith(".history"):
+            moved += archive_history(receiving, archive, name)
+            if partial_too:
+                # The server's history left the partial's: what pg_receivewal
+                # needs from now on, it asks the server for.
+                os.unlink(os.path.join(receiving, name))
+                archived_history.pop(name, None)
             continue
         dst = name if name.endswith(".partial") or name.endswith(".gz") else name + ".gz"
         archive_file(os.path.join(receiving, name), os.path.join(archive, dst))
@@ -169,6 +236,7 @@ def receive(sysid):
     archive = os.path.join(ARCHIVE, sysid)
     receiving = os.path.join(archive, ".receiving")
     os.makedirs(receiving, exist_ok=True)
+    restore_history(receiving, archive)
     cmd = [
         "pg_receivewal", "-d", conninfo(False), "-D", receiving, "--slot", SLOT,
         "--no-loop", "--no-password",
