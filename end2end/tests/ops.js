@@ -1,7 +1,8 @@
 // Review, confirm and execute an operation in the op panel, as an operator
 // does. The server checks the preconditions again at Execute; a replica's lag
 // can cross its 1 MB bound between the plan and the click (a burst of WAL
-// after a test's writes), and the server then refuses, naming the lag. Such a
+// after a test's writes); the server checks it again for up to 15 s, and if the
+// lag stays it refuses, naming the lag. Such a
 // refusal is reviewed and executed again until `timeout`; any other refusal
 // fails the test with the server's message. Returns the job's locator.
 const { expect } = require('@playwright/test');
