@@ -381,6 +381,9 @@ pub struct Precondition {
     pub momentary: bool,
 }
 
+/// How long Execute checks momentary failures again before it refuses.
+pub const MOMENTARY_WAIT_SECS: u64 = 15;
+
 impl Precondition {
     /// Whether Execute should check again before refusing: something
     /// failed, and every failure is momentary.

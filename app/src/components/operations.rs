@@ -80,6 +80,15 @@ struct OpOptions {
 
 const DEFAULT_COMPRESSION: &str = "zstd";
 
+/// Shown while Execute runs: the server checks the preconditions again, and
+/// gives a replica that lags a few seconds to catch up before refusing.
+fn executing_text() -> String {
+    format!(
+        "Checking the preconditions again (a replica that lags gets up to {} s to catch up)…",
+        model::operations::MOMENTARY_WAIT_SECS
+    )
+}
+
 impl OpOptions {
     fn new() -> Self {
         Self {
@@ -312,8 +321,22 @@ fn PlanView(plan: Plan, confirm: Confirmation, execute: ServerAction<OpExecute>)
                 })}
                 <button class="danger" data-testid="execute" on:click=run.clone()
                     disabled=move || execute.pending().get()>"Execute"</button>
+                {move || execute.pending().get().then(|| view! {
+                    <span class="muted" data-testid="executing">{executing_text()}</span>
+                })}
             </div>
         })}
         {(!can_run).then(|| view! { <p class="banner error" data-testid="plan-refused">"Refused: fix the failed preconditions first. Nothing was changed."</p> })}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_executing_text_says_how_long_a_lag_is_waited_for() {
+        assert_eq!(
+            super::executing_text(),
+            "Checking the preconditions again (a replica that lags gets up to 15 s to catch up)…"
+        );
     }
 }

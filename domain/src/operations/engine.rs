@@ -25,7 +25,7 @@ pub struct Confirmation<'a> {
 }
 
 /// How long Execute checks momentary failures again before it refuses.
-pub const MOMENTARY_WAIT: std::time::Duration = std::time::Duration::from_secs(15);
+pub const MOMENTARY_WAIT: std::time::Duration = std::time::Duration::from_secs(model::operations::MOMENTARY_WAIT_SECS);
 
 impl OperationService {
     async fn max_lag(&self, t: &Topology) -> Option<u64> {
