@@ -2,7 +2,8 @@
 //! operation's plan, and a single-use token when its preconditions pass) →
 //! confirm → execute (token, typed name and password checked, the plan and
 //! its preconditions evaluated again under the cluster-wide lock, for a few
-//! seconds while only a replica's lag fails them, then the operation runs as a job whose steps are streamed and audited).
+//! seconds while only a replica's lag fails them, then the operation runs as
+//! a job whose steps are streamed and audited).
 
 use std::sync::Arc;
 

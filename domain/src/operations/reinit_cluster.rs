@@ -11,7 +11,7 @@ use model::Topology;
 
 use super::jobs::JobHandle;
 use super::operation::{Operation, PlanCtx, RunCtx, RunResult};
-use super::plan::{best_replica, Draft};
+use super::plan::{best_replica, pass, Draft};
 use super::OperationService;
 use crate::authz::Action;
 use crate::docker::DockerControl;
@@ -95,14 +95,6 @@ pub struct ReinitSettings {
 
 /// What etcd keeps in its data directory (`etcd/member/{snap,wal}`).
 const ETCD_ENTRIES: &[&str] = &["member"];
-
-fn pass(ok: bool, text: impl Into<String>) -> Precondition {
-    Precondition {
-        ok,
-        text: text.into(),
-        momentary: false,
-    }
-}
 
 /// The names in `dir` that `expected` does not accept.
 fn names_besides(dir: &Path, expected: impl Fn(&str) -> bool) -> Vec<String> {
