@@ -2,7 +2,9 @@
 //! identifier, `<archive>/<system id>/`, with completed segments
 //! (`<24 hex>.gz`), partial segments kept (`<24 hex>.partial`: an old
 //! timeline's last, or one that could not be continued), history files,
-//! and `.receiving/` with the segment being received. Blocking: call it off the async threads.
+//! and `.receiving/` with the segment being received (and copies of the
+//! history files, which pg_receivewal reads there). Blocking: call it off
+//! the async threads.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;

@@ -3,6 +3,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use crate::restore::prepare_caught_up;
 use crate::support::*;
 use model::operations::Plan;
 use reqwest::StatusCode;
@@ -380,9 +381,7 @@ async fn retention_keeps_the_newest_and_audits_what_it_deletes() {
         psql(&env, &env["WRITE_PORT"], "SELECT pg_switch_wal(); CREATE TABLE IF NOT EXISTS retention_wal(x int); INSERT INTO retention_wal VALUES (1); SELECT pg_switch_wal(); CHECKPOINT;");
         // (and both replicas caught up with it, as Patroni reports them).
         ensure_replica(&app, "pg-2").await;
-        let plan =
-            crate::restore::prepare_caught_up(&app, &[("kind", "backup"), ("member", "pg-2"), ("compression", "zstd")])
-                .await;
+        let plan = prepare_caught_up(&app, &[("kind", "backup"), ("member", "pg-2"), ("compression", "zstd")]).await;
         assert!(plan.can_run(), "{:?}", plan.preconditions);
         let id = start(&app, &plan).await;
         let job = wait_job(&app, &app.http, &id).await;
@@ -519,8 +518,8 @@ async fn a_lagging_replica_is_waited_for_briefly_then_refused_and_nothing_is_sto
     let env = stack_env();
     let form = [("kind", "backup"), ("member", "pg-2"), ("compression", "zstd")];
     let (refused, runs) = (
-        crate::restore::prepare_caught_up(&app, &form).await,
-        crate::restore::prepare_caught_up(&app, &form).await,
+        prepare_caught_up(&app, &form).await,
+        prepare_caught_up(&app, &form).await,
     );
     assert!(refused.can_run() && runs.can_run(), "{:?}", runs.preconditions);
     let frozen = FrozenReceiver::new("pg-2");

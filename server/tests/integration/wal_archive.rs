@@ -69,16 +69,22 @@ pub(crate) async fn switch_over(app: &TestApp, not: &str) -> String {
     new
 }
 
-/// Writes a little and closes the current segment, so it is archived.
-pub(crate) fn write_and_switch(env: &std::collections::HashMap<String, String>, marker: &str) {
+/// Writes a marker row through the write endpoint.
+fn write_marker(env: &std::collections::HashMap<String, String>, marker: &str) {
     psql(
         env,
         &env["WRITE_PORT"],
         &format!(
             "CREATE TABLE IF NOT EXISTS wal_archive_test(at timestamptz default now(), marker text);
-             INSERT INTO wal_archive_test(marker) VALUES ('{marker}'); SELECT pg_switch_wal();"
+             INSERT INTO wal_archive_test(marker) VALUES ('{marker}')"
         ),
     );
+}
+
+/// Writes a little and closes the current segment, so it is archived.
+pub(crate) fn write_and_switch(env: &std::collections::HashMap<String, String>, marker: &str) {
+    write_marker(env, marker);
+    psql(env, &env["WRITE_PORT"], "SELECT pg_switch_wal()");
 }
 
 fn archive_dir(env: &std::collections::HashMap<String, String>, sysid: &str) -> PathBuf {
@@ -258,7 +264,7 @@ async fn a_receiver_stopped_across_a_switchover_resumes_without_the_leaders_old_
     // pg-wal holds a partial segment of timeline tl when it stops (with none,
     // it would start from the slot's position on the new timeline).
     let receiving = archive_dir(&env, w.system_identifier.as_deref().unwrap()).join(".receiving");
-    psql(&env, &env["WRITE_PORT"], "CREATE TABLE IF NOT EXISTS wal_archive_test(at timestamptz default now(), marker text); INSERT INTO wal_archive_test(marker) VALUES ('partial')");
+    write_marker(&env, "partial");
     eventually(
         Duration::from_secs(30),
         "a partial segment of the leader's timeline",
