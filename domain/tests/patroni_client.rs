@@ -1,5 +1,5 @@
-//! `PatroniClient::history` over real HTTP, against small servers that replay
-//! a recorded Patroni 4.1 `/history` answer and count what they are asked.
+//! `PatroniClient`'s `history` and `topology` over real HTTP, against small
+//! servers that replay recorded Patroni 4.1 answers and count what they are asked.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -10,6 +10,9 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
 const HISTORY: &str = include_str!("fixtures/patroni-4.1/history.json");
+const CLUSTER: &str = include_str!("fixtures/patroni-4.1/cluster-healthy.json");
+const AS_LEADER: &str = include_str!("fixtures/patroni-4.1/patroni-leader.json");
+const AS_REPLICA: &str = include_str!("fixtures/patroni-4.1/patroni-replica.json");
 
 /// A member's REST API that answers every request with the recorded
 /// `/history`, counting the requests.
@@ -20,6 +23,20 @@ async fn replaying_member() -> (String, Arc<AtomicUsize>, tokio::task::JoinHandl
 /// Like [`replaying_member`], but only the first `answers` requests are
 /// answered: later ones are read and held open with no answer (a hung API).
 async fn replaying_member_answering(answers: usize) -> (String, Arc<AtomicUsize>, tokio::task::JoinHandle<()>) {
+    let history = Arc::new(|path: &str| {
+        assert_eq!(path, "/history", "only /history is asked");
+        HISTORY.to_string()
+    });
+    replaying_api(history, answers).await
+}
+
+/// What a replaying member answers to a path.
+type Answer = Arc<dyn Fn(&str) -> String + Send + Sync>;
+
+/// A member's REST API that answers each GET with `answer(path)`, counting
+/// the requests; only the first `answers` are answered, later ones are read
+/// and held open with no answer (a hung API).
+async fn replaying_api(answer: Answer, answers: usize) -> (String, Arc<AtomicUsize>, tokio::task::JoinHandle<()>) {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     let asked = Arc::new(AtomicUsize::new(0));
@@ -29,7 +46,7 @@ async fn replaying_member_answering(answers: usize) -> (String, Arc<AtomicUsize>
             let Ok((mut socket, _)) = listener.accept().await else {
                 return;
             };
-            let counter = counter.clone();
+            let (counter, answer) = (counter.clone(), answer.clone());
             tokio::spawn(async move {
                 let mut buf = vec![0u8; 4096];
                 let mut got = Vec::new();
@@ -39,14 +56,16 @@ async fn replaying_member_answering(answers: usize) -> (String, Arc<AtomicUsize>
                         Ok(n) => got.extend_from_slice(&buf[..n]),
                     }
                 }
-                assert!(got.starts_with(b"GET /history "), "only /history is asked");
+                let head = String::from_utf8_lossy(&got);
+                let path = head.split(' ').nth(1).unwrap_or("").to_string();
                 if counter.fetch_add(1, Ordering::SeqCst) >= answers {
                     tokio::time::sleep(Duration::from_secs(60)).await;
                     return;
                 }
+                let body = answer(&path);
                 let answer = format!(
-                    "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{HISTORY}",
-                    HISTORY.len()
+                    "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
                 );
                 let _ = socket.write_all(answer.as_bytes()).await;
             });
@@ -157,4 +176,57 @@ async fn history_with_no_member_answering_names_them_all() {
     // Nothing answered: nothing is remembered, the next call asks all again.
     let e = patroni.history().await.unwrap_err().to_string();
     assert!(e.contains("pg-0") && e.contains("pg-2"), "{e}");
+}
+
+/// A member that answers `/patroni` as the leader while `leads` is set (as a
+/// replica otherwise) and `/cluster` with the recorded DCS view; the counter
+/// counts its `/cluster` requests.
+async fn member_leading_while(leads: Arc<std::sync::atomic::AtomicBool>) -> (String, Arc<AtomicUsize>) {
+    let views = Arc::new(AtomicUsize::new(0));
+    let counted = views.clone();
+    let answer: Answer = Arc::new(move |path: &str| match path {
+        "/patroni" if leads.load(Ordering::SeqCst) => AS_LEADER.to_string(),
+        "/patroni" => AS_REPLICA.to_string(),
+        "/cluster" => {
+            counted.fetch_add(1, Ordering::SeqCst);
+            CLUSTER.to_string()
+        }
+        other => panic!("unexpected request {other}"),
+    });
+    let (url, _, _) = replaying_api(answer, usize::MAX).await;
+    (url, views)
+}
+
+#[tokio::test]
+async fn topology_asks_the_leader_alone_for_the_dcs_view_and_all_again_after_a_leader_change() {
+    use std::sync::atomic::AtomicBool;
+    let leads: Vec<Arc<AtomicBool>> = (0..3).map(|i| Arc::new(AtomicBool::new(i == 0))).collect();
+    let mut urls = Vec::new();
+    let mut views = Vec::new();
+    for l in &leads {
+        let (url, asked) = member_leading_while(l.clone()).await;
+        urls.push(url);
+        views.push(asked);
+    }
+    let counts = |views: &[Arc<AtomicUsize>]| views.iter().map(|v| v.load(Ordering::SeqCst)).collect::<Vec<_>>();
+    let patroni = client(&urls.iter().map(String::as_str).collect::<Vec<_>>());
+
+    let first = patroni.topology().await;
+    assert_eq!(first.view_from.as_deref(), Some("pg-0"));
+    assert_eq!(first.members.len(), 3);
+    assert_eq!(counts(&views), [1, 1, 1], "nothing known yet: every member is asked");
+    for _ in 0..3 {
+        assert_eq!(patroni.topology().await.view_from.as_deref(), Some("pg-0"));
+    }
+    assert_eq!(counts(&views), [4, 1, 1], "then the leader alone");
+
+    // pg-1 takes over: pg-0 is asked (it was the leader), says it is a
+    // replica now, so the others are asked, and pg-1's view is believed.
+    leads[0].store(false, Ordering::SeqCst);
+    leads[1].store(true, Ordering::SeqCst);
+    let after = patroni.topology().await;
+    assert_eq!(after.view_from.as_deref(), Some("pg-1"));
+    assert_eq!(counts(&views), [5, 2, 2]);
+    patroni.topology().await;
+    assert_eq!(counts(&views), [5, 3, 2], "then pg-1 alone");
 }

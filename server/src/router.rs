@@ -209,9 +209,8 @@ pub fn build_router(cfg: &Config, ctx: ServerContext, st: AppState, sessions: Sq
         .with_same_site(SameSite::Strict)
         .with_path("/")
         .with_expiry(Expiry::OnInactivity(time::Duration::seconds(
-            cfg.session_idle_secs as i64,
-        )))
-        .with_always_save(true);
+            cfg.session_idle_secs as i64 + crate::auth::SESSION_RENEW_EVERY_SECS,
+        )));
     let auth_routes = Router::new()
         .route("/login", post(login::login))
         .route("/logout", post(login::logout))

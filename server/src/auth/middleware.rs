@@ -137,13 +137,16 @@ async fn current_user(st: &AppState, session: &Session, ip: &str) -> Option<Curr
             .params(serde_json::json!({ "reason": why }))
     };
     match check {
-        SessionCheck::Valid(info) => Some(CurrentUser {
-            user_id: info.user_id,
-            name: info.user_name,
-            role: info.role,
-            sid,
-            ip: ip.to_string(),
-        }),
+        SessionCheck::Valid(info) => {
+            renew_if_due(session).await;
+            Some(CurrentUser {
+                user_id: info.user_id,
+                name: info.user_name,
+                role: info.role,
+                sid,
+                ip: ip.to_string(),
+            })
+        }
         SessionCheck::IdleTimeout(info) => {
             st.audit.record_or_log(ended(&info, "idle timeout")).await;
             let _ = session.flush().await;
@@ -160,6 +163,21 @@ async fn current_user(st: &AppState, session: &Session, ip: &str) -> Option<Curr
         }
     }
 }
+
+/// A valid session's cookie and its tower-sessions record get a new expiry
+/// at most every [`super::SESSION_RENEW_EVERY_SECS`], not on every request
+/// (a database write per call): marking the session changed makes
+/// tower-sessions save it and send the cookie again.
+async fn renew_if_due(session: &Session) {
+    let now = domain::now_ms() / 1000;
+    let renewed: i64 = session.get(RENEWED_AT_KEY).await.ok().flatten().unwrap_or(0);
+    if now - renewed >= super::SESSION_RENEW_EVERY_SECS {
+        let _ = session.insert(RENEWED_AT_KEY, now).await;
+    }
+}
+
+/// When the session's record and cookie were last renewed (unix seconds).
+const RENEWED_AT_KEY: &str = "pgc_renewed_at";
 
 pub fn entry_for(c: &CurrentUser, action: &str, result: AuditResult, target: &str) -> AuditEntry {
     AuditEntry::new(action, result).by(c).target(target)

@@ -287,6 +287,16 @@ async fn idle_timeout_ends_a_session() {
     assert_eq!(app.call(&app.http, "/api/whoami", "").await, StatusCode::OK);
     tokio::time::sleep(Duration::from_millis(3200)).await;
     assert_eq!(app.call(&app.http, "/api/whoami", "").await, StatusCode::UNAUTHORIZED);
+    // The console ended it, not the cookie's or session record's expiry
+    // (those run a minute longer), so the log says why.
+    let admin = app.login("admin", ADMIN_PASSWORD).await.unwrap();
+    let r = admin
+        .get(format!("{}/audit/export.csv?action=session_ended", app.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert!(r.text().await.unwrap().contains("idle timeout"));
 }
 
 #[tokio::test]
