@@ -98,6 +98,16 @@ BASE_IMAGE_TAG="pgc-base:bookworm"
 
 image_exists() { docker image inspect "$1" >/dev/null 2>&1; }
 
+# What the console image's dependency layers are built from (the Dockerfile,
+# the manifests, Cargo.lock, the toolchain): scripts/image labels the image
+# with it, so scripts/test can tell a build that only recompiles the
+# console's own crates (minutes) from one that rebuilds every dependency.
+console_image_deps_key() {
+  { cat "$REPO_ROOT/Dockerfile" "$REPO_ROOT/Cargo.lock" "$REPO_ROOT"/Cargo.toml "$REPO_ROOT"/*/Cargo.toml \
+      "$REPO_ROOT/infra/build/rust/Dockerfile"
+    rustc --version; wasm-bindgen --version; } | sha256sum | cut -c1-16
+}
+
 # The local Debian bookworm base image every image starts from (no registry
 # can be reached): debootstrap from the machine's own Debian mirror, once.
 ensure_base_image() {
