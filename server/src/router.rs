@@ -80,7 +80,7 @@ pub fn build_context(cfg: &Config, st: &AppState) -> Result<ServerContext, Serve
         users: st.users.clone(),
         probe,
         tokens: Default::default(),
-        lock: Default::default(),
+        lock: domain::operations::OpLock::across_consoles(&cfg.stack_data_dir),
         catalog: Default::default(),
         jobs: Default::default(),
         token_ttl_ms: (cfg.operation_token_ttl_secs * 1000) as i64,

@@ -12,7 +12,7 @@ use model::Topology;
 use sha2::{Digest, Sha256};
 
 use super::operation::{operation, RunCtx};
-use super::{plan, topology_summary, utc, OpError, OperationService, TokenBinding, TokenError};
+use super::{plan, topology_summary, utc, LockError, OpError, OperationService, TokenBinding, TokenError};
 use crate::audit::{AuditEntry, AuditResult};
 use crate::authz::Caller;
 
@@ -196,10 +196,14 @@ impl OperationService {
         let guard = self
             .lock
             .try_acquire(&b.title, &caller.name)
-            .map_err(|h| OpError::Busy {
-                title: h.title,
-                user: h.user,
-                since: utc(h.since_ms),
+            .await
+            .map_err(|e| match e {
+                LockError::Busy(h) => OpError::Busy {
+                    title: h.title,
+                    user: h.user,
+                    since: utc(h.since_ms),
+                },
+                file => OpError::Internal(file.to_string()),
             })?;
         let (d, before) = self.settled_draft(caller, &b.request).await;
         if Self::plan_digest(&d, &b.request) != b.plan_digest {

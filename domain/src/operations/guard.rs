@@ -2,6 +2,9 @@
 //! 5 minutes) and the cluster-wide operation lock.
 
 use std::collections::HashMap;
+use std::fs::{File, OpenOptions, TryLockError};
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use model::operations::OpRequest;
@@ -63,23 +66,44 @@ impl TokenStore {
     }
 }
 
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Holder {
     pub title: String,
     pub user: String,
     pub since_ms: i64,
 }
 
-/// One operation at a time on the cluster.
+/// One operation at a time on the cluster: within this console (in memory),
+/// and across every console that manages the same cluster, through an
+/// exclusive `flock` on a file in the cluster's data directory, which they
+/// all mount. So a second console (a new container started beside the old
+/// one, a development console) cannot run an operation, nor take a running
+/// restore for an interrupted one, while the first runs one. The kernel
+/// releases the file's lock when its console exits, however it exits.
 #[derive(Clone, Default)]
 pub struct OpLock {
     inner: Arc<Mutex<Option<Holder>>>,
+    file: Option<Arc<PathBuf>>,
 }
+
+/// Why the lock was not taken.
+#[derive(Debug, thiserror::Error)]
+pub enum LockError {
+    #[error("busy: {} by {}", .0.title, .0.user)]
+    Busy(Holder),
+    #[error("cannot take the cluster's operation lock {path}: {reason}")]
+    File { path: String, reason: String },
+}
+
+/// The name of the lock file in the cluster's data directory.
+pub const LOCK_FILE: &str = ".pg-console-operation.lock";
 
 /// Releases the lock when dropped (also when an operation task panics).
 #[derive(Debug)]
 pub struct LockGuard {
     inner: Arc<Mutex<Option<Holder>>>,
+    /// Open while held: closing it releases the `flock`.
+    _file: Option<File>,
 }
 
 impl Drop for LockGuard {
@@ -91,19 +115,88 @@ impl Drop for LockGuard {
 }
 
 impl OpLock {
-    pub fn try_acquire(&self, title: &str, user: &str) -> Result<LockGuard, Holder> {
-        let mut h = self.inner.lock().expect("op lock poisoned");
-        if let Some(holder) = h.as_ref() {
-            return Err(holder.clone());
+    /// A lock shared with every console that has `data_dir` (the cluster's
+    /// `${DEFAULT_DATA_DIR}`). Where that directory does not exist, the lock
+    /// is this console's alone: such a console touches no data directory.
+    pub fn across_consoles(data_dir: &Path) -> Self {
+        Self {
+            inner: Default::default(),
+            file: Some(Arc::new(data_dir.join(LOCK_FILE))),
         }
-        *h = Some(Holder {
+    }
+
+    pub async fn try_acquire(&self, title: &str, user: &str) -> Result<LockGuard, LockError> {
+        let holder = Holder {
             title: title.into(),
             user: user.into(),
             since_ms: crate::now_ms(),
-        });
-        Ok(LockGuard {
+        };
+        {
+            let mut h = self.inner.lock().expect("op lock poisoned");
+            if let Some(other) = h.as_ref() {
+                return Err(LockError::Busy(other.clone()));
+            }
+            *h = Some(holder.clone());
+        }
+        // Reserved in memory first; dropped (released) if the file says no.
+        let mut guard = LockGuard {
             inner: self.inner.clone(),
-        })
+            _file: None,
+        };
+        if let Some(path) = self.file.clone() {
+            guard._file = crate::off_thread(move || lock_file(&path, &holder)).await?;
+        }
+        Ok(guard)
+    }
+}
+
+/// Take the file's exclusive lock and write who holds it (for the other
+/// consoles' "busy" answer). `None`: the directory does not exist.
+fn lock_file(path: &Path, holder: &Holder) -> Result<Option<File>, LockError> {
+    let failed = |e: &dyn std::fmt::Display| LockError::File {
+        path: path.display().to_string(),
+        reason: e.to_string(),
+    };
+    // A file another console created and this one may only read still
+    // locks (`flock` needs no write access); it just cannot say who holds it.
+    let (mut f, writable) = match OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(path)
+    {
+        Ok(f) => (f, true),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
+            (File::open(path).map_err(|e| failed(&e))?, false)
+        }
+        Err(e) => return Err(failed(&e)),
+    };
+    match f.try_lock() {
+        Ok(()) => {
+            if writable {
+                let text = serde_json::to_string(holder).expect("a holder serialises");
+                f.set_len(0)
+                    .and_then(|()| f.write_all(text.as_bytes()))
+                    .map_err(|e| failed(&e))?;
+            }
+            Ok(Some(f))
+        }
+        Err(TryLockError::WouldBlock) => {
+            let mut text = String::new();
+            let _ = f.read_to_string(&mut text);
+            let other = serde_json::from_str::<Holder>(&text).unwrap_or(Holder {
+                title: "an operation".into(),
+                user: "someone".into(),
+                since_ms: crate::now_ms(),
+            });
+            Err(LockError::Busy(Holder {
+                title: format!("{} (in another console)", other.title),
+                ..other
+            }))
+        }
+        Err(TryLockError::Error(e)) => Err(failed(&e)),
     }
 }
 
@@ -137,14 +230,46 @@ mod tests {
         assert_eq!(s.peek(&t2, 1, "s", 10).unwrap_err(), TokenError::Expired);
     }
 
-    #[test]
-    fn one_operation_at_a_time() {
+    fn busy(e: LockError) -> Holder {
+        match e {
+            LockError::Busy(h) => h,
+            other => panic!("not busy: {other}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn one_operation_at_a_time() {
         let l = OpLock::default();
-        let g = l.try_acquire("Switchover", "alice").unwrap();
-        let busy = l.try_acquire("Restart", "bob").unwrap_err();
-        assert_eq!((busy.title.as_str(), busy.user.as_str()), ("Switchover", "alice"));
+        let g = l.try_acquire("Switchover", "alice").await.unwrap();
+        let h = busy(l.try_acquire("Restart", "bob").await.unwrap_err());
+        assert_eq!((h.title.as_str(), h.user.as_str()), ("Switchover", "alice"));
         drop(g);
-        assert!(l.try_acquire("Restart", "bob").is_ok());
+        assert!(l.try_acquire("Restart", "bob").await.is_ok());
+    }
+
+    /// Two consoles on one data directory: two locks on the same file (each
+    /// opens it, as two processes do; `flock` excludes open files, not
+    /// processes).
+    #[tokio::test]
+    async fn one_operation_at_a_time_across_consoles_sharing_the_data_directory() {
+        let dir = std::env::temp_dir().join(format!("pgc-oplock-{}-{}", std::process::id(), crate::now_ms()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let (first, second) = (OpLock::across_consoles(&dir), OpLock::across_consoles(&dir));
+        let g = first.try_acquire("Restore the cluster", "alice").await.unwrap();
+        let h = busy(second.try_acquire("Switchover", "bob").await.unwrap_err());
+        assert_eq!(
+            (h.title.as_str(), h.user.as_str()),
+            ("Restore the cluster (in another console)", "alice")
+        );
+        drop(g);
+        let g2 = second.try_acquire("Switchover", "bob").await.unwrap();
+        let h = busy(first.try_acquire("Restart", "carol").await.unwrap_err());
+        assert_eq!(h.title, "Switchover (in another console)");
+        drop(g2);
+        std::fs::remove_dir_all(&dir).unwrap();
+        // Without the data directory, each console's lock is its own.
+        let alone = OpLock::across_consoles(&dir);
+        assert!(alone.try_acquire("Switchover", "bob").await.is_ok());
     }
 }
 

@@ -32,7 +32,7 @@ mod wait;
 pub mod write_probe;
 
 pub use engine::{Confirmation, MOMENTARY_WAIT};
-pub use guard::{CatalogLock, Holder, OpLock, TokenBinding, TokenError, TokenStore};
+pub use guard::{CatalogLock, Holder, LockError, OpLock, TokenBinding, TokenError, TokenStore};
 pub use jobs::{JobHandle, Jobs};
 
 use std::sync::Arc;

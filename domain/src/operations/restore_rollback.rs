@@ -91,8 +91,15 @@ impl OperationService {
             return out;
         }
         // Under the cluster-wide lock: no operation starts meanwhile.
-        let Ok(_guard) = self.lock.try_acquire("Finishing an interrupted restore", "console") else {
-            return vec!["an operation holds the lock: the interrupted restore is left as it is".into()];
+        // Another console that shares the data directory and runs a restore
+        // holds the lock too: its restore is running, not interrupted.
+        let _guard = match self
+            .lock
+            .try_acquire("Finishing an interrupted restore", "console")
+            .await
+        {
+            Ok(g) => g,
+            Err(e) => return vec![format!("{e}: the unfinished restore is left as it is")],
         };
         let docker = match DockerControl::connect().await {
             Ok(d) => d,

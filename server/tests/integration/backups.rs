@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::restore::prepare_caught_up;
+use crate::restore::{prepare, prepare_caught_up};
 use crate::support::*;
 use model::operations::Plan;
 use reqwest::StatusCode;
@@ -545,9 +545,32 @@ async fn a_lagging_replica_is_waited_for_briefly_then_refused_and_nothing_is_sto
         p.preconditions
     );
     // Still lagging after the wait: refused with the lag, nothing stopped.
+    // Meanwhile a second console on the same cluster (the same data
+    // directory) is refused any operation: the first holds the lock across
+    // consoles while it waits.
     let t0 = std::time::Instant::now();
-    let (s, t) = execute(&app, &refused).await;
+    let ((s, t), (other_status, other)) = tokio::join!(execute(&app, &refused), async {
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let second = spawn_app().await;
+        let reload = prepare(&second, &[("kind", "reload"), ("member", "pg-1")]).await;
+        post(
+            &second,
+            &second.http,
+            "/api/op_execute",
+            &[
+                ("token", &reload.token),
+                ("typed_name", &reload.confirm_name),
+                ("password", ""),
+            ],
+        )
+        .await
+    });
     let waited = t0.elapsed();
+    assert_eq!(other_status, StatusCode::CONFLICT, "{other}");
+    assert!(
+        other.contains("(in another console)") && other.contains("by admin"),
+        "{other}"
+    );
     assert_eq!(s, StatusCode::PRECONDITION_FAILED, "{t}");
     assert!(
         t.contains("pg-2 lags ") && t.contains("wait until it catches up"),

@@ -163,8 +163,9 @@ async fn a_gap_in_the_archive_is_shown_and_a_restore_past_it_is_refused() {
     std::thread::sleep(Duration::from_millis(1200));
     // WAL written after that time reaches the archive: it holds that time.
     leader_value(&env, "INSERT INTO wal_archive_test(marker) VALUES ('after-before-gap')");
+    // (Between two segments, for a moment, none is being received.)
     let w0 = wal_until(&app, "the last writes archived", |w| {
-        w.status == WalReceiverStatus::Receiving && w.behind_bytes == Some(0)
+        w.status == WalReceiverStatus::Receiving && w.behind_bytes == Some(0) && w.files.receiving_segment.is_some()
     })
     .await;
     let resume_at = w0.files.receiving_segment.clone().expect("a segment being received");
