@@ -6,6 +6,20 @@ STACK_DIR="$REPO_ROOT/infra/04-data/postgresql-cluster"
 # Where generated state lives: secrets, the merged stack env, the cluster's data.
 PGC_STATE_DIR="${PGC_STATE_DIR:-$REPO_ROOT/.data}"
 
+# A second copy of the stack (PGC_STACK_INSTANCE=2): scripts/test runs half of
+# the integration tests against it, beside the first. The SOP's container
+# names are fixed, so one Docker engine holds one stack: the copy has an
+# engine of its own (same machine, own socket, data root and containerd
+# namespace), its own state directory (.data/stack2) and ports.
+SECOND_DOCKER_HOST="unix:///run/pgc-docker2.sock"
+if [ "${PGC_STACK_INSTANCE:-1}" = 2 ]; then
+  export DOCKER_HOST="$SECOND_DOCKER_HOST"
+  case "$PGC_STATE_DIR" in */stack2) ;; *) PGC_STATE_DIR="$PGC_STATE_DIR/stack2" ;; esac
+  export PGC_STATE_DIR ETCD_CLIENT_PORT=22379 ETCD_PEER_PORT=22380 PG0_PORT=25432 PG1_PORT=25433 \
+    PG2_PORT=25434 PG0_API_PORT=28008 PG1_API_PORT=28009 PG2_API_PORT=28010 WRITE_PORT=25000 \
+    READ_PORT=25001 STATS_PORT=27000
+fi
+
 say()  { printf '\033[1;34m==>\033[0m %s\n' "$*" >&2; }
 warn() { printf '\033[1;33m!!\033[0m %s\n' "$*" >&2; }
 die()  { printf '\033[1;31mxx\033[0m %s\n' "$*" >&2; exit 1; }
@@ -43,17 +57,20 @@ debian_mirror() {
   return 1
 }
 
+ensure_docker_installed() {
+  command -v dockerd >/dev/null 2>&1 || apt_install docker.io
+  command -v docker >/dev/null 2>&1 || apt_install docker.io
+}
+
 # Make sure a Docker engine answers. As root with none running: install
 # Debian's docker.io if missing and start dockerd without a bridge network.
 ensure_docker() {
   if docker info >/dev/null 2>&1; then return 0; fi
+  if [ "${PGC_STACK_INSTANCE:-1}" = 2 ]; then ensure_second_docker; return; fi
   if ! is_root; then
     die "no Docker engine is reachable. Start one (e.g. 'sudo dockerd --bridge=none &') or add yourself to the docker group, then re-run."
   fi
-  if ! command -v dockerd >/dev/null 2>&1; then
-    apt_install docker.io
-  fi
-  command -v docker >/dev/null 2>&1 || apt_install docker.io
+  ensure_docker_installed
   if ! pgrep -x dockerd >/dev/null 2>&1; then
     say "starting dockerd (--bridge=none, log: /var/log/pgc-dockerd.log)"
     setsid dockerd --bridge=none --iptables=false --ip6tables=false \
@@ -66,6 +83,28 @@ ensure_docker() {
   done
   tail -n 20 /var/log/pgc-dockerd.log >&2 || true
   die "dockerd did not answer within 60 s (log above)"
+}
+
+# The second stack's engine (PGC_STACK_INSTANCE=2), beside the first: no
+# bridge network (the stack uses the host's), and a containerd namespace of
+# its own in case both engines share one containerd.
+ensure_second_docker() {
+  is_root || die "the second stack needs a Docker engine of its own, which only root can start"
+  ensure_docker_installed
+  if ! { [ -f /run/pgc-docker2.pid ] && kill -0 "$(cat /run/pgc-docker2.pid)" 2>/dev/null; }; then
+    say "starting a second dockerd for the second stack ($SECOND_DOCKER_HOST, log: /var/log/pgc-dockerd2.log)"
+    setsid dockerd --host "$SECOND_DOCKER_HOST" --data-root /var/lib/pgc-docker2 --exec-root /run/pgc-docker2 \
+      --pidfile /run/pgc-docker2.pid --bridge=none --iptables=false --ip6tables=false \
+      --containerd-namespace pgc2 --containerd-plugins-namespace pgc2-plugins \
+      >/var/log/pgc-dockerd2.log 2>&1 < /dev/null &
+  fi
+  local i
+  for i in $(seq 1 60); do
+    docker info >/dev/null 2>&1 && return 0
+    sleep 1
+  done
+  tail -n 20 /var/log/pgc-dockerd2.log >&2 || true
+  die "the second dockerd did not answer within 60 s (log above)"
 }
 
 # docker compose v2 when present, else Debian's docker-compose v1.
