@@ -70,6 +70,11 @@ CREATE TABLE IF NOT EXISTS timeline (
     source_key TEXT NOT NULL UNIQUE
 );
 CREATE INDEX IF NOT EXISTS timeline_at ON timeline(at_ms, id);
+-- A promotion's key is its timeline and Patroni's time of it (a reinitialized
+-- cluster numbers its timelines again); rows keyed by the timeline alone, as
+-- older consoles wrote them, get the same form, so they are not written twice.
+UPDATE timeline SET source_key = source_key || ':' || at_ms
+ WHERE kind = 'promotion' AND source_key NOT LIKE 'promotion:%:%';
 CREATE TABLE IF NOT EXISTS timeline_marks (
     name  TEXT PRIMARY KEY,
     at_ms INTEGER NOT NULL

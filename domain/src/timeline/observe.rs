@@ -37,7 +37,7 @@ pub struct Observed {
     paused: bool,
     /// (listener, server) → up.
     servers: BTreeMap<(String, String), bool>,
-    promotions: BTreeSet<u64>,
+    promotions: BTreeSet<(u64, i64)>,
     operations: BTreeSet<(i64, String)>,
     /// Replicas whose lag is over the healthy bound.
     lagging: BTreeSet<String>,
@@ -223,12 +223,14 @@ impl Observed {
             .retain(|n| ov.topology.members.iter().any(|m| &m.name == n));
     }
 
+    /// Each promotion once: by its timeline and Patroni's time of it, since
+    /// a reinitialized or restored cluster numbers its timelines again.
     fn history(&mut self, ov: &Overview, out: &mut Vec<NewEvent>) {
         for h in &ov.history {
-            if !self.promotions.insert(h.timeline) {
+            let Some(at) = h.at_ms else { continue };
+            if !self.promotions.insert((h.timeline, at)) {
                 continue;
             }
-            let Some(at) = h.at_ms else { continue };
             let who = h.new_leader.clone().unwrap_or_default();
             let text = match who.as_str() {
                 "" => format!("timeline {} began ({})", h.timeline + 1, h.reason),
@@ -239,7 +241,7 @@ impl Observed {
                 EventKind::Promotion,
                 &who,
                 text,
-                format!("promotion:{}", h.timeline),
+                promotion_key(h.timeline, at),
             ));
         }
     }
@@ -292,6 +294,11 @@ fn missed_haproxy_changes(
             ));
         }
     }
+}
+
+/// A promotion's row key (unique in the timeline table).
+fn promotion_key(timeline: u64, at_ms: i64) -> String {
+    format!("promotion:{timeline}:{at_ms}")
 }
 
 fn event(at_ms: i64, kind: EventKind, subject: &str, text: String, key: String) -> NewEvent {
@@ -417,6 +424,35 @@ mod tests {
         );
         // Without a previous look (a first start), nothing is invented.
         assert!(Observed::default().changes(&ov).is_empty());
+    }
+
+    fn promoted(timeline: u64, at_ms: i64, who: &str) -> model::HistoryEntry {
+        model::HistoryEntry {
+            timeline,
+            lsn: 0,
+            reason: "no recovery target specified".into(),
+            timestamp: None,
+            at_ms: Some(at_ms),
+            new_leader: Some(who.into()),
+        }
+    }
+
+    /// A cluster reinitialized (or restored) numbers its timelines from 1
+    /// again: its promotions are new ones, not the old cluster's.
+    #[test]
+    fn promotions_of_a_reinitialized_cluster_are_recorded_though_their_timelines_were_seen() {
+        let mut seen = Observed::default();
+        let mut ov = look(1, 0);
+        ov.history = vec![promoted(1, 1_000, "pg-1"), promoted(2, 2_000, "pg-0")];
+        let first: Vec<String> = seen.changes(&ov).into_iter().map(|e| e.key).collect();
+        assert_eq!(first, ["promotion:1:1000", "promotion:2:2000"]);
+        assert!(seen.changes(&ov).is_empty(), "each once");
+        ov.history = vec![promoted(1, 9_000, "pg-2")];
+        let after: Vec<String> = seen.changes(&ov).into_iter().map(|e| e.text).collect();
+        assert_eq!(
+            after,
+            ["pg-2 promoted: timeline 2 began (no recovery target specified)"]
+        );
     }
 
     /// A replica already lagging when the console starts is the baseline.
