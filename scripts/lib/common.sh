@@ -76,13 +76,7 @@ ensure_docker() {
     setsid dockerd --bridge=none --iptables=false --ip6tables=false \
       >/var/log/pgc-dockerd.log 2>&1 < /dev/null &
   fi
-  local i
-  for i in $(seq 1 60); do
-    docker info >/dev/null 2>&1 && return 0
-    sleep 1
-  done
-  tail -n 20 /var/log/pgc-dockerd.log >&2 || true
-  die "dockerd did not answer within 60 s (log above)"
+  wait_for_docker /var/log/pgc-dockerd.log
 }
 
 # The second stack's engine (PGC_STACK_INSTANCE=2), beside the first: no
@@ -98,13 +92,19 @@ ensure_second_docker() {
       --containerd-namespace pgc2 --containerd-plugins-namespace pgc2-plugins \
       >/var/log/pgc-dockerd2.log 2>&1 < /dev/null &
   fi
+  wait_for_docker /var/log/pgc-dockerd2.log
+}
+
+# Wait up to 60 s for the engine (DOCKER_HOST's, or the default) to answer;
+# `$1` is its daemon's log, shown if it does not.
+wait_for_docker() {
   local i
   for i in $(seq 1 60); do
     docker info >/dev/null 2>&1 && return 0
     sleep 1
   done
-  tail -n 20 /var/log/pgc-dockerd2.log >&2 || true
-  die "the second dockerd did not answer within 60 s (log above)"
+  tail -n 20 "$1" >&2 || true
+  die "dockerd did not answer within 60 s (log above: $1)"
 }
 
 # docker compose v2 when present, else Debian's docker-compose v1.
