@@ -7,7 +7,7 @@ use std::time::Duration;
 use futures::future::join_all;
 use model::{HistoryEntry, Topology};
 
-use super::merge::{merge_topology, Probe};
+use super::merge::{calls_itself_leader, merge_topology, Probe};
 use super::wire::{parse_history, ClusterResponse, MemberStatus};
 
 #[derive(Debug, thiserror::Error)]
@@ -225,13 +225,7 @@ impl PatroniClient {
 /// The first member (in configured order) whose own answer says it leads:
 /// the one whose DCS view the merge believes.
 fn first_self_declared_leader(probes: &[Probe]) -> Option<usize> {
-    probes.iter().position(|p| {
-        p.status
-            .as_ref()
-            .ok()
-            .and_then(|s| s.role.as_deref())
-            .is_some_and(|r| model::Role::parse(r).is_leader())
-    })
+    probes.iter().position(calls_itself_leader)
 }
 
 /// A short reason: the innermost cause ("Connection refused (os error 111)")

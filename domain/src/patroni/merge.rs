@@ -109,15 +109,17 @@ fn dcs_view(probes: &[Probe]) -> Option<&Probe> {
     probes
         .iter()
         .filter(|p| p.cluster.is_some())
-        .find(|p| {
-            p.status
-                .as_ref()
-                .ok()
-                .and_then(|s| s.role.as_deref())
-                .map(|r| Role::parse(r).is_leader())
-                .unwrap_or(false)
-        })
+        .find(|p| calls_itself_leader(p))
         .or_else(|| probes.iter().find(|p| p.cluster.is_some()))
+}
+
+/// Whether the member's own answer (`/patroni`) says it leads.
+pub(super) fn calls_itself_leader(p: &Probe) -> bool {
+    p.status
+        .as_ref()
+        .ok()
+        .and_then(|s| s.role.as_deref())
+        .is_some_and(|r| Role::parse(r).is_leader())
 }
 
 /// A member as the DCS lists it, with its own answer where it gave one.
