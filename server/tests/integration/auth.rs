@@ -283,20 +283,14 @@ async fn pages_need_a_login_and_weak_passwords_are_refused() {
 #[tokio::test]
 #[ignore = "needs the real stack: run scripts/test"]
 async fn idle_timeout_ends_a_session() {
-    let app = spawn_app_with(&[("PGC_SESSION_IDLE_SECS", "2")]).await;
+    let mut app = spawn_app_with(&[("PGC_SESSION_IDLE_SECS", "2")]).await;
     assert_eq!(app.call(&app.http, "/api/whoami", "").await, StatusCode::OK);
     tokio::time::sleep(Duration::from_millis(3200)).await;
     assert_eq!(app.call(&app.http, "/api/whoami", "").await, StatusCode::UNAUTHORIZED);
     // The console ended it, not the cookie's or session record's expiry
     // (those run a minute longer), so the log says why.
-    let admin = app.login("admin", ADMIN_PASSWORD).await.unwrap();
-    let r = admin
-        .get(format!("{}/audit/export.csv?action=session_ended", app.base))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), StatusCode::OK);
-    assert!(r.text().await.unwrap().contains("idle timeout"));
+    app.http = app.login("admin", ADMIN_PASSWORD).await.unwrap();
+    assert!(audit_rows(&app, "action=session_ended").await.contains("idle timeout"));
 }
 
 #[tokio::test]
