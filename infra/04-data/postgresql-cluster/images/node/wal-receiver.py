@@ -30,11 +30,15 @@ stay in .receiving/: pg_receivewal resuming a partial segment of an older
 timeline (it was stopped across a switchover) reads that timeline's history
 there, and would otherwise ask the leader for it, which a leader that never
 had the file (rebuilt from another member) refuses. So .receiving/ never holds
-more segments than the one in progress, and when pg_receivewal has to start over with no partial segment it
-starts from the slot's position (PostgreSQL 15: READ_REPLICATION_SLOT), not
+more segments than the one in progress, and when pg_receivewal has to start
+over with no partial segment it starts from the slot's position (PostgreSQL 15: READ_REPLICATION_SLOT), not
 from an old segment that the server's history may no longer contain (after a
 restore) or that the server no longer has (after the slot was lost). Such a
 partial segment is kept in the archive as <name>.partial, never deleted.
+Should the slot's own position be WAL the leader no longer has (a slot
+created in a race with a checkpoint's WAL removal), pg-wal drops the slot and
+Patroni creates it again: the archive then shows a gap instead of pg-wal
+failing on the same segment for good.
 
 Runs as root only long enough to own ARCHIVE_DIR, then as postgres.
 """
@@ -230,6 +234,29 @@ def mover(receiving, archive, done):
             log(f"moving completed segments failed: {e}")
 
 
+def is_segment(name):
+    """Whether name is a WAL segment pg_receivewal would resume from (whole,
+    partial or compressed), not a history file."""
+    base = name.split(".", 1)[0]
+    return len(base) == 24 and all(c in "0123456789ABCDEF" for c in base)
+
+
+def drop_slot(why):
+    """Drops SLOT on the leader. Called when pg_receivewal started at the
+    slot's own position and the leader no longer has that WAL: the slot can
+    never serve again, and would keep pg-wal failing for good. Patroni creates
+    its permanent slot again within a loop, at the leader's latest checkpoint;
+    the archive then has a gap, which the console shows."""
+    out = subprocess.run(
+        ["psql", "-X", "-At", "-d", conninfo(True), "-c", f'DROP_REPLICATION_SLOT "{SLOT}"'],
+        capture_output=True, text=True, timeout=15,
+    )
+    said = " ".join((out.stderr or out.stdout).split())
+    outcome = "dropped it" if out.returncode == 0 else f"could not drop it ({said})"
+    log(f"the slot {SLOT} starts at WAL the leader no longer has ({why}); {outcome}, "
+        f"so that Patroni creates it again at the leader's latest checkpoint")
+
+
 def receive(sysid):
     """One run of pg_receivewal into the archive of this system id; its exit status."""
     global child
@@ -242,6 +269,7 @@ def receive(sysid):
         "--no-loop", "--no-password",
         "--status-interval=1", "--verbose",
     ]
+    from_slot = not any(is_segment(n) for n in os.listdir(receiving))
     log(f"receiving WAL of system {sysid} through {HOST}:{PORT} on slot {SLOT} into {archive}")
     done = threading.Event()
     t = threading.Thread(target=mover, args=(receiving, archive, done), daemon=True)
@@ -259,7 +287,9 @@ def receive(sysid):
     done.set()
     t.join()
     move_completed(receiving, archive)
-    if dead_end:
+    if dead_end and from_slot and "has already been removed" in dead_end:
+        drop_slot(dead_end)
+    elif dead_end:
         n = move_completed(receiving, archive, partial_too=True)
         log(f"cannot continue the partial segment ({dead_end}); kept it in the archive ({n} file) "
             f"and starting again from the slot's position")
