@@ -42,14 +42,14 @@ COPY style style
 COPY public public
 COPY scripts/build scripts/build
 COPY scripts/lib scripts/lib
-ARG GIT_REVISION=unknown
 # COPY keeps the files' own times, which may be older than the empty crates
-# built above: touch them so cargo rebuilds the console's crates.
+# built above: touch them so cargo rebuilds the console's crates. (The git
+# revision is not an input here: it is set in the runtime stage, so a new
+# revision with the same sources reuses this layer.)
 RUN find model domain app frontend server -name '*.rs' -exec touch {} + \
- && PGC_GIT_REVISION=${GIT_REVISION} scripts/build --release
+ && PGC_GIT_REVISION=unknown scripts/build --release
 
 FROM ${BASE_IMAGE}
-ARG GIT_REVISION=unknown
 # The image's default user is the node image's postgres user (uid 100, gid
 # 102), enough to back up replicas. The compose deployment runs it as root
 # with only CHOWN, DAC_OVERRIDE and FOWNER, which restoring and reinitializing
@@ -61,11 +61,14 @@ ARG APP_GID=102
 COPY --from=build /src/target/release/pg-console /src/target/release/hash.txt /usr/local/bin/
 COPY --from=build /src/target/site /usr/share/pg-console/site
 RUN mkdir -p /var/lib/pg-console && chown ${APP_UID}:${APP_GID} /var/lib/pg-console
+# Declared only now: every layer above is the same for any revision.
+ARG GIT_REVISION=unknown
 LABEL org.opencontainers.image.title="pg-console" \
       org.opencontainers.image.revision="${GIT_REVISION}" \
       org.opencontainers.image.source="pg-console"
+# PGC_GIT_REVISION: what /healthz and --version show (read at run time).
 ENV PGC_SITE_ROOT=/usr/share/pg-console/site PGC_DATA_DIR=/var/lib/pg-console PGC_LISTEN=127.0.0.1:8080 \
-    HOME=/var/lib/pg-console
+    HOME=/var/lib/pg-console PGC_GIT_REVISION=${GIT_REVISION}
 USER ${APP_UID}:${APP_GID}
 HEALTHCHECK --interval=10s --timeout=5s --start-period=30s --retries=3 CMD ["/usr/local/bin/pg-console", "healthcheck"]
 ENTRYPOINT ["/usr/local/bin/pg-console"]

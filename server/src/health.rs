@@ -9,10 +9,19 @@ use axum::Json;
 
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 
-/// The git revision the binary was built from (`PGC_GIT_REVISION` at build
-/// time: scripts/build and the Dockerfile set it).
+/// The git revision the console was built from. The image sets
+/// `PGC_GIT_REVISION` in its environment, after the layers that compile the
+/// console: a new revision whose sources are unchanged (docs, tests, scripts)
+/// reuses them instead of compiling again. A host build has it compiled in
+/// (scripts/build sets it at build time).
 pub fn revision() -> &'static str {
-    option_env!("PGC_GIT_REVISION").unwrap_or("unknown")
+    static REVISION: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    REVISION.get_or_init(|| {
+        std::env::var("PGC_GIT_REVISION")
+            .ok()
+            .filter(|r| !r.is_empty())
+            .unwrap_or_else(|| option_env!("PGC_GIT_REVISION").unwrap_or("unknown").to_string())
+    })
 }
 
 pub async fn healthz() -> Json<serde_json::Value> {
