@@ -31,10 +31,11 @@ timeline (it was stopped across a switchover) reads that timeline's history
 there, and would otherwise ask the leader for it, which a leader that never
 had the file (rebuilt from another member) refuses. So .receiving/ never holds
 more segments than the one in progress, and when pg_receivewal has to start
-over with no partial segment it starts from the slot's position (PostgreSQL 15: READ_REPLICATION_SLOT), not
-from an old segment that the server's history may no longer contain (after a
-restore) or that the server no longer has (after the slot was lost). Such a
-partial segment is kept in the archive as <name>.partial, never deleted.
+over with no partial segment it starts from the slot's position (PostgreSQL
+15: READ_REPLICATION_SLOT), not from an old segment that the server's history
+may no longer contain (after a restore) or that the server no longer has
+(after the slot was lost). Such a partial segment is kept in the archive as
+<name>.partial, never deleted.
 Should the slot's own position be WAL the leader no longer has (a slot
 created in a race with a checkpoint's WAL removal), pg-wal drops the slot and
 Patroni creates it again: the archive then shows a gap instead of pg-wal
