@@ -12,8 +12,9 @@ pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 /// The git revision the console was built from. The image sets
 /// `PGC_GIT_REVISION` in its environment, after the layers that compile the
 /// console: a new revision whose sources are unchanged (docs, tests, scripts)
-/// reuses them instead of compiling again. A host build has it compiled in
-/// (scripts/build sets it at build time).
+/// reuses them instead of compiling again. A host release build has it
+/// compiled in (scripts/build sets it at build time); a debug build reads it
+/// at run time only, so that a new commit does not rebuild it.
 pub fn revision() -> &'static str {
     static REVISION: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     REVISION.get_or_init(|| {
