@@ -12,6 +12,7 @@ mod pages;
 #[cfg(feature = "ssr")]
 pub mod serve;
 
+use components::sync_hydrate::SyncHydrate;
 use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
 use leptos_router::{
@@ -72,14 +73,14 @@ pub fn App() -> impl IntoView {
             <TopBar/>
             <main>
                 <Routes fallback=|| view! { <p class="notice">"Page not found."</p> }>
-                    <Route path=StaticSegment("") view=pages::overview::OverviewPage/>
-                    <Route path=StaticSegment("login") view=pages::login::LoginPage/>
-                    <Route path=StaticSegment("audit") view=pages::audit::AuditPageView/>
-                    <Route path=StaticSegment("admin") view=pages::admin::AdminPage/>
-                    <Route path=StaticSegment("backups") view=pages::backups::BackupsPage/>
-                    <Route path=StaticSegment("logs") view=pages::logs::LogsPage/>
-                    <Route path=StaticSegment("timeline") view=pages::timeline::TimelinePageView/>
-                    <Route path=StaticSegment("member") view=pages::member::MemberPage/>
+                    <Route path=StaticSegment("") view=|| SyncHydrate(pages::overview::OverviewPage())/>
+                    <Route path=StaticSegment("login") view=|| SyncHydrate(pages::login::LoginPage())/>
+                    <Route path=StaticSegment("audit") view=|| SyncHydrate(pages::audit::AuditPageView())/>
+                    <Route path=StaticSegment("admin") view=|| SyncHydrate(pages::admin::AdminPage())/>
+                    <Route path=StaticSegment("backups") view=|| SyncHydrate(pages::backups::BackupsPage())/>
+                    <Route path=StaticSegment("logs") view=|| SyncHydrate(pages::logs::LogsPage())/>
+                    <Route path=StaticSegment("timeline") view=|| SyncHydrate(pages::timeline::TimelinePageView())/>
+                    <Route path=StaticSegment("member") view=|| SyncHydrate(pages::member::MemberPage())/>
                 </Routes>
             </main>
         </Router>

@@ -1,3 +1,4 @@
+use crate::components::sync_hydrate::IntoAnySync;
 use leptos::prelude::*;
 use model::{topology::format_lsn, HistoryEntry, OperationRecord};
 
@@ -21,8 +22,8 @@ pub fn HistoryPanel(
         .map(|h| {
             let at = (h.at_ms.unwrap_or(i64::MIN), h.timeline);
             let when = match (h.at_ms, h.timestamp) {
-                (Some(ms), _) => view! { <crate::components::time::Time ms/> }.into_any(),
-                (None, t) => t.map(|t| short_timestamp(&t)).unwrap_or_default().into_any(),
+                (Some(ms), _) => view! { <crate::components::time::Time ms/> }.into_any_sync(),
+                (None, t) => t.map(|t| short_timestamp(&t)).unwrap_or_default().into_any_sync(),
             };
             let row = view! {
                 <tr data-testid="history-row" data-tl=h.timeline.to_string() data-ms=h.at_ms.map(|m| m.to_string())>
@@ -33,7 +34,7 @@ pub fn HistoryPanel(
                     <td>{h.new_leader.unwrap_or_default()}</td>
                 </tr>
             };
-            (at, row.into_any())
+            (at, row.into_any_sync())
         })
         .collect();
     merged.extend(operations.into_iter().map(|o| {
@@ -46,7 +47,7 @@ pub fn HistoryPanel(
                 <td></td>
             </tr>
         };
-        ((o.at_ms, 0), row.into_any())
+        ((o.at_ms, 0), row.into_any_sync())
     }));
     merged.sort_by(|a, b| b.0.cmp(&a.0));
     let rows = merged.into_iter().take(SHOWN).map(|(_, v)| v).collect_view();

@@ -3,6 +3,7 @@
 //! page. Solid: receive lag; dashed: replay lag; the dotted line is the
 //! healthy bound. The geometry is `model::lag::ChartScale`'s.
 
+use crate::components::sync_hydrate::IntoAnySync;
 use leptos::prelude::*;
 use model::lag::{ChartScale, LagHistory, LagSample, LagSeries};
 use model::topology::human_bytes;
@@ -49,7 +50,7 @@ fn lines(scale: &ChartScale, series: &LagSeries) -> impl IntoView {
 #[component]
 pub fn LagSparkline(history: LagHistory, member: String) -> impl IntoView {
     let Some(series) = history.of(&member).cloned() else {
-        return view! { <span class="muted" data-testid="lag-sparkline-empty">"no history yet"</span> }.into_any();
+        return view! { <span class="muted" data-testid="lag-sparkline-empty">"no history yet"</span> }.into_any_sync();
     };
     let scale = ChartScale::fit(&history, &[&series], SPARK_W, SPARK_H);
     let bound = scale.y(history.threshold_bytes);
@@ -72,7 +73,7 @@ pub fn LagSparkline(history: LagHistory, member: String) -> impl IntoView {
             </svg>
         </a>
     }
-    .into_any()
+    .into_any_sync()
 }
 
 const SPARK_W: f64 = 72.0;

@@ -1,6 +1,7 @@
 //! The operation panel: plan (preconditions, steps, shell command) → typed
 //! confirmation (and password) → the job's steps as they happen.
 
+use crate::components::sync_hydrate::IntoAnySync;
 use leptos::prelude::*;
 use model::operations::{OpKind, Plan};
 
@@ -200,8 +201,8 @@ pub fn OperationPanel() -> impl IntoView {
                 {move || job_id.get().is_none().then(|| view! { <OptionsForm kind=req.kind options review/> })}
                 {move || match (job_id.get(), prepare.value().get()) {
                     (Some(_), _) => None,
-                    (None, Some(Ok(plan))) => Some(view! { <PlanView plan confirm execute/> }.into_any()),
-                    (None, Some(Err(e))) => Some(view! { <p class="banner error">{err_text(&e)}</p> }.into_any()),
+                    (None, Some(Ok(plan))) => Some(view! { <PlanView plan confirm execute/> }.into_any_sync()),
+                    (None, Some(Err(e))) => Some(view! { <p class="banner error">{err_text(&e)}</p> }.into_any_sync()),
                     (None, None) => None,
                 }}
                 {move || match execute.value().get() {

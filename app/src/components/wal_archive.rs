@@ -1,6 +1,7 @@
 //! The Overview's WAL archive panel: pg-wal receiving, behind or stopped,
 //! what the archive holds, its gaps, and what the leader keeps for it.
 
+use crate::components::sync_hydrate::IntoAnySync;
 use leptos::prelude::*;
 use model::topology::human_bytes;
 use model::wal::{WalArchive, WalReceiverStatus};
@@ -29,8 +30,8 @@ pub fn WalArchivePanel(wal: Option<WalArchive>) -> impl IntoView {
             <span data-testid="wal-newest">{s}</span>" archived "
             {f.newest_at_ms.map(|ms| view! { <Time ms/> })}
         }
-        .into_any(),
-        None => view! { <span data-testid="wal-newest">"none yet"</span> }.into_any(),
+        .into_any_sync(),
+        None => view! { <span data-testid="wal-newest">"none yet"</span> }.into_any_sync(),
     };
     let gaps = f
         .gaps

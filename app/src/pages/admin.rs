@@ -5,6 +5,7 @@
 //! disabling or enabling, someone else's session) need the admin's own
 //! password, typed once at the top and sent with each of them.
 
+use crate::components::sync_hydrate::IntoAnySync;
 use crate::components::time::Time;
 use leptos::prelude::*;
 
@@ -89,7 +90,7 @@ pub fn AdminPage() -> impl IntoView {
     let body = move || {
         Suspend::new(async move {
             match data.await {
-                Err(e) => view! { <p class="banner error">{format!("Cannot read users: {e}")}</p> }.into_any(),
+                Err(e) => view! { <p class="banner error">{format!("Cannot read users: {e}")}</p> }.into_any_sync(),
                 Ok(v) => {
                     let users = v
                         .users
@@ -117,7 +118,7 @@ pub fn AdminPage() -> impl IntoView {
                             <tbody>{sessions}</tbody></table>
                         </section>
                     }
-                    .into_any()
+                    .into_any_sync()
                 }
             }
         })

@@ -3,6 +3,7 @@
 //! and the hash chain's state. A long value is shown cut, with a way to see
 //! it whole, so one value cannot widen the page.
 
+use crate::components::sync_hydrate::IntoAnySync;
 use crate::components::time::Time;
 use leptos::prelude::*;
 use leptos_router::hooks::use_query_map;
@@ -18,7 +19,7 @@ const CELL_CHARS: usize = 120;
 fn cell(text: String) -> impl IntoView {
     let chars = text.chars().count();
     if chars <= CELL_CHARS {
-        return view! { <span>{text}</span> }.into_any();
+        return view! { <span>{text}</span> }.into_any_sync();
     }
     let head: String = text.chars().take(CELL_CHARS).collect();
     view! {
@@ -27,7 +28,7 @@ fn cell(text: String) -> impl IntoView {
             <span class="whole">{text}</span>
         </details>
     }
-    .into_any()
+    .into_any_sync()
 }
 
 #[component]
@@ -48,12 +49,12 @@ pub fn AuditPageView() -> impl IntoView {
     let body = move || {
         Suspend::new(async move {
             match data.await {
-                Err(e) => view! { <p class="banner error" data-testid="audit-error">{format!("Cannot read the audit log: {e}")}</p> }.into_any(),
+                Err(e) => view! { <p class="banner error" data-testid="audit-error">{format!("Cannot read the audit log: {e}")}</p> }.into_any_sync(),
                 Ok(page) => {
                     let filters = form_urlencoded::Serializer::new(String::new())
                         .extend_pairs(["user", "action", "result", "from", "to"].map(|k| (k, param(k))))
                         .finish();
-                    view! { <AuditTable page filters/> }.into_any()
+                    view! { <AuditTable page filters/> }.into_any_sync()
                 }
             }
         })

@@ -5,6 +5,7 @@
 //! restores keep, with "Discard". New backups start from the Overview
 //! ("Back up" on a replica).
 
+use crate::components::sync_hydrate::IntoAnySync;
 use crate::components::time::Time;
 use leptos::prelude::*;
 use model::backups::{BackupRow, BackupStatus, ImportFile, KeptData};
@@ -42,16 +43,16 @@ pub fn BackupsPage() -> impl IntoView {
             let me = me.await.ok();
             let (can_operate, can_delete) = me.map(|m| (m.can_operate, m.can_admin)).unwrap_or((false, false));
             match data.await {
-                Err(e) => view! { <tr><td colspan="9" class="banner error">{format!("Cannot read the backups: {e}")}</td></tr> }.into_any(),
+                Err(e) => view! { <tr><td colspan="9" class="banner error">{format!("Cannot read the backups: {e}")}</td></tr> }.into_any_sync(),
                 Ok(rows) if rows.is_empty() => view! {
                     <tr><td colspan="9" class="notice">"No backups yet: use “Back up” on a replica in the Overview."</td></tr>
                 }
-                .into_any(),
+                .into_any_sync(),
                 Ok(rows) => rows
                     .into_iter()
                     .map(|b| view! { <BackupRowView b can_operate can_delete verify delete/> })
                     .collect_view()
-                    .into_any(),
+                    .into_any_sync(),
             }
         })
     };
@@ -272,17 +273,17 @@ fn ImportPanel(tick: RwSignal<u64>) -> impl IntoView {
                 <code>"tar -czvf"</code>") in the console's import directory. Importing reads it through, checks that it was shut down cleanly, copies it into the catalog and test-restores it; then it can be restored like any backup."</p>
             {move || import.pending().get().then(|| view! { <p class="notice" data-testid="import-running">"Reading the archive, then restoring it into an isolated PostgreSQL…"</p> })}
             {move || match import.value().get() {
-                Some(Err(e)) => Some(view! { <p class="banner error" data-testid="import-error">{e.message}</p> }.into_any()),
-                Some(Ok(b)) => Some(view! { <p class="notice" data-testid="import-done">{format!("Imported as {}: {}", b.id, verified_text(&b))}</p> }.into_any()),
+                Some(Err(e)) => Some(view! { <p class="banner error" data-testid="import-error">{e.message}</p> }.into_any_sync()),
+                Some(Ok(b)) => Some(view! { <p class="notice" data-testid="import-done">{format!("Imported as {}: {}", b.id, verified_text(&b))}</p> }.into_any_sync()),
                 None => None,
             }}
             <table class="backups">
                 <thead><tr><th>"File"</th><th>"Size"</th><th>"Modified (UTC)"</th><th></th></tr></thead>
                 <tbody><Transition fallback=|| ()>{move || Suspend::new(async move {
                     match files.await {
-                        Ok(f) if f.is_empty() => view! { <tr><td colspan="4" class="notice">"The import directory holds no .tar.gz, .tgz or .tar.zst archive."</td></tr> }.into_any(),
-                        Ok(f) => f.into_iter().map(row).collect_view().into_any(),
-                        Err(e) => view! { <tr><td colspan="4" class="banner error">{e.message}</td></tr> }.into_any(),
+                        Ok(f) if f.is_empty() => view! { <tr><td colspan="4" class="notice">"The import directory holds no .tar.gz, .tgz or .tar.zst archive."</td></tr> }.into_any_sync(),
+                        Ok(f) => f.into_iter().map(row).collect_view().into_any_sync(),
+                        Err(e) => view! { <tr><td colspan="4" class="banner error">{e.message}</td></tr> }.into_any_sync(),
                     }
                 })}</Transition></tbody>
             </table>

@@ -5,6 +5,7 @@
 
 use std::time::Duration;
 
+use crate::components::sync_hydrate::IntoAnySync;
 use leptos::prelude::*;
 use leptos_router::hooks::use_query_map;
 use model::lag::LagRange;
@@ -57,12 +58,12 @@ pub fn MemberPage() -> impl IntoView {
                         .iter()
                         .map(|s| view! { " "<a href=format!("/member?name={}", s.member)>{s.member.clone()}</a> })
                         .collect_view();
-                    view! { <p class="notice" data-testid="member-pick">"Pick a replica:"{links}</p> }.into_any()
+                    view! { <p class="notice" data-testid="member-pick">"Pick a replica:"{links}</p> }.into_any_sync()
                 }
-                Ok(h) => view! { <LagChart history=h member=name()/> }.into_any(),
+                Ok(h) => view! { <LagChart history=h member=name()/> }.into_any_sync(),
                 Err(e) => {
                     view! { <p class="banner error" data-testid="lag-error">{format!("Cannot read the lag: {e}")}</p> }
-                        .into_any()
+                        .into_any_sync()
                 }
             }
         })

@@ -9,6 +9,7 @@
 use crate::components::time::Time;
 use std::time::Duration;
 
+use crate::components::sync_hydrate::IntoAnySync;
 use leptos::prelude::*;
 use model::Overview;
 
@@ -67,13 +68,13 @@ pub fn OverviewPage() -> impl IntoView {
             let me = me.await.ok();
             if let Some(ov) = pushed {
                 last_error.set(None);
-                return view! { <OverviewBody ov me lag=lag.clone()/> }.into_any();
+                return view! { <OverviewBody ov me lag=lag.clone()/> }.into_any_sync();
             }
             match overview.await {
                 Ok(ov) => {
                     last_error.set(None);
                     last_good.set(Some(ov.clone()));
-                    view! { <OverviewBody ov me lag=lag.clone()/> }.into_any()
+                    view! { <OverviewBody ov me lag=lag.clone()/> }.into_any_sync()
                 }
                 Err(e) => {
                     let msg = format!("The console server did not answer ({e}); retrying every second.");
@@ -83,8 +84,10 @@ pub fn OverviewPage() -> impl IntoView {
                             <div class="banner error" data-testid="console-error">{msg}</div>
                             <OverviewBody ov me lag=lag.clone()/>
                         }
-                        .into_any(),
-                        None => view! { <div class="banner error" data-testid="console-error">{msg}</div> }.into_any(),
+                        .into_any_sync(),
+                        None => {
+                            view! { <div class="banner error" data-testid="console-error">{msg}</div> }.into_any_sync()
+                        }
                     }
                 }
             }

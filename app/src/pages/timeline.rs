@@ -3,6 +3,7 @@
 //! on one clock. Filters by member or container, kind and UTC range (a GET
 //! form, so a filtered view is a link); CSV export of the same filter.
 
+use crate::components::sync_hydrate::IntoAnySync;
 use leptos::prelude::*;
 use leptos_router::hooks::use_query_map;
 use model::timeline::{EventKind, TimelineEvent, TimelinePage};
@@ -24,12 +25,12 @@ pub fn TimelinePageView() -> impl IntoView {
     let body = move || {
         Suspend::new(async move {
             match data.await {
-                Err(e) => view! { <p class="banner error" data-testid="timeline-error">{format!("Cannot read the timeline: {e}")}</p> }.into_any(),
+                Err(e) => view! { <p class="banner error" data-testid="timeline-error">{format!("Cannot read the timeline: {e}")}</p> }.into_any_sync(),
                 Ok(page) => {
                     let filters = form_urlencoded::Serializer::new(String::new())
                         .extend_pairs(FILTERS.map(|k| (k, param(k))))
                         .finish();
-                    view! { <TimelineTable page filters/> }.into_any()
+                    view! { <TimelineTable page filters/> }.into_any_sync()
                 }
             }
         })
