@@ -667,37 +667,58 @@ async fn a_console_killed_mid_backup_starts_the_replica_again_on_restart() {
 #[ignore = "needs the real stack: run scripts/test"]
 async fn a_console_killed_while_archiving_leaves_the_backup_failed_and_no_partial_files() {
     let _g = lock_stack();
-    let (shared, dir, mut app) = console_to_kill("pgc-backups-kill-archive").await;
-    ensure_replica(&app, "pg-2").await;
-    let plan = prepare_backup(&app, "pg-2", "zstd").await;
-    let id = start(&app, &plan).await;
-    let files = |suffix: &'static str| {
-        std::fs::read_dir(&shared)
-            .map(|d| {
-                d.flatten()
-                    .map(|e| e.file_name().to_string_lossy().to_string())
-                    .filter(|n| n.ends_with(suffix))
-                    .collect::<Vec<_>>()
-            })
-            .unwrap_or_default()
+    // The console is stopped (SIGSTOP) the moment its archive file appears,
+    // then dies. Writing the archive from the staged frames can take less
+    // than the test needs to stop it (a few milliseconds on a busy machine):
+    // then the backup finished, that console and its directory are dropped,
+    // and a new backup is tried, with a console of its own.
+    let mut attempt = 0;
+    let (shared, dir, mut app, id) = loop {
+        attempt += 1;
+        let (shared, dir, mut app) = console_to_kill(&format!("pgc-backups-kill-archive-{attempt}")).await;
+        ensure_replica(&app, "pg-2").await;
+        let plan = prepare_backup(&app, "pg-2", "zstd").await;
+        let id = start(&app, &plan).await;
+        watch(120, "the archive being written", || {
+            !files_ending(&shared, ".partial").is_empty()
+        });
+        app.hang();
+        if !files_ending(&shared, ".partial").is_empty() {
+            break (shared, dir, app, id);
+        }
+        assert!(
+            attempt < 5,
+            "in {attempt} backups, the archive was written before the console could be stopped"
+        );
+        app.kill();
+        let _ = std::fs::remove_dir_all(&shared);
     };
-    // The console hangs (SIGSTOP) the moment its archive file appears, then dies.
-    watch(120, "the archive being written", || !files(".partial").is_empty());
-    app.hang();
     // While archiving the replica already runs again.
     assert!(running("pg-2"));
     app.kill();
-    assert!(!files(".partial").is_empty(), "killed mid-archive");
+    assert!(!files_ending(&shared, ".partial").is_empty(), "killed mid-archive");
     let next = spawn_app_with(&[("PGC_BACKUPS_DIR", &dir)]).await;
     let rows = catalog(&next).await;
     assert_eq!(rows.len(), 1, "{rows:?}");
     assert_eq!((rows[0].id.as_str(), rows[0].status.as_str()), (id.as_str(), "failed"));
     assert!(rows[0].error.contains("console stopped"), "{}", rows[0].error);
-    assert!(files(".partial").is_empty() && files(".tar.zst").is_empty());
+    assert!(files_ending(&shared, ".partial").is_empty() && files_ending(&shared, ".tar.zst").is_empty());
     assert!(!shared.join(".staging").join(&id).exists());
     assert!(!Path::new("/dev/shm/pg-console-staging").join(&id).exists());
     ensure_replica(&next, "pg-2").await;
     let _ = std::fs::remove_dir_all(&shared);
+}
+
+/// The names of the files in `dir` that end with `suffix`.
+fn files_ending(dir: &Path, suffix: &str) -> Vec<String> {
+    std::fs::read_dir(dir)
+        .map(|d| {
+            d.flatten()
+                .map(|e| e.file_name().to_string_lossy().to_string())
+                .filter(|n| n.ends_with(suffix))
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// The Unix socket of a test restore's scratch PostgreSQL.
