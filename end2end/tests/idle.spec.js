@@ -2,14 +2,15 @@
 // minutes with nothing to say but the server's pings, then still delivers.
 //
 // scripts/test runs this file on its own, against a console of its own (the
-// same image behind the same Traefik, at PGC_E2E_IDLE_URL, given to it as
-// PGC_E2E_BASE_URL), while the integration and end-to-end tests run: their
-// operations go through other consoles, so this console's job feed stays
-// idle (and the cluster may be anything but healthy meanwhile: nothing here
-// needs it until the end). It starts its operation only once the file named
-// by PGC_E2E_AFTER exists (scripts/test creates it when the other tests are
-// done with the cluster), so that operation does not overlap theirs. Without
-// PGC_E2E_AFTER it does not wait.
+// console's image behind a Traefik of its own, from the edge's image, at
+// PGC_E2E_IDLE_URL, given to it as PGC_E2E_BASE_URL), while the integration
+// and end-to-end tests run: their operations go through other consoles, and
+// the one that restarts the edge's Traefik does not touch this one, so this
+// console's job feed stays idle (and the cluster may be anything but healthy
+// meanwhile: nothing here needs it until the end). It starts its operation
+// only once the file named by PGC_E2E_AFTER exists (scripts/test creates it
+// when the other tests are done with the cluster), so that operation does not
+// overlap theirs. Without PGC_E2E_AFTER it does not wait.
 const fs = require('fs');
 const { test, expect, waitHealthy } = require('./fixtures');
 const { login } = require('./login');
