@@ -390,12 +390,7 @@ async fn retention_keeps_the_newest_and_audits_what_it_deletes() {
     }
     let rows = catalog(&app).await;
     assert_eq!(rows.iter().map(|r| r.id.clone()).collect::<Vec<_>>(), [ids[1].clone()]);
-    let archives = std::fs::read_dir(backups_dir(&app))
-        .unwrap()
-        .flatten()
-        .filter(|e| e.file_name().to_string_lossy().ends_with(".tar.zst"))
-        .count();
-    assert_eq!(archives, 1);
+    assert_eq!(files_ending(&backups_dir(&app), ".tar.zst").len(), 1);
     let audit = audit_rows(&app, "action=backup_retention_delete").await;
     assert!(audit.contains(&ids[0]), "{audit}");
     // The WAL archive keeps what the backup kept needs: nothing before its redo point.
@@ -649,12 +644,7 @@ async fn a_console_killed_mid_backup_starts_the_replica_again_on_restart() {
     assert_eq!(rows.len(), 1, "{rows:?}");
     assert_eq!(rows[0].status.as_str(), "failed");
     assert!(rows[0].error.contains("console stopped"), "{}", rows[0].error);
-    let leftovers: Vec<String> = std::fs::read_dir(&shared)
-        .unwrap()
-        .flatten()
-        .map(|e| e.file_name().to_string_lossy().to_string())
-        .filter(|n| n.ends_with(".partial") || n.ends_with(".tar.zst"))
-        .collect();
+    let leftovers = [files_ending(&shared, ".partial"), files_ending(&shared, ".tar.zst")].concat();
     assert!(leftovers.is_empty(), "{leftovers:?}");
     assert!(std::fs::read_dir(Path::new(&shared).join(".staging"))
         .map(|mut d| d.next().is_none())
