@@ -35,7 +35,6 @@ fn mem_available_bytes() -> Option<u64> {
 }
 
 /// Remove leftovers of a backup that did not finish.
-/// Remove leftovers of a backup that did not finish.
 pub fn clean_partial(backups_dir: &Path, id: &str) {
     let _ = std::fs::remove_dir_all(backups_dir.join(".staging").join(id));
     let _ = std::fs::remove_dir_all(Path::new(SHM_STAGING).join(id));

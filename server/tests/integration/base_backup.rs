@@ -7,7 +7,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::backups::running;
 use crate::pitr::{discard_kept, leader_now, prepare_to_time, succeeded};
 use crate::restore::{healthy, prepare, prepare_caught_up, run, sql, start, started_at};
 use crate::support::*;
@@ -179,7 +178,7 @@ async fn a_hot_base_backup_under_writes_stops_nothing_and_restores_as_of_its_end
         b.system_identifier,
         sql(&app, "SELECT system_identifier FROM pg_control_system()")
     );
-    assert!(!running(domain::backup::base::CONTAINER));
+    assert!(!container_running(domain::backup::base::CONTAINER));
 
     // Later writes and a drop, then the restore: the data as of the backup's end.
     sql(
@@ -294,7 +293,7 @@ async fn a_base_backup_killed_mid_copy_fails_cleanly_and_the_replica_runs_on() {
     let id = start(&app, &p, "").await;
     let container = domain::backup::base::CONTAINER;
     eventually(Duration::from_secs(60), "pg_basebackup running", || async {
-        running(container).then_some(())
+        container_running(container).then_some(())
     })
     .await;
     assert!(docker(&["kill", container]).status.success());
@@ -323,7 +322,7 @@ async fn a_base_backup_killed_mid_copy_fails_cleanly_and_the_replica_runs_on() {
         .collect();
     assert!(left.is_empty(), "{left:?}");
     assert!(!dir.join(".staging").join(&id).exists(), "the work folder is removed");
-    assert!(!running(container));
+    assert!(!container_running(container));
     assert_eq!(started_at("pg-2"), started, "pg-2 never stopped");
     ensure_replica(&app, "pg-2").await;
     sql(&app, "DROP TABLE base_bulk");
@@ -366,13 +365,16 @@ async fn a_starting_console_removes_its_own_leftover_copy_only() {
 
     copy_into(&theirs);
     let app = spawn_app_with(&[("PGC_BACKUPS_DIR", &mine_dir)]).await;
-    assert!(running(container), "another console's copy is left running");
+    assert!(container_running(container), "another console's copy is left running");
     assert!(!audit_rows(&app, "action=backup_recovered").await.contains(container));
     drop(app);
 
     copy_into(&mine);
     let app = spawn_app_with(&[("PGC_BACKUPS_DIR", &mine_dir)]).await;
-    assert!(!running(container), "its own leftover is removed before it serves");
+    assert!(
+        !container_running(container),
+        "its own leftover is removed before it serves"
+    );
     let audit = audit_rows(&app, "action=backup_recovered").await;
     assert!(audit.contains("left by an interrupted hot base backup"), "{audit}");
     docker(&["rm", "-f", container]);

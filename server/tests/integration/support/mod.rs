@@ -317,9 +317,11 @@ pub fn patronictl(args: &[&str]) -> Output {
 }
 
 /// psql inside pg-0 (host networking: 127.0.0.1 is the host's loopback).
+/// When it fails, the message names what listens on `port` (process and
+/// pid): on a shared loopback, which server answered is the first question.
 pub fn psql(env: &HashMap<String, String>, port: &str, sql: &str) -> String {
     let pw = format!("PGPASSWORD={}", env["PG_SUPERUSER_PASSWORD"]);
-    let out = docker(&[
+    let args = [
         "exec",
         "-e",
         &pw,
@@ -336,8 +338,24 @@ pub fn psql(env: &HashMap<String, String>, port: &str, sql: &str) -> String {
         "-XAtq",
         "-c",
         sql,
-    ]);
+    ];
+    let out = Command::new("docker").args(args).output().expect("run docker");
+    assert!(
+        out.status.success(),
+        "psql on port {port} failed: {}\nlistening on port {port}: {}",
+        String::from_utf8_lossy(&out.stderr).trim(),
+        listeners(port)
+    );
     String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
+/// The sockets listening on a TCP port, with their processes (`ss`).
+pub fn listeners(port: &str) -> String {
+    Command::new("ss")
+        .args(["-Hltnp", &format!("sport = :{port}")])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_else(|e| format!("(ss failed: {e})"))
 }
 
 /// Poll `f` until it returns Some, or panic after `timeout` with `what`.
@@ -371,9 +389,11 @@ pub async fn ensure_replica(app: &TestApp, name: &str) {
                 .count()
                 == 2
     };
+    // The topology comes from the DCS, where a member whose Patroni is still
+    // shutting down can look streaming for a while: its container must run too.
     let ov = eventually(Duration::from_secs(300), "a healthy cluster", || async {
         let ov = app.overview().await;
-        healthy(&ov).then_some(ov)
+        (healthy(&ov) && ov.topology.members.iter().all(|m| container_running(&m.name))).then_some(ov)
     })
     .await;
     let leader = ov.topology.leader().unwrap().name.clone();
@@ -397,6 +417,29 @@ pub async fn ensure_replica(app: &TestApp, name: &str) {
         )
         .await;
     }
+}
+
+/// Whether a container runs (false if it does not exist).
+pub fn container_running(container: &str) -> bool {
+    Command::new("docker")
+        .args(["inspect", "-f", "{{.State.Running}}", container])
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "true")
+}
+
+/// A container's last `lines` log lines (stdout and stderr), for a failure's message.
+pub fn container_log_tail(container: &str, lines: u32) -> String {
+    Command::new("docker")
+        .args(["logs", "--tail", &lines.to_string(), container])
+        .output()
+        .map(|o| {
+            format!(
+                "{}{}",
+                String::from_utf8_lossy(&o.stdout),
+                String::from_utf8_lossy(&o.stderr)
+            )
+        })
+        .unwrap_or_else(|e| format!("(docker logs failed: {e})"))
 }
 
 /// A stopped container that is started again when the guard drops, whatever
