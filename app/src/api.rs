@@ -7,6 +7,7 @@ use leptos::prelude::*;
 use model::auth::{AdminView, AuditPage, Me};
 use model::Overview;
 
+use crate::codec::JsonText;
 use crate::error::ApiError;
 #[cfg(feature = "ssr")]
 use crate::{access::authorize, serve::step_up};
@@ -31,7 +32,7 @@ fn ctx() -> Result<ServerContext, ApiError> {
 }
 
 /// Everything the Overview shows: topology, history, HAProxy, endpoints.
-#[server(endpoint = "overview")]
+#[server(endpoint = "overview", output = JsonText)]
 pub async fn get_overview() -> Result<Overview, ApiError> {
     authorize::<GetOverview>()?;
     Ok(ctx()?.feed.read().await)
@@ -39,7 +40,7 @@ pub async fn get_overview() -> Result<Overview, ApiError> {
 
 /// The incident timeline, newest first: at most 500 events matching the
 /// filters (member or container, kind, UTC range).
-#[server(endpoint = "timeline_page")]
+#[server(endpoint = "timeline_page", output = JsonText)]
 pub async fn timeline_page(
     #[server(default)] subject: Option<String>,
     #[server(default)] kind: Option<String>,
@@ -65,7 +66,7 @@ pub async fn timeline_page(
 /// Each replica's receive and replay lag over the last hour (`1h`, the
 /// default, from memory) or day (`24h`, by the minute), of one member or
 /// every replica.
-#[server(endpoint = "lag_history")]
+#[server(endpoint = "lag_history", output = JsonText)]
 pub async fn lag_history(
     #[server(default)] range: Option<String>,
     #[server(default)] member: Option<String>,
@@ -81,7 +82,7 @@ pub async fn lag_history(
 }
 
 /// Who is logged in, and what the UI may offer them.
-#[server(endpoint = "whoami")]
+#[server(endpoint = "whoami", output = JsonText)]
 pub async fn whoami() -> Result<Me, ApiError> {
     let c = authorize::<Whoami>()?;
     Ok(Me {
@@ -95,7 +96,7 @@ pub async fn whoami() -> Result<Me, ApiError> {
 
 /// One page of the audit log (newest first, by key: `before` / `after` an
 /// id), filtered; and the chain's state, checked incrementally.
-#[server(endpoint = "audit_page")]
+#[server(endpoint = "audit_page", output = JsonText)]
 pub async fn fetch_audit_page(
     user: String,
     action: String,
@@ -135,7 +136,7 @@ pub async fn fetch_audit_page(
 }
 
 /// Users and their sessions (admin).
-#[server(endpoint = "admin_users")]
+#[server(endpoint = "admin_users", output = JsonText)]
 pub async fn admin_users() -> Result<AdminView, ApiError> {
     authorize::<AdminUsers>()?;
     let ctx = ctx()?;
@@ -192,7 +193,7 @@ fn actor(c: &domain::authz::Caller) -> domain::users::Actor {
 }
 
 /// Add a user; creating an admin needs the acting admin's password.
-#[server(endpoint = "admin_add_user")]
+#[server(endpoint = "admin_add_user", output = JsonText)]
 pub async fn admin_add_user(
     name: String,
     role: String,
@@ -213,7 +214,7 @@ pub async fn admin_add_user(
     Ok(format!("Created {} ({}).", u.name, u.role.as_str()))
 }
 
-#[server(endpoint = "admin_set_role")]
+#[server(endpoint = "admin_set_role", output = JsonText)]
 pub async fn admin_set_role(
     name: String,
     role: String,
@@ -227,7 +228,7 @@ pub async fn admin_set_role(
     Ok(format!("{name} is now {role}; {ended} session(s) ended."))
 }
 
-#[server(endpoint = "admin_set_disabled")]
+#[server(endpoint = "admin_set_disabled", output = JsonText)]
 pub async fn admin_set_disabled(
     name: String,
     disabled: bool,
@@ -243,7 +244,7 @@ pub async fn admin_set_disabled(
     ))
 }
 
-#[server(endpoint = "admin_set_password")]
+#[server(endpoint = "admin_set_password", output = JsonText)]
 pub async fn admin_set_password(
     name: String,
     password: String,
@@ -259,7 +260,7 @@ pub async fn admin_set_password(
 }
 
 /// Revoke a session; another user's needs the acting admin's password.
-#[server(endpoint = "admin_revoke_session")]
+#[server(endpoint = "admin_revoke_session", output = JsonText)]
 pub async fn admin_revoke_session(
     id_prefix: String,
     #[server(default)] current_password: String,
@@ -278,7 +279,7 @@ pub async fn admin_revoke_session(
 }
 
 /// Step 1 of an operation: the plan (steps, preconditions, shell command) and a token.
-#[server(endpoint = "op_prepare")]
+#[server(endpoint = "op_prepare", output = JsonText)]
 pub async fn op_prepare(
     kind: model::operations::OpKind,
     member: String,
@@ -312,7 +313,7 @@ pub async fn op_prepare(
 }
 
 /// Step 3: execute a prepared operation; returns the job id to follow.
-#[server(endpoint = "op_execute")]
+#[server(endpoint = "op_execute", output = JsonText)]
 pub async fn op_execute(token: String, typed_name: String, password: String) -> Result<String, ApiError> {
     let c = authorize::<OpExecute>()?;
     let ctx = ctx()?;
@@ -332,7 +333,7 @@ pub async fn op_execute(token: String, typed_name: String, password: String) -> 
 }
 
 /// A job's steps and outcome, as they happen.
-#[server(endpoint = "op_status")]
+#[server(endpoint = "op_status", output = JsonText)]
 pub async fn op_status(id: String) -> Result<Option<model::operations::OpJob>, ApiError> {
     authorize::<OpStatus>()?;
     Ok(ctx()?.operations.job(&id))
@@ -340,21 +341,21 @@ pub async fn op_status(id: String) -> Result<Option<model::operations::OpJob>, A
 
 /// The operations this console ran since it started, newest first (the last
 /// 50, running ones included).
-#[server(endpoint = "op_recent")]
+#[server(endpoint = "op_recent", output = JsonText)]
 pub async fn op_recent() -> Result<Vec<model::operations::OpJob>, ApiError> {
     authorize::<OpRecent>()?;
     Ok(ctx()?.operations.jobs.recent())
 }
 
 /// Cancel the scheduled switchover.
-#[server(endpoint = "op_cancel_switchover")]
+#[server(endpoint = "op_cancel_switchover", output = JsonText)]
 pub async fn op_cancel_switchover() -> Result<String, ApiError> {
     let c = authorize::<OpCancelSwitchover>()?;
     Ok(ctx()?.operations.cancel_scheduled_switchover(&c).await?)
 }
 
 /// Whether automatic failover is paused (shown on every page while it is).
-#[server(endpoint = "cluster_paused")]
+#[server(endpoint = "cluster_paused", output = JsonText)]
 pub async fn cluster_paused() -> Result<bool, ApiError> {
     authorize::<ClusterPaused>()?;
     Ok(ctx()?
@@ -367,7 +368,7 @@ pub async fn cluster_paused() -> Result<bool, ApiError> {
 
 /// The backup catalog, newest first. What test restores read (table names,
 /// row counts) only for those who may read backup contents.
-#[server(endpoint = "backups_list")]
+#[server(endpoint = "backups_list", output = JsonText)]
 pub async fn backups_list() -> Result<Vec<model::backups::BackupRow>, ApiError> {
     let c = authorize::<BackupsList>()?;
     let ctx = ctx()?;
@@ -384,7 +385,7 @@ pub async fn backups_list() -> Result<Vec<model::backups::BackupRow>, ApiError> 
 
 /// What restores keep (the cluster's data from before them, or a failed
 /// restore's), newest first: the Backups page lists it with its size.
-#[server(endpoint = "kept_list")]
+#[server(endpoint = "kept_list", output = JsonText)]
 pub async fn kept_list() -> Result<Vec<model::backups::KeptData>, ApiError> {
     authorize::<KeptList>()?;
     let data = ctx()?.operations.reinit.data_dir.clone();
@@ -394,7 +395,7 @@ pub async fn kept_list() -> Result<Vec<model::backups::KeptData>, ApiError> {
 }
 
 /// The archives waiting in the import directory (made by hand with the SOP).
-#[server(endpoint = "imports_list")]
+#[server(endpoint = "imports_list", output = JsonText)]
 pub async fn imports_list() -> Result<Vec<model::backups::ImportFile>, ApiError> {
     authorize::<ImportsList>()?;
     let dir = ctx()?.operations.backup.imports_dir.clone();
@@ -405,7 +406,7 @@ pub async fn imports_list() -> Result<Vec<model::backups::ImportFile>, ApiError>
 
 /// Import an archive from the import directory into the catalog, then
 /// test-restore it (admins; audited).
-#[server(endpoint = "backup_import")]
+#[server(endpoint = "backup_import", output = JsonText)]
 pub async fn backup_import(name: String) -> Result<model::backups::BackupRow, ApiError> {
     let c = authorize::<BackupImport>()?;
     let m = ctx()?.operations.import_backup(&c, name.trim()).await?;
@@ -414,7 +415,7 @@ pub async fn backup_import(name: String) -> Result<model::backups::BackupRow, Ap
 
 /// Re-read an archive and check its sha256, then restore it into an
 /// isolated PostgreSQL and read every table (audited).
-#[server(endpoint = "backup_verify")]
+#[server(endpoint = "backup_verify", output = JsonText)]
 pub async fn backup_verify(id: String) -> Result<model::backups::BackupRow, ApiError> {
     let c = authorize::<BackupVerify>()?;
     let m = ctx()?.operations.verify_backup(&c, id.trim()).await?;
@@ -422,7 +423,7 @@ pub async fn backup_verify(id: String) -> Result<model::backups::BackupRow, ApiE
 }
 
 /// Delete a backup (admins; type its id to confirm; audited).
-#[server(endpoint = "backup_delete")]
+#[server(endpoint = "backup_delete", output = JsonText)]
 pub async fn backup_delete(id: String, typed_id: String) -> Result<String, ApiError> {
     let c = authorize::<BackupDelete>()?;
     let m = ctx()?.operations.delete_backup(&c, id.trim(), &typed_id).await?;

@@ -5,6 +5,7 @@
 
 pub mod access;
 pub mod api;
+mod codec;
 mod components;
 pub mod error;
 pub mod format;

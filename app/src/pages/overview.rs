@@ -168,9 +168,11 @@ fn follow_feed(
                 }
                 _ => *doc = None,
             }
+            // Decoded from text, as the page's resource and the server
+            // function are: one decoder for Overview in the WASM (codec.rs).
             let ov = doc
                 .as_ref()
-                .and_then(|(_, d)| serde_json::from_value::<Overview>(d.clone()).ok());
+                .and_then(|(_, d)| serde_json::from_str::<Overview>(&d.to_string()).ok());
             if let Some(ov) = &ov {
                 lag.try_update(|h| h.as_mut().map(|h| h.push(&ov.topology)));
             }
