@@ -609,15 +609,22 @@ async fn a_console_killed_mid_backup_starts_the_replica_again_on_restart() {
     ensure_replica(&app, "pg-2").await;
     let pid_file = PathBuf::from(format!("{}/pg/pg2-data/postmaster.pid", app.env["DEFAULT_DATA_DIR"]));
     let plan = prepare_backup(&app, "pg-2", "zstd").await;
-    let _id = start(&app, &plan).await;
+    let id = start(&app, &plan).await;
     // The fault, through the real system: the moment PostgreSQL on pg-2 has
-    // shut down (its pid file is gone), the console hangs (SIGSTOP). It
-    // cannot have started pg-2 again by then: it still has to compress what
-    // changed, and the container to exit. Then it dies (SIGKILL), and Docker
-    // finishes the stop it was asked for. (Killed only after: Patroni's
-    // exit joins its REST API's threads, and one of them may be waiting on
-    // a keep-alive connection of the frozen console until Docker's 120 s.)
-    watch(120, "PostgreSQL on pg-2 stopped by the backup", || !pid_file.exists());
+    // shut down (its pid file is gone) after the console journaled the stop,
+    // the console hangs (SIGSTOP). It cannot have started pg-2 again by then:
+    // it still has to compress what changed, and the container to exit.
+    // Then it dies (SIGKILL), and Docker finishes the stop it was asked for.
+    // (Killed only after: Patroni's exit joins its REST API's threads, and
+    // one of them may be waiting on a keep-alive connection of the frozen
+    // console until Docker's 120 s.) The journal comes first: a pid file
+    // can also be missing for a moment while Patroni starts PostgreSQL
+    // again after the previous test's backup, and a console frozen then has
+    // asked for no stop at all (CI red of 79fde69).
+    let journal = shared.join(".journal").join(format!("{id}.json"));
+    watch(120, "PostgreSQL on pg-2 stopped by the backup", || {
+        journal.exists() && !pid_file.exists()
+    });
     app.hang();
     app.kill();
     // The console asked Docker for a clean stop of up to 120 s (then SIGKILL);
