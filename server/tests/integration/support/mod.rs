@@ -342,11 +342,29 @@ pub fn psql(env: &HashMap<String, String>, port: &str, sql: &str) -> String {
     let out = Command::new("docker").args(args).output().expect("run docker");
     assert!(
         out.status.success(),
-        "psql on port {port} failed: {}\nlistening on port {port}: {}",
+        "psql on port {port} failed: {}\nlistening on port {port}: {}\nthe test's superuser password is {} \
+         pg-0's container environment",
         String::from_utf8_lossy(&out.stderr).trim(),
-        listeners(port)
+        listeners(port),
+        if container_env("pg-0", "PG_SUPERUSER_PASSWORD").as_deref() == Some(env["PG_SUPERUSER_PASSWORD"].as_str()) {
+            "the same as in"
+        } else {
+            "not the same as in"
+        }
     );
     String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
+/// A variable of a container's environment as created (`docker inspect`).
+pub fn container_env(container: &str, key: &str) -> Option<String> {
+    let out = Command::new("docker")
+        .args(["inspect", "-f", "{{range .Config.Env}}{{println .}}{{end}}", container])
+        .output()
+        .ok()?;
+    let prefix = format!("{key}=");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .find_map(|l| l.strip_prefix(&prefix).map(str::to_string))
 }
 
 /// The sockets listening on a TCP port, with their processes (`ss`).
