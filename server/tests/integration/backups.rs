@@ -617,10 +617,10 @@ async fn a_console_killed_mid_backup_starts_the_replica_again_on_restart() {
     // Then it dies (SIGKILL), and Docker finishes the stop it was asked for.
     // (Killed only after: Patroni's exit joins its REST API's threads, and
     // one of them may be waiting on a keep-alive connection of the frozen
-    // console until Docker's 120 s.) The journal comes first: a pid file
-    // can also be missing for a moment while Patroni starts PostgreSQL
-    // again after the previous test's backup, and a console frozen then has
-    // asked for no stop at all (CI red of 79fde69).
+    // console until Docker's 120 s.) The journal comes first: the pid file's
+    // absence alone proved nothing once (CI red of 79fde69: the console was
+    // frozen before it had asked for any stop, and pg-2 ran on until the
+    // next test's backup).
     let journal = shared.join(".journal").join(format!("{id}.json"));
     watch(120, "PostgreSQL on pg-2 stopped by the backup", || {
         journal.exists() && !pid_file.exists()
