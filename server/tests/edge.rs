@@ -82,11 +82,36 @@ impl Edge {
             .unwrap()
     }
 
+    /// A client logged in as the e2e admin. The deployment tests start right
+    /// after the end-to-end tests; a login that is not answered with the
+    /// redirect home is tried again after 5 s (at most 3 times), and each
+    /// such answer is printed with the console container's health, so a
+    /// transient answer of the edge is told from a refusal (one run got no
+    /// redirect here once, and said nothing more).
     async fn admin(&self) -> reqwest::Client {
-        let c = self.client("127.0.0.1");
-        let r = self.login(&c, "e2e-admin", &self.admin_pw, "/").await;
-        assert_eq!(r.headers()["location"], "/", "the e2e admin logs in");
-        c
+        let mut seen = Vec::new();
+        for _ in 0..3 {
+            let c = self.client("127.0.0.1");
+            let r = self.login(&c, "e2e-admin", &self.admin_pw, "/").await;
+            if r.headers().get("location").is_some_and(|l| l == "/") {
+                return c;
+            }
+            let (status, retry_after) = (r.status(), r.headers().get("retry-after").cloned());
+            let body: String = r.text().await.unwrap_or_default().chars().take(300).collect();
+            let health = std::process::Command::new("docker")
+                .args(["inspect", "-f", "{{.State.Health.Status}}", "pg-console"])
+                .output()
+                .map(|o| o.stdout)
+                .unwrap_or_default();
+            let answer = format!(
+                "{status} (retry-after {retry_after:?}; the console's container {}): {body}",
+                String::from_utf8_lossy(&health).trim()
+            );
+            eprintln!("the e2e admin's login was answered {answer}");
+            seen.push(answer);
+            tokio::time::sleep(Duration::from_secs(5)).await;
+        }
+        panic!("the e2e admin cannot log in through the edge: {seen:#?}");
     }
 
     async fn audit(&self, filter: &str) -> String {
