@@ -98,15 +98,8 @@ impl Edge {
             }
             let (status, retry_after) = (r.status(), r.headers().get("retry-after").cloned());
             let body: String = r.text().await.unwrap_or_default().chars().take(300).collect();
-            let health = std::process::Command::new("docker")
-                .args(["inspect", "-f", "{{.State.Health.Status}}", "pg-console"])
-                .output()
-                .map(|o| o.stdout)
-                .unwrap_or_default();
-            let answer = format!(
-                "{status} (retry-after {retry_after:?}; the console's container {}): {body}",
-                String::from_utf8_lossy(&health).trim()
-            );
+            let health = support::docker_inspect("pg-console", "{{.State.Health.Status}}");
+            let answer = format!("{status} (retry-after {retry_after:?}; the console's container {health:?}): {body}");
             eprintln!("the e2e admin's login was answered {answer}");
             seen.push(answer);
             tokio::time::sleep(Duration::from_secs(5)).await;

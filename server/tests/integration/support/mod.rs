@@ -355,14 +355,22 @@ pub fn psql(env: &HashMap<String, String>, port: &str, sql: &str) -> String {
     String::from_utf8(out.stdout).unwrap().trim().to_string()
 }
 
-/// A variable of a container's environment as created (`docker inspect`).
-pub fn container_env(container: &str, key: &str) -> Option<String> {
+/// `docker inspect -f TEMPLATE container`, trimmed; None if docker fails
+/// (no such container): for failure messages and polling, which must not
+/// panic on the way.
+pub fn docker_inspect(container: &str, template: &str) -> Option<String> {
     let out = Command::new("docker")
-        .args(["inspect", "-f", "{{range .Config.Env}}{{println .}}{{end}}", container])
+        .args(["inspect", "-f", template, container])
         .output()
-        .ok()?;
+        .ok()
+        .filter(|o| o.status.success())?;
+    Some(String::from_utf8_lossy(&out.stdout).trim().to_string())
+}
+
+/// A variable of a container's environment as created.
+pub fn container_env(container: &str, key: &str) -> Option<String> {
     let prefix = format!("{key}=");
-    String::from_utf8_lossy(&out.stdout)
+    docker_inspect(container, "{{range .Config.Env}}{{println .}}{{end}}")?
         .lines()
         .find_map(|l| l.strip_prefix(&prefix).map(str::to_string))
 }
@@ -437,10 +445,7 @@ pub async fn ensure_replica(app: &TestApp, name: &str) {
 
 /// Whether a container runs (false if it does not exist).
 pub fn container_running(container: &str) -> bool {
-    Command::new("docker")
-        .args(["inspect", "-f", "{{.State.Running}}", container])
-        .output()
-        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "true")
+    docker_inspect(container, "{{.State.Running}}").as_deref() == Some("true")
 }
 
 /// A container's last `lines` log lines (stdout and stderr), for a failure's message.
