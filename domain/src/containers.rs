@@ -222,7 +222,10 @@ mod tests {
     use super::*;
 
     fn recorded(file: &str) -> ContainerInspectResponse {
-        let path = format!("{}/tests/fixtures/docker-20.10/{file}", env!("CARGO_MANIFEST_DIR"));
+        let path = format!(
+            "{}/tests/fixtures/docker-20.10/{file}",
+            std::env::var("CARGO_MANIFEST_DIR").unwrap()
+        );
         let all: Vec<ContainerInspectResponse> = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
         all.into_iter().next().unwrap()
     }
@@ -242,7 +245,10 @@ mod tests {
     }
 
     fn recorded_stats(file: &str) -> ContainerStatsResponse {
-        let path = format!("{}/tests/fixtures/docker-20.10/{file}", env!("CARGO_MANIFEST_DIR"));
+        let path = format!(
+            "{}/tests/fixtures/docker-20.10/{file}",
+            std::env::var("CARGO_MANIFEST_DIR").unwrap()
+        );
         serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
     }
 

@@ -10,7 +10,7 @@ use domain::patroni::wire::{parse_history, ClusterResponse, MemberStatus};
 use domain::patroni::{merge_topology, Probe};
 
 fn fixture(path: &str) -> String {
-    let full = format!("{}/tests/fixtures/{path}", env!("CARGO_MANIFEST_DIR"));
+    let full = format!("{}/tests/fixtures/{path}", std::env::var("CARGO_MANIFEST_DIR").unwrap());
     std::fs::read_to_string(&full).unwrap_or_else(|e| panic!("{full}: {e}"))
 }
 

@@ -135,7 +135,7 @@ mod tests {
         }
         let mut found = Vec::new();
         walk(
-            &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src"),
+            &std::path::Path::new(&std::env::var("CARGO_MANIFEST_DIR").unwrap()).join("src"),
             &mut found,
         );
         assert!(

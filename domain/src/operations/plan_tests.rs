@@ -12,7 +12,10 @@ use std::collections::BTreeMap;
 
 /// The healthy Patroni 4.1 cluster recorded by scripts/record-fixtures (pg-0 leads).
 pub(crate) fn recorded() -> Topology {
-    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/patroni-4.1");
+    let dir = format!(
+        "{}/tests/fixtures/patroni-4.1",
+        std::env::var("CARGO_MANIFEST_DIR").unwrap()
+    );
     let read = |f: &str| std::fs::read_to_string(format!("{dir}/{f}")).unwrap();
     let c: ClusterResponse = serde_json::from_str(&read("cluster-healthy.json")).unwrap();
     let leader: MemberStatus = serde_json::from_str(&read("patroni-leader.json")).unwrap();

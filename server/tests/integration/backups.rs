@@ -618,9 +618,9 @@ async fn a_console_killed_mid_backup_starts_the_replica_again_on_restart() {
     // (Killed only after: Patroni's exit joins its REST API's threads, and
     // one of them may be waiting on a keep-alive connection of the frozen
     // console until Docker's 120 s.) The journal comes first: the pid file's
-    // absence alone proved nothing once (CI red of 79fde69: the console was
-    // frozen before it had asked for any stop, and pg-2 ran on until the
-    // next test's backup).
+    // absence alone is no proof that the backup stopped pg-2 (in CI reds of
+    // 79fde69 and e2ff96f the tests read a stale checkout's data directory,
+    // where no pid file existed: support::repo_root).
     let journal = shared.join(".journal").join(format!("{id}.json"));
     watch(120, "PostgreSQL on pg-2 stopped by the backup", || {
         journal.exists() && !pid_file.exists()

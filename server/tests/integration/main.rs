@@ -13,6 +13,7 @@ mod support;
 mod auth;
 mod backups;
 mod base_backup;
+mod checkout;
 mod feed;
 mod lag;
 mod logs;

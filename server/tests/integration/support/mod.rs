@@ -17,11 +17,17 @@ pub fn lock_stack() -> MutexGuard<'static, ()> {
     STACK_LOCK.lock().unwrap_or_else(|e| e.into_inner())
 }
 
+/// The checkout under test: the parent of the package directory that cargo
+/// runs the test in (CARGO_MANIFEST_DIR at run time; scripts/test sets it
+/// when it runs a test binary itself). Never the path compiled in: .ci/run
+/// shares one target directory between clones at changing paths, so a test
+/// binary built in one clone runs in the next, and a compiled-in path read
+/// the first clone's stale stack env (other passwords, another data
+/// directory) and site.
 pub fn repo_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_path_buf()
+    let package = std::env::var_os("CARGO_MANIFEST_DIR")
+        .expect("CARGO_MANIFEST_DIR: run the tests with cargo test (or scripts/test)");
+    PathBuf::from(package).parent().unwrap().to_path_buf()
 }
 
 fn state_dir() -> PathBuf {
@@ -34,27 +40,40 @@ pub fn stack_secrets_path() -> PathBuf {
     state_dir().join("secrets.env")
 }
 
-/// The stack's generated env file (ports and secrets), as scripts/stack writes it.
+/// The stack's generated env file (ports and secrets), as scripts/stack
+/// writes it in the state directory. The first read in a test process checks
+/// that the file describes the stack that runs: its superuser password is the
+/// one pg-0's container was created with (a stale state directory once made
+/// every SQL statement of a CI run fail on a password, 20 tests from the one
+/// that read it first).
 pub fn stack_env() -> HashMap<String, String> {
-    let path = std::env::var("PGC_STACK_ENV").map(PathBuf::from).unwrap_or_else(|_| {
-        let state = std::env::var("PGC_STATE_DIR")
-            .map(PathBuf::from)
-            .unwrap_or_else(|_| repo_root().join(".data"));
-        state.join("stack.env")
-    });
+    let path = state_dir().join("stack.env");
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| {
         panic!(
             "{}: {e}. Start the stack first: scripts/stack up (scripts/test does)",
             path.display()
         )
     });
-    text.lines()
+    let env: HashMap<String, String> = text
+        .lines()
         .filter(|l| !l.starts_with('#') && l.contains('='))
         .map(|l| {
             let (k, v) = l.split_once('=').unwrap();
             (k.to_string(), v.to_string())
         })
-        .collect()
+        .collect();
+    static CHECKED: std::sync::Once = std::sync::Once::new();
+    CHECKED.call_once(|| {
+        let created_with = container_env("pg-0", "PG_SUPERUSER_PASSWORD");
+        assert!(
+            created_with.is_none() || created_with.as_ref() == env.get("PG_SUPERUSER_PASSWORD"),
+            "{} does not describe the running stack: pg-0's container was created with another \
+             superuser password. Point PGC_STATE_DIR at the state directory of the stack that runs \
+             (scripts/test does), or run scripts/stack up from this checkout.",
+            path.display()
+        );
+    });
+    env
 }
 
 pub struct TestApp {
@@ -342,15 +361,9 @@ pub fn psql(env: &HashMap<String, String>, port: &str, sql: &str) -> String {
     let out = Command::new("docker").args(args).output().expect("run docker");
     assert!(
         out.status.success(),
-        "psql on port {port} failed: {}\nlistening on port {port}: {}\nthe test's superuser password is {} \
-         pg-0's container environment",
+        "psql on port {port} failed: {}\nlistening on port {port}: {}",
         String::from_utf8_lossy(&out.stderr).trim(),
         listeners(port),
-        if container_env("pg-0", "PG_SUPERUSER_PASSWORD").as_deref() == Some(env["PG_SUPERUSER_PASSWORD"].as_str()) {
-            "the same as in"
-        } else {
-            "not the same as in"
-        }
     );
     String::from_utf8(out.stdout).unwrap().trim().to_string()
 }
