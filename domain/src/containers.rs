@@ -221,12 +221,15 @@ impl ContainerWatch {
 mod tests {
     use super::*;
 
+    /// A file recorded from Docker 20.10 (found at run time: a test binary
+    /// may run in another checkout than the one it was built in).
+    fn fixture(file: &str) -> String {
+        let dir = std::env::var("CARGO_MANIFEST_DIR").unwrap();
+        std::fs::read_to_string(format!("{dir}/tests/fixtures/docker-20.10/{file}")).unwrap()
+    }
+
     fn recorded(file: &str) -> ContainerInspectResponse {
-        let path = format!(
-            "{}/tests/fixtures/docker-20.10/{file}",
-            std::env::var("CARGO_MANIFEST_DIR").unwrap()
-        );
-        let all: Vec<ContainerInspectResponse> = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        let all: Vec<ContainerInspectResponse> = serde_json::from_str(&fixture(file)).unwrap();
         all.into_iter().next().unwrap()
     }
 
@@ -245,11 +248,7 @@ mod tests {
     }
 
     fn recorded_stats(file: &str) -> ContainerStatsResponse {
-        let path = format!(
-            "{}/tests/fixtures/docker-20.10/{file}",
-            std::env::var("CARGO_MANIFEST_DIR").unwrap()
-        );
-        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+        serde_json::from_str(&fixture(file)).unwrap()
     }
 
     /// The figures `docker stats` (CLI 28) shows for the same answer.

@@ -119,6 +119,20 @@ compose_cmd() {
   fi
 }
 
+# Print a defaults file's KEY=value lines (comments and blank lines dropped),
+# each value overridden by an environment variable of the same name, except
+# COMPOSE_PROJECT_NAME: a stack's compose project is its own, and a script
+# that sourced another stack's env file (scripts/test does) exports that one's.
+merge_defaults() {
+  local line key val
+  while IFS= read -r line; do
+    case "$line" in ''|\#*) continue ;; esac
+    key="${line%%=*}"; val="${line#*=}"
+    if [ "$key" != COMPOSE_PROJECT_NAME ] && [ -n "${!key+x}" ]; then val="${!key}"; fi
+    echo "$key=$val"
+  done < "$1"
+}
+
 # Export the PGC_* settings that point the console at the stack described by
 # the generated stack env file (ports may have been overridden).
 export_console_env() {

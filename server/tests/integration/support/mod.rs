@@ -62,17 +62,22 @@ pub fn stack_env() -> HashMap<String, String> {
             (k.to_string(), v.to_string())
         })
         .collect();
-    static CHECKED: std::sync::Once = std::sync::Once::new();
-    CHECKED.call_once(|| {
+    // Checked once; every later read fails with the same message.
+    static MISMATCH: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+    let mismatch = MISMATCH.get_or_init(|| {
         let created_with = container_env("pg-0", "PG_SUPERUSER_PASSWORD");
-        assert!(
-            created_with.is_none() || created_with.as_ref() == env.get("PG_SUPERUSER_PASSWORD"),
-            "{} does not describe the running stack: pg-0's container was created with another \
-             superuser password. Point PGC_STATE_DIR at the state directory of the stack that runs \
-             (scripts/test does), or run scripts/stack up from this checkout.",
-            path.display()
-        );
+        (created_with.is_some() && created_with.as_ref() != env.get("PG_SUPERUSER_PASSWORD")).then(|| {
+            format!(
+                "{} does not describe the running stack: pg-0's container was created with another \
+                 superuser password. Point PGC_STATE_DIR at the state directory of the stack that runs \
+                 (scripts/test does), or run scripts/stack up from this checkout.",
+                path.display()
+            )
+        })
     });
+    if let Some(message) = mismatch {
+        panic!("{message}");
+    }
     env
 }
 
