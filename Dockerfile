@@ -6,8 +6,9 @@
 # No registry can be reached, and containers cannot fetch over HTTPS here, so:
 # - BUILDER_IMAGE (pgc-rust:…) holds the Rust toolchain, the wasm32 target and
 #   the pinned wasm-bindgen (infra/build/rust, from the host's toolchain);
-# - .build/vendor holds every crate of Cargo.lock (`cargo vendor` on the host);
-#   the build is offline.
+# - .build/vendor holds every crate of Cargo.lock and of the toolchain's std
+#   sources (`cargo vendor` on the host; the WASM's release build compiles std,
+#   scripts/lib/wasm-release.sh); the build is offline.
 # Layers: the dependency manifests first, built with empty crates, so a change
 # to the sources alone rebuilds only the console's own crates.
 ARG BUILDER_IMAGE=pgc-rust:latest
@@ -26,10 +27,11 @@ COPY domain/Cargo.toml domain/Cargo.toml
 COPY app/Cargo.toml app/Cargo.toml
 COPY frontend/Cargo.toml frontend/Cargo.toml
 COPY server/Cargo.toml server/Cargo.toml
+COPY scripts/lib/wasm-release.sh scripts/lib/wasm-release.sh
 RUN for c in model domain app frontend; do mkdir -p $c/src && touch $c/src/lib.rs; done \
  && mkdir -p server/src && echo 'fn main() {}' > server/src/main.rs \
  && cargo build --locked --release -p server \
- && cargo build --locked -p frontend --lib --target wasm32-unknown-unknown --profile wasm-release \
+ && . scripts/lib/wasm-release.sh && wasm_release_build --locked -p frontend --lib \
  && rm -rf model domain app frontend server
 # Only what the build reads (so a change elsewhere keeps this layer cached).
 COPY rustfmt.toml ./

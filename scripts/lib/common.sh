@@ -152,12 +152,13 @@ BASE_IMAGE_TAG="pgc-base:bookworm"
 image_exists() { docker image inspect "$1" >/dev/null 2>&1; }
 
 # What the console image's dependency layers are built from (the Dockerfile,
-# the manifests, Cargo.lock, the toolchain): scripts/image labels the image
-# with it, so scripts/test can tell a build that only recompiles the
-# console's own crates (minutes) from one that rebuilds every dependency.
+# the manifests, Cargo.lock, the toolchain, the WASM's build options):
+# scripts/image labels the image with it, so scripts/test can tell a build
+# that only recompiles the console's own crates (minutes) from one that
+# rebuilds every dependency.
 console_image_deps_key() {
   { cat "$REPO_ROOT/Dockerfile" "$REPO_ROOT/Cargo.lock" "$REPO_ROOT"/Cargo.toml "$REPO_ROOT"/*/Cargo.toml \
-      "$REPO_ROOT/infra/build/rust/Dockerfile"
+      "$REPO_ROOT/infra/build/rust/Dockerfile" "$REPO_ROOT/scripts/lib/wasm-release.sh"
     rustc --version; wasm-bindgen --version; } | sha256sum | cut -c1-16
 }
 
