@@ -1,7 +1,7 @@
 # pg-console, built from source: `scripts/image` (or, with the builder image
 # and vendored crates it prepares, `docker build .`). A release build of the
-# server and of the hydrate WASM (hashed names, precompressed), on the local
-# Debian base.
+# server and of the hydrate WASM (split at its lazy routes by tools/wasm-split,
+# hashed names, precompressed), on the local Debian base.
 #
 # No registry can be reached, and containers cannot fetch over HTTPS here, so:
 # - BUILDER_IMAGE (pgc-rust:…) holds the Rust toolchain, the wasm32 target and
@@ -27,12 +27,13 @@ COPY domain/Cargo.toml domain/Cargo.toml
 COPY app/Cargo.toml app/Cargo.toml
 COPY frontend/Cargo.toml frontend/Cargo.toml
 COPY server/Cargo.toml server/Cargo.toml
+COPY tools/wasm-split/Cargo.toml tools/wasm-split/Cargo.toml
 COPY scripts/lib/wasm-release.sh scripts/lib/wasm-release.sh
 RUN for c in model domain app frontend; do mkdir -p $c/src && touch $c/src/lib.rs; done \
- && mkdir -p server/src && echo 'fn main() {}' > server/src/main.rs \
- && cargo build --locked --release -p server \
+ && for c in server tools/wasm-split; do mkdir -p $c/src && echo 'fn main() {}' > $c/src/main.rs; done \
+ && cargo build --locked --release -p server -p wasm-split \
  && . scripts/lib/wasm-release.sh && wasm_release_build --locked -p frontend --lib \
- && rm -rf model domain app frontend server
+ && rm -rf model domain app frontend server tools
 # Only what the build reads (so a change elsewhere keeps this layer cached).
 COPY rustfmt.toml ./
 COPY model model
@@ -40,6 +41,7 @@ COPY domain domain
 COPY app app
 COPY frontend frontend
 COPY server server
+COPY tools tools
 COPY style style
 COPY public public
 COPY scripts/build scripts/build
@@ -48,7 +50,7 @@ COPY scripts/lib scripts/lib
 # built above: touch them so cargo rebuilds the console's crates. (The git
 # revision is not an input here: it is set in the runtime stage, so a new
 # revision with the same sources reuses this layer.)
-RUN find model domain app frontend server -name '*.rs' -exec touch {} + \
+RUN find model domain app frontend server tools -name '*.rs' -exec touch {} + \
  && PGC_GIT_REVISION=unknown scripts/build --release
 
 FROM ${BASE_IMAGE}

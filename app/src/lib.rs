@@ -10,6 +10,7 @@ mod components;
 pub mod error;
 pub mod format;
 mod pages;
+mod routes;
 #[cfg(feature = "ssr")]
 pub mod serve;
 
@@ -18,7 +19,7 @@ use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
 use leptos_router::{
     components::{Route, Router, Routes},
-    StaticSegment,
+    Lazy, StaticSegment,
 };
 
 #[cfg(feature = "ssr")]
@@ -74,14 +75,15 @@ pub fn App() -> impl IntoView {
             <TopBar/>
             <main>
                 <Routes fallback=|| view! { <p class="notice">"Page not found."</p> }>
+                    // The landing page, in the main module; the others load theirs (routes.rs).
                     <Route path=StaticSegment("") view=|| SyncHydrate(pages::overview::OverviewPage())/>
-                    <Route path=StaticSegment("login") view=|| SyncHydrate(pages::login::LoginPage())/>
-                    <Route path=StaticSegment("audit") view=|| SyncHydrate(pages::audit::AuditPageView())/>
-                    <Route path=StaticSegment("admin") view=|| SyncHydrate(pages::admin::AdminPage())/>
-                    <Route path=StaticSegment("backups") view=|| SyncHydrate(pages::backups::BackupsPage())/>
-                    <Route path=StaticSegment("logs") view=|| SyncHydrate(pages::logs::LogsPage())/>
-                    <Route path=StaticSegment("timeline") view=|| SyncHydrate(pages::timeline::TimelinePageView())/>
-                    <Route path=StaticSegment("member") view=|| SyncHydrate(pages::member::MemberPage())/>
+                    <Route path=StaticSegment("login") view={Lazy::<routes::LoginRoute>::new()}/>
+                    <Route path=StaticSegment("audit") view={Lazy::<routes::AuditRoute>::new()}/>
+                    <Route path=StaticSegment("admin") view={Lazy::<routes::AdminRoute>::new()}/>
+                    <Route path=StaticSegment("backups") view={Lazy::<routes::BackupsRoute>::new()}/>
+                    <Route path=StaticSegment("logs") view={Lazy::<routes::LogsRoute>::new()}/>
+                    <Route path=StaticSegment("timeline") view={Lazy::<routes::TimelineRoute>::new()}/>
+                    <Route path=StaticSegment("member") view={Lazy::<routes::MemberRoute>::new()}/>
                 </Routes>
             </main>
         </Router>

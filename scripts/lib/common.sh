@@ -158,7 +158,7 @@ image_exists() { docker image inspect "$1" >/dev/null 2>&1; }
 # rebuilds every dependency.
 console_image_deps_key() {
   { cat "$REPO_ROOT/Dockerfile" "$REPO_ROOT/Cargo.lock" "$REPO_ROOT"/Cargo.toml "$REPO_ROOT"/*/Cargo.toml \
-      "$REPO_ROOT/infra/build/rust/Dockerfile" "$REPO_ROOT/scripts/lib/wasm-release.sh"
+      "$REPO_ROOT"/tools/*/Cargo.toml "$REPO_ROOT/infra/build/rust/Dockerfile" "$REPO_ROOT/scripts/lib/wasm-release.sh"
     rustc --version; wasm-bindgen --version; } | sha256sum | cut -c1-16
 }
 

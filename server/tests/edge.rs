@@ -209,6 +209,55 @@ async fn edge_tls_is_verified_and_http_redirects_to_https() {
         .starts_with(&format!("https://{host}")));
 }
 
+/// A page names its route's WASM modules (split at the lazy routes) for
+/// preloading; each, and the split loader, is served under a hashed name
+/// with a year-long cache and precompressed with brotli.
+#[tokio::test]
+#[ignore = "needs the edge and the console container: run scripts/test"]
+async fn edge_a_page_preloads_its_route_modules_hashed_and_precompressed() {
+    let e = edge();
+    let c = e.client("127.0.0.1");
+    let html = c
+        .get(format!("{}/login", e.console))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let assets: Vec<String> = html
+        .split("href=\"")
+        .skip(1)
+        .filter_map(|rest| rest.split('"').next())
+        .filter(|href| href.starts_with("/pkg/") && (href.ends_with(".wasm") || href.ends_with(".js")))
+        .map(str::to_string)
+        .collect();
+    assert!(
+        assets.iter().any(|a| a.starts_with("/pkg/split___login_route_view")),
+        "the login route's module is preloaded: {assets:?}"
+    );
+    assert!(
+        assets.iter().any(|a| a.starts_with("/pkg/__wasm_split.")),
+        "the split loader is preloaded: {assets:?}"
+    );
+    for asset in &assets {
+        let r = c
+            .get(format!("{}{asset}", e.console))
+            .header("accept-encoding", "br")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK, "{asset}");
+        let header = |name: &str| r.headers().get(name).map(|v| v.to_str().unwrap().to_string());
+        assert_eq!(header("content-encoding").as_deref(), Some("br"), "{asset}");
+        assert!(
+            header("cache-control").is_some_and(|c| c.contains("immutable")),
+            "{asset}: {:?}",
+            header("cache-control")
+        );
+    }
+}
+
 #[tokio::test]
 #[ignore = "needs the edge and the console container: run scripts/test"]
 async fn edge_session_cookies_are_secure_and_host_only() {

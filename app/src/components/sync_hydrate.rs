@@ -4,11 +4,12 @@
 //! of their `match`es ([`IntoAny`]). Tachys' `AnyView` keeps a pointer to
 //! every method of the view it erases, asynchronous hydration included, so
 //! the WASM held each erased tree twice: once to hydrate, once to hydrate
-//! asynchronously, which only lazily loaded routes and `hydrate_lazy` call.
-//! The console hydrates synchronously (`hydrate_body`, no lazy routes), so
-//! [`SyncHydrate`] answers asynchronous hydration with its synchronous one
-//! and the second copy is never compiled (docs/benchmarks.md: the WASM's
-//! size). Everything else is the wrapped view's own behaviour.
+//! asynchronously. The console hydrates asynchronously only down to its
+//! routes (each route's module is loaded first: `routes.rs`); a page's own
+//! tree needs nothing loaded, so [`SyncHydrate`] answers asynchronous
+//! hydration with its synchronous one and the second copy is never compiled
+//! (docs/benchmarks.md: the WASM's size). Everything else is the wrapped
+//! view's own behaviour.
 
 use leptos::prelude::*;
 use leptos::tachys::html::attribute::{any_attribute::AnyAttribute, Attribute};

@@ -97,6 +97,13 @@ mod tests {
     #[test]
     fn only_hashed_names_are_cached_for_long() {
         assert!(is_hashed_asset("/pkg/pg-console.0123456789abcdef.wasm"));
+        // The split front end's loader, route modules and shared chunks.
+        assert!(is_hashed_asset("/pkg/__wasm_split.0123456789abcdef.js"));
+        assert!(is_hashed_asset(
+            "/pkg/split___login_route_view_1234567.0123456789abcdef.wasm"
+        ));
+        assert!(is_hashed_asset("/pkg/chunk_12.0123456789abcdef.wasm"));
+        assert!(!is_hashed_asset("/pkg/__wasm_split.______________________.js"));
         assert!(is_hashed_asset("/pkg/pg-console.0123456789abcdef.js"));
         assert!(!is_hashed_asset("/pkg/pg-console.js"));
         assert!(!is_hashed_asset("/pkg/pg-console.css"));
