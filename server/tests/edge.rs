@@ -225,21 +225,7 @@ async fn edge_a_page_preloads_its_route_modules_hashed_and_precompressed() {
         .text()
         .await
         .unwrap();
-    let assets: Vec<String> = html
-        .split("href=\"")
-        .skip(1)
-        .filter_map(|rest| rest.split('"').next())
-        .filter(|href| href.starts_with("/pkg/") && (href.ends_with(".wasm") || href.ends_with(".js")))
-        .map(str::to_string)
-        .collect();
-    assert!(
-        assets.iter().any(|a| a.starts_with("/pkg/split___login_route_view")),
-        "the login route's module is preloaded: {assets:?}"
-    );
-    assert!(
-        assets.iter().any(|a| a.starts_with("/pkg/__wasm_split.")),
-        "the split loader is preloaded: {assets:?}"
-    );
+    let assets = support::login_page_split_assets(&html);
     for asset in &assets {
         let r = c
             .get(format!("{}{asset}", e.console))

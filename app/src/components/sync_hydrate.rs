@@ -143,11 +143,26 @@ mod tests {
             found.is_empty(),
             "use .into_any_sync() instead of .into_any() in {found:?}"
         );
+        // A route's view is wrapped in SyncHydrate, or is a lazy route whose
+        // view is erased through into_any_sync (routes.rs).
         let lib = include_str!("../lib.rs");
         let routes = lib.matches("<Route ").count();
+        let eager = lib.matches("view=|| SyncHydrate(").count();
+        let lazy = lib.matches("view={Lazy::<routes::").count();
         assert!(
-            routes > 0 && lib.matches("view=|| SyncHydrate(").count() == routes,
-            "every route's view is wrapped in SyncHydrate"
+            routes > 0 && eager + lazy == routes,
+            "every route's view is wrapped in SyncHydrate or lazy"
+        );
+        let lazy_routes = include_str!("../routes.rs");
+        assert_eq!(
+            lazy_routes.matches("#[lazy_route]\nimpl").count(),
+            lazy,
+            "every lazy route is in routes.rs"
+        );
+        assert_eq!(
+            lazy_routes.matches("fn view(").count(),
+            lazy_routes.matches("().into_any_sync()\n").count(),
+            "every lazy route's view is erased through into_any_sync"
         );
     }
 }

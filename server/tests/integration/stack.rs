@@ -271,8 +271,8 @@ async fn overview_page_is_server_rendered_with_every_member() {
 }
 
 /// The login page is a lazily loaded route (its own WASM module, split by
-/// scripts/build): the page preloads that module, the chunks it needs and
-/// the split loader, and each is served.
+/// scripts/build): the page preloads that module, the chunks it needs, the
+/// split loader and the main module, and each is served.
 #[tokio::test]
 #[ignore = "needs the real stack: run scripts/test"]
 async fn a_lazy_routes_page_preloads_its_modules() {
@@ -285,20 +285,7 @@ async fn a_lazy_routes_page_preloads_its_modules() {
         .text()
         .await
         .unwrap();
-    let preloads: Vec<&str> = html
-        .split("href=\"")
-        .skip(1)
-        .filter_map(|rest| rest.split('"').next())
-        .filter(|href| href.starts_with("/pkg/") && !href.starts_with("/pkg/pg-console"))
-        .collect();
-    assert!(
-        preloads.iter().any(|h| h.starts_with("/pkg/split___login_route_view")),
-        "the login route's module is preloaded: {preloads:?}"
-    );
-    assert!(
-        preloads.iter().any(|h| h.starts_with("/pkg/__wasm_split.")),
-        "the split loader is preloaded: {preloads:?}"
-    );
+    let preloads = login_page_split_assets(&html);
     for href in preloads {
         let r = app.http.get(format!("{}{href}", app.base)).send().await.unwrap();
         assert!(r.status().is_success(), "{href} is served: {}", r.status());

@@ -777,3 +777,25 @@ pub async fn login_status(c: &reqwest::Client, app: &TestApp, name: &str, pw: &s
         .unwrap_or_default();
     (r.status().as_u16(), loc)
 }
+
+/// The scripts and WASM modules the login page names (`href="/pkg/…"`),
+/// checked to include the login route's own module and the split loader:
+/// the login page is a lazily loaded route (app/src/routes.rs).
+pub fn login_page_split_assets(html: &str) -> Vec<String> {
+    let assets: Vec<String> = html
+        .split("href=\"")
+        .skip(1)
+        .filter_map(|rest| rest.split('"').next())
+        .filter(|href| href.starts_with("/pkg/") && (href.ends_with(".wasm") || href.ends_with(".js")))
+        .map(str::to_string)
+        .collect();
+    assert!(
+        assets.iter().any(|a| a.starts_with("/pkg/split___login_route_view")),
+        "the login route's module is preloaded: {assets:?}"
+    );
+    assert!(
+        assets.iter().any(|a| a.starts_with("/pkg/__wasm_split.")),
+        "the split loader is preloaded: {assets:?}"
+    );
+    assets
+}
