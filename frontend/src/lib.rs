@@ -4,8 +4,9 @@
 #[wasm_bindgen::prelude::wasm_bindgen]
 pub fn hydrate() {
     console_error_panic_hook::set_once();
-    // Asynchronous hydration: a page's route is a module of its own
-    // (`#[lazy_route]`, split by scripts/build), loaded before it hydrates.
+    // Asynchronous hydration: every page but the Overview is a route with a
+    // module of its own (app/src/routes.rs, split by scripts/build), loaded
+    // before the page hydrates.
     wasm_bindgen_futures::spawn_local(async {
         let Some(body) = web_sys::window().and_then(|w| w.document()).and_then(|d| d.body()) else {
             return;

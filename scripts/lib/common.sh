@@ -151,6 +151,10 @@ BASE_IMAGE_TAG="pgc-base:bookworm"
 
 image_exists() { docker image inspect "$1" >/dev/null 2>&1; }
 
+# std's sources in the toolchain (the rust-src component), which the WASM's
+# release build compiles (scripts/lib/wasm-release.sh).
+std_sources() { echo "$(rustc --print sysroot)/lib/rustlib/src/rust/library"; }
+
 # What the console image's dependency layers are built from (the Dockerfile,
 # the manifests, Cargo.lock, the toolchain, the WASM's build options):
 # scripts/image labels the image with it, so scripts/test can tell a build
