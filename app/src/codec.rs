@@ -1,18 +1,64 @@
-//! How server functions' answers travel: JSON, decoded from text.
+//! How server functions' answers travel and how the browser reads them:
+//! JSON, read first into a `serde_json::Value` and then into the answer's
+//! type.
 //!
-//! The browser decodes the same answer types in two places: a resource
-//! hydrates from the JSON text the server rendered into the page
-//! (`serde_json::from_str`), and a server function called later decodes its
-//! answer. server_fn's own JSON codec decodes from bytes
-//! (`serde_json::from_slice`), another reader type, so the WASM held a
-//! second copy of every answer type's decoder. This codec checks that the
-//! answer is UTF-8 and decodes it as text, so both share one copy
-//! (docs/benchmarks.md, WASM). On the wire it is server_fn's JSON: same
-//! content type, same bytes.
+//! The browser decodes the same answer types in three places: a resource
+//! hydrates from the JSON text the server rendered into the page, a server
+//! function called later decodes its answer, and the live feeds decode
+//! their messages. All three go through [`from_json_text`], so the WASM
+//! holds one decoder per answer type, and that decoder reads a `Value`
+//! (a match on an enum) rather than text (whitespace, escapes, numbers and
+//! error positions, compiled again into every type's decoder): the JSON
+//! decoding is half the size this way (docs/benchmarks.md, WASM). On the
+//! wire it is server_fn's JSON: same content type, same bytes.
 
+use leptos::prelude::Resource;
+use leptos::server::codee;
 use leptos::server_fn::codec::Post;
 use leptos::server_fn::{Bytes, ContentType, Decodes, Encodes, Format, FormatType};
 use serde::{de::DeserializeOwned, Serialize};
+
+/// Read JSON text as a `T`, through a `serde_json::Value` (see the module's
+/// documentation).
+pub fn from_json_text<T: DeserializeOwned>(text: &str) -> Result<T, serde_json::Error> {
+    serde_json::from_str::<serde_json::Value>(text).and_then(T::deserialize)
+}
+
+/// A resource whose value hydrates through [`from_json_text`]: every page's
+/// resource is made here.
+pub fn resource<T, S, Fut>(
+    source: impl Fn() -> S + Send + Sync + 'static,
+    fetcher: impl Fn(S) -> Fut + Send + Sync + 'static,
+) -> Resource<T, JsonValue>
+where
+    T: Serialize + DeserializeOwned + Send + Sync + 'static,
+    S: PartialEq + Clone + Send + Sync + 'static,
+    Fut: std::future::Future<Output = T> + Send + 'static,
+{
+    Resource::new_with_options(source, fetcher, false)
+}
+
+/// How a [`resource`]'s value travels from the server's render into the
+/// page: JSON text, read through [`from_json_text`].
+pub struct JsonValue;
+
+impl<T: Serialize> codee::Encoder<T> for JsonValue {
+    type Error = serde_json::Error;
+    type Encoded = String;
+
+    fn encode(value: &T) -> Result<String, Self::Error> {
+        serde_json::to_string(value)
+    }
+}
+
+impl<T: DeserializeOwned> codee::Decoder<T> for JsonValue {
+    type Error = serde_json::Error;
+    type Encoded = str;
+
+    fn decode(text: &str) -> Result<T, Self::Error> {
+        from_json_text(text)
+    }
+}
 
 /// JSON, decoded from text (see the module's documentation).
 pub struct JsonTextEncoding;
@@ -57,7 +103,7 @@ impl<T: DeserializeOwned> Decodes<T> for JsonTextEncoding {
 
     fn decode(bytes: Bytes) -> Result<T, Self::Error> {
         let text = std::str::from_utf8(&bytes).map_err(JsonTextError::NotUtf8)?;
-        serde_json::from_str(text).map_err(JsonTextError::Json)
+        from_json_text(text).map_err(JsonTextError::Json)
     }
 }
 
@@ -71,6 +117,45 @@ mod tests {
         let declared = src.matches("#[server(endpoint").count();
         assert!(declared > 20, "{declared}");
         assert_eq!(src.matches(", output = JsonText)]").count(), declared);
+    }
+
+    #[test]
+    fn every_resource_hydrates_through_this_codec() {
+        // A resource made with Resource::new would hydrate with serde_json's
+        // text decoder: a second decoder of its type in the WASM.
+        let sources = [
+            include_str!("lib.rs"),
+            include_str!("components/jobs.rs"),
+            include_str!("pages/admin.rs"),
+            include_str!("pages/audit.rs"),
+            include_str!("pages/backups.rs"),
+            include_str!("pages/logs.rs"),
+            include_str!("pages/member.rs"),
+            include_str!("pages/overview.rs"),
+            include_str!("pages/timeline.rs"),
+        ];
+        let made_here: usize = sources
+            .iter()
+            .map(|s| s.matches("crate::codec::resource(").count())
+            .sum();
+        assert!(made_here > 10, "{made_here}");
+        for s in sources {
+            assert!(!s.contains(" Resource::new("), "a resource bypasses codec::resource");
+            let typed = s.matches("serde_json::from_str::<").count()
+                - s.matches("serde_json::from_str::<serde_json::Value>").count();
+            assert_eq!(typed, 0, "a feed bypasses codec::from_json_text");
+        }
+    }
+
+    #[test]
+    fn a_resource_value_round_trips_through_a_json_value() {
+        let v: Result<Vec<(String, u64)>, String> = Ok(vec![("pg-0".to_string(), 1)]);
+        let text = <JsonValue as codee::Encoder<_>>::encode(&v).unwrap();
+        assert_eq!(text, r#"{"Ok":[["pg-0",1]]}"#);
+        let back: Result<Vec<(String, u64)>, String> = <JsonValue as codee::Decoder<_>>::decode(&text).unwrap();
+        assert_eq!(back, v);
+        assert!(from_json_text::<u64>("\"x\"").is_err());
+        assert!(from_json_text::<u64>("1 2").is_err());
     }
 
     #[test]

@@ -93,8 +93,8 @@ pub fn App() -> impl IntoView {
 /// The top bar: navigation for what the user may see, who is logged in, log out.
 #[component]
 fn TopBar() -> impl IntoView {
-    let me = Resource::new(|| (), |_| api::whoami());
-    let paused = Resource::new(|| (), |_| api::cluster_paused());
+    let me = crate::codec::resource(|| (), |_| api::whoami());
+    let paused = crate::codec::resource(|| (), |_| api::cluster_paused());
     Effect::new(move |_| {
         if let Ok(h) = set_interval_with_handle(move || paused.refetch(), std::time::Duration::from_secs(3)) {
             on_cleanup(move || h.clear());

@@ -394,9 +394,11 @@ impl Precondition {
 }
 
 /// The server's answer to "prepare": what it will do and whether it may.
+/// It does not echo the request: the token is bound to it on the server,
+/// and the browser, which never read it, would carry the decoder of every
+/// request kind (a sixth of its JSON code, docs/benchmarks.md).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Plan {
-    pub request: OpRequest,
     pub title: String,
     pub steps: Vec<String>,
     pub preconditions: Vec<Precondition>,

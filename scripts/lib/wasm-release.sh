@@ -8,7 +8,11 @@
 #   with its smaller, slower variants (its optimize_for_size feature);
 # - a panic aborts at once (-Cpanic=immediate-abort): no message is formatted,
 #   so the formatting machinery only panics used is left out;
-# - panics carry no file and line (-Zlocation-detail=none).
+# - panics carry no file and line (-Zlocation-detail=none);
+# - every component's view is type-erased (`--cfg erase_components`, a
+#   stable cfg Leptos reads): the generic view code is compiled once per
+#   component, not once per nesting of views. The HTML it renders and
+#   hydrates is the same; the server is built without it.
 # A release front end that panics therefore stops with a bare
 # "RuntimeError: unreachable" in the browser's console; debug builds keep the
 # messages (console_error_panic_hook).
@@ -22,7 +26,7 @@
 # Usage: wasm_release_build [cargo build options...]
 wasm_release_build() {
   RUSTC_BOOTSTRAP=1 \
-    CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUSTFLAGS="-Zlocation-detail=none -Zunstable-options -Cpanic=immediate-abort" \
+    CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUSTFLAGS="-Zlocation-detail=none -Zunstable-options -Cpanic=immediate-abort --cfg erase_components" \
     cargo build -Zbuild-std=std,panic_abort -Zbuild-std-features=optimize_for_size \
     --target wasm32-unknown-unknown --profile wasm-release "$@"
 }

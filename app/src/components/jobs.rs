@@ -42,7 +42,7 @@ pub fn JobView(id: String) -> impl IntoView {
         }
     });
     let id2 = id.clone();
-    let status = Resource::new(
+    let status = crate::codec::resource(
         move || (polling.get(), tick.get()),
         move |(poll, _)| {
             let id = id2.clone();
@@ -136,13 +136,15 @@ fn follow_over_websocket(
     live_error: RwSignal<Option<String>>,
 ) {
     let on_text = move |text: String| {
-        if let Ok(j) = serde_json::from_str::<OpJob>(&text) {
+        use serde::Deserialize;
+        let Ok(v) = serde_json::from_str::<serde_json::Value>(&text) else {
+            return;
+        };
+        if let Some(e) = v.get("error").and_then(|e| e.as_str()) {
+            live_error.try_set(Some(e.to_string()));
+        } else if let Ok(j) = OpJob::deserialize(v) {
             job.try_set(Some(j));
             polling.try_set(false);
-        } else if let Ok(v) = serde_json::from_str::<serde_json::Value>(&text) {
-            if let Some(e) = v.get("error").and_then(|e| e.as_str()) {
-                live_error.try_set(Some(e.to_string()));
-            }
         }
     };
     let on_down = move || {
@@ -183,7 +185,7 @@ pub fn LiveJobs() -> impl IntoView {
             return;
         }
         let on_text = move |text: String| {
-            if let Ok(feed) = serde_json::from_str::<model::operations::RunningJobs>(&text) {
+            if let Ok(feed) = crate::codec::from_json_text::<model::operations::RunningJobs>(&text) {
                 feed_up.try_set(true);
                 add(feed.running.into_iter().map(|j| j.id).collect());
             }

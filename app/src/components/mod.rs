@@ -6,6 +6,7 @@ pub mod lag_chart;
 #[cfg(feature = "hydrate")]
 pub mod live;
 pub mod operations;
+pub mod post_form;
 pub mod sync_hydrate;
 pub mod time;
 pub mod topology_table;

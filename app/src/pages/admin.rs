@@ -5,6 +5,7 @@
 //! disabling or enabling, someone else's session) need the admin's own
 //! password, typed once at the top and sent with each of them.
 
+use crate::components::post_form::PostForm;
 use crate::components::sync_hydrate::IntoAnySync;
 use crate::components::time::Time;
 use leptos::prelude::*;
@@ -76,7 +77,7 @@ impl AdminActions {
 #[component]
 pub fn AdminPage() -> impl IntoView {
     let actions = AdminActions::new();
-    let data = Resource::new(move || actions.versions().map(|v| v.get()), |_| admin_users());
+    let data = crate::codec::resource(move || actions.versions().map(|v| v.get()), |_| admin_users());
     // The outcome of the change that finished last.
     let last = RwSignal::new(None::<usize>);
     for (i, v) in actions.versions().into_iter().enumerate() {
@@ -145,7 +146,9 @@ fn AddUserForm(actions: AdminActions) -> impl IntoView {
     view! {
         <section class="panel">
             <h2>"Add a user"</h2>
-            <ActionForm action=actions.add attr:class="filters">
+            <PostForm action=actions.add class="filters" args=|f| AdminAddUser {
+                name: f.text("name"), role: f.text("role"), password: f.text("password"), current_password: f.text("current_password"),
+            }>
                 {actions.step_up()}
                 <input name="name" placeholder="user name" required/>
                 <select name="role">
@@ -155,7 +158,7 @@ fn AddUserForm(actions: AdminActions) -> impl IntoView {
                 </select>
                 <input type="password" name="password" placeholder="password (12+ characters)" autocomplete="new-password" required/>
                 <button type="submit" data-testid="add-user">"Add user"</button>
-            </ActionForm>
+            </PostForm>
         </section>
     }
 }
@@ -177,7 +180,9 @@ fn UserRow(user: UserRow, actions: AdminActions) -> impl IntoView {
         <tr data-testid="user-row" data-user=u.name.clone() data-state=state>
             <td class="name">{u.name.clone()}</td>
             <td>
-                <ActionForm action=actions.set_role attr:class="inline">
+                <PostForm action=actions.set_role class="inline" args=|f| AdminSetRole {
+                    name: f.text("name"), role: f.text("role"), current_password: f.text("current_password"),
+                }>
                     <input type="hidden" name="name" value=n1/>
                     {actions.step_up()}
                     <select name="role">
@@ -186,26 +191,30 @@ fn UserRow(user: UserRow, actions: AdminActions) -> impl IntoView {
                         <option value="admin" selected=role == "admin">"admin"</option>
                     </select>
                     <button type="submit">"Set role"</button>
-                </ActionForm>
+                </PostForm>
             </td>
             <td>{state}</td>
             <td class="num">{u.failed_logins}</td>
             <td><Time ms=u.created_at_ms/></td>
             <td>
-                <ActionForm action=actions.set_disabled attr:class="inline">
+                <PostForm action=actions.set_disabled class="inline" args=|f| AdminSetDisabled {
+                    name: f.text("name"), disabled: f.text("disabled") == "true", current_password: f.text("current_password"),
+                }>
                     <input type="hidden" name="name" value=n2/>
                     {actions.step_up()}
                     <input type="hidden" name="disabled" value=(!u.disabled).to_string()/>
                     <button type="submit" data-testid="toggle-disabled">
                         {if u.disabled { "Enable" } else { "Disable" }}
                     </button>
-                </ActionForm>
-                <ActionForm action=actions.set_password attr:class="inline">
+                </PostForm>
+                <PostForm action=actions.set_password class="inline" args=|f| AdminSetPassword {
+                    name: f.text("name"), password: f.text("password"), current_password: f.text("current_password"),
+                }>
                     <input type="hidden" name="name" value=n3/>
                     {actions.step_up()}
                     <input type="password" name="password" placeholder="new password" autocomplete="new-password" required/>
                     <button type="submit">"Set password"</button>
-                </ActionForm>
+                </PostForm>
             </td>
         </tr>
     }
@@ -219,11 +228,13 @@ fn SessionRow(session: SessionRow, actions: AdminActions) -> impl IntoView {
             <td><code>{s.id_prefix.clone()}</code></td><td>{s.user.clone()}</td><td>{s.role.as_str()}</td>
             <td>{s.source_ip}</td><td><Time ms=s.created_at_ms/></td><td><Time ms=s.last_seen_ms/></td>
             <td>
-                <ActionForm action=actions.revoke attr:class="inline">
+                <PostForm action=actions.revoke class="inline" args=|f| AdminRevokeSession {
+                    id_prefix: f.text("id_prefix"), current_password: f.text("current_password"),
+                }>
                     <input type="hidden" name="id_prefix" value=s.id_prefix/>
                     {actions.step_up()}
                     <button type="submit" data-testid="revoke-session">"Revoke"</button>
-                </ActionForm>
+                </PostForm>
             </td>
         </tr>
     }

@@ -36,7 +36,7 @@ pub fn AuditPageView() -> impl IntoView {
     let q = use_query_map();
     let param = move |k: &'static str| q.with(|m| m.get(k).map(|s| s.to_string()).unwrap_or_default());
     let id_param = move |k: &'static str| param(k).parse::<i64>().ok();
-    let data = Resource::new(
+    let data = crate::codec::resource(
         move || {
             (
                 (param("user"), param("action"), param("result")),

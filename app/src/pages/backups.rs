@@ -12,6 +12,7 @@ use model::backups::{BackupRow, BackupStatus, ImportFile, KeptData};
 
 use crate::api::{backups_list, imports_list, kept_list, whoami, BackupDelete, BackupImport, BackupVerify};
 use crate::components::operations::{discard_target, restore_target, target, LiveJobs, OpLauncher, OperationPanel};
+use crate::components::post_form::PostForm;
 use crate::format::utc_time;
 use model::operations::OpKind;
 
@@ -23,12 +24,12 @@ fn mb(b: u64) -> String {
 pub fn BackupsPage() -> impl IntoView {
     let verify = ServerAction::<BackupVerify>::new();
     let delete = ServerAction::<BackupDelete>::new();
-    let me = Resource::new(|| (), |_| whoami());
+    let me = crate::codec::resource(|| (), |_| whoami());
     let launcher = RwSignal::new(None);
     provide_context(OpLauncher(launcher));
     let tick = RwSignal::new(0u64);
-    let kept = Resource::new(move || tick.get(), |_| kept_list());
-    let data = Resource::new(
+    let kept = crate::codec::resource(move || tick.get(), |_| kept_list());
+    let data = crate::codec::resource(
         move || (verify.version().get(), delete.version().get(), tick.get()),
         |_| backups_list(),
     );
@@ -172,12 +173,12 @@ fn BackupRowView(
             <td>
                 {(ok && can_operate).then(|| view! {
                     <a href=format!("/backups/download/{}", b.id) download>"Download"</a>" "
-                    <ActionForm action=verify attr:class="inline">
+                    <PostForm action=verify args=|f| BackupVerify { id: f.text("id") } class="inline">
                         <input type="hidden" name="id" value=id/>
                         <button type="submit" data-testid="verify-backup" disabled=move || verify.pending().get()>
                             "Verify + test restore"
                         </button>
-                    </ActionForm>
+                    </PostForm>
                 })}
                 {ok.then(|| view! { <details><summary>"Restore"</summary><pre>{b.restore.clone()}</pre></details> })}
                 {(ok && can_delete).then(|| {
@@ -190,12 +191,12 @@ fn BackupRowView(
                 })}
                 {can_delete.then(|| view! {
                     <details data-testid="delete-backup"><summary>"Delete"</summary>
-                        <ActionForm action=delete>
+                        <PostForm action=delete args=|f| BackupDelete { id: f.text("id"), typed_id: f.text("typed_id") }>
                             <input type="hidden" name="id" value=id2/>
                             <label>"Type "<code>{id3}</code>" to delete "
                                 <input name="typed_id" data-testid="delete-typed" autocomplete="off"/></label>
                             <button type="submit" class="danger" data-testid="delete-submit">"Delete"</button>
-                        </ActionForm>
+                        </PostForm>
                     </details>
                 })}
             </td>
@@ -247,7 +248,7 @@ fn KeptPanel(kept: Vec<KeptData>, can_admin: bool) -> impl IntoView {
 #[component]
 fn ImportPanel(tick: RwSignal<u64>) -> impl IntoView {
     let import = ServerAction::<BackupImport>::new();
-    let files = Resource::new(move || (tick.get(), import.version().get()), |_| imports_list());
+    let files = crate::codec::resource(move || (tick.get(), import.version().get()), |_| imports_list());
     let row = move |f: ImportFile| {
         let name = f.name.clone();
         view! {
@@ -256,12 +257,12 @@ fn ImportPanel(tick: RwSignal<u64>) -> impl IntoView {
                 <td class="num">{mb(f.bytes)}</td>
                 <td><Time ms=f.modified_ms/></td>
                 <td>
-                    <ActionForm action=import attr:class="inline">
+                    <PostForm action=import args=|f| BackupImport { name: f.text("name") } class="inline">
                         <input type="hidden" name="name" value=name/>
                         <button type="submit" data-testid="import-backup" disabled=move || import.pending().get()>
                             "Import + test restore"
                         </button>
-                    </ActionForm>
+                    </PostForm>
                 </td>
             </tr>
         }

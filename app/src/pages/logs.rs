@@ -19,7 +19,7 @@ pub fn LogsPage() -> impl IntoView {
     let container = Memo::new(move |_| query.with(|q| q.get("container")).unwrap_or_else(|| "pg-0".to_string()));
     // `since` (seconds back): from then on, else the last 200 lines.
     let since = Memo::new(move |_| query.with(|q| q.get("since")).and_then(|s| s.parse::<u32>().ok()));
-    let overview = Resource::new(|| (), |_| crate::api::get_overview());
+    let overview = crate::codec::resource(|| (), |_| crate::api::get_overview());
     let choices = move || {
         Suspend::new(async move {
             let names: Vec<String> = overview
@@ -160,7 +160,7 @@ fn follow_log(
     frozen: RwSignal<Option<usize>>,
 ) {
     use model::logs::LogMessage;
-    let on_text = move |text: String| match serde_json::from_str::<LogMessage>(&text) {
+    let on_text = move |text: String| match crate::codec::from_json_text::<LogMessage>(&text) {
         Ok(LogMessage::Lines(new)) => {
             state.try_set("live".to_string());
             lines.try_update(|all| {

@@ -24,11 +24,11 @@ pub fn MemberPage() -> impl IntoView {
         q.with(|m| m.get("range").and_then(|r| LagRange::parse(&r)))
             .unwrap_or_default()
     };
-    let data = Resource::new(
+    let data = crate::codec::resource(
         move || (name(), range()),
         |(n, r)| lag_history(Some(r.as_str().to_string()), Some(n)),
     );
-    let me = Resource::new(|| (), |_| whoami());
+    let me = crate::codec::resource(|| (), |_| whoami());
     Effect::new(move |_| {
         if let Ok(h) = set_interval_with_handle(move || data.refetch(), REDRAW) {
             on_cleanup(move || h.clear());

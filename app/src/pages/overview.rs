@@ -34,8 +34,8 @@ const STILL_HERE: Duration = Duration::from_secs(60);
 
 #[component]
 pub fn OverviewPage() -> impl IntoView {
-    let overview = Resource::new(|| (), |_| get_overview());
-    let me = Resource::new(|| (), |_| whoami());
+    let overview = crate::codec::resource(|| (), |_| get_overview());
+    let me = crate::codec::resource(|| (), |_| whoami());
     let launcher = RwSignal::new(None);
     provide_context(OpLauncher(launcher));
     // Keep showing the last good data while the console itself is unreachable.
@@ -110,7 +110,10 @@ pub fn OverviewPage() -> impl IntoView {
 /// While the feed is down, poll the overview once a second; while it is
 /// up, say once a minute that the tab is still open (an open Overview counts
 /// as activity, and the feed makes no HTTP requests; no cluster reads).
-fn poll_while_down(overview: Resource<Result<Overview, crate::error::ApiError>>, feed_up: RwSignal<bool>) {
+fn poll_while_down(
+    overview: Resource<Result<Overview, crate::error::ApiError>, crate::codec::JsonValue>,
+    feed_up: RwSignal<bool>,
+) {
     Effect::new(move |_| {
         let poll = move || {
             if !feed_up.get_untracked() {
@@ -152,7 +155,7 @@ fn follow_feed(
     let on_text = {
         let doc = doc.clone();
         move |text: String| {
-            let Ok(frame) = serde_json::from_str::<FeedFrame>(&text) else {
+            let Ok(frame) = crate::codec::from_json_text::<FeedFrame>(&text) else {
                 return;
             };
             if let Some(e) = frame.error {
@@ -168,11 +171,12 @@ fn follow_feed(
                 }
                 _ => *doc = None,
             }
-            // Decoded from text, as the page's resource and the server
+            // Read from the Value, as the page's resource and the server
             // function are: one decoder for Overview in the WASM (codec.rs).
-            let ov = doc
-                .as_ref()
-                .and_then(|(_, d)| serde_json::from_str::<Overview>(&d.to_string()).ok());
+            let ov = doc.as_ref().and_then(|(_, d)| {
+                use serde::Deserialize;
+                Overview::deserialize(d.clone()).ok()
+            });
             if let Some(ov) = &ov {
                 lag.try_update(|h| h.as_mut().map(|h| h.push(&ov.topology)));
             }

@@ -18,7 +18,7 @@ pub fn TimelinePageView() -> impl IntoView {
     let q = use_query_map();
     let param = move |k: &'static str| q.with(|m| m.get(k).map(|s| s.to_string()).unwrap_or_default());
     let opt = move |k: &'static str| Some(param(k)).filter(|v| !v.is_empty());
-    let data = Resource::new(
+    let data = crate::codec::resource(
         move || (opt("subject"), opt("kind"), opt("from"), opt("to")),
         |(s, k, f, t)| timeline_page(s, k, f, t),
     );

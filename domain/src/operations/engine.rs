@@ -114,7 +114,6 @@ impl OperationService {
         }
         self.log(e).await;
         Plan {
-            request: req,
             title: d.title,
             steps: d.steps,
             preconditions: d.preconditions,
