@@ -155,6 +155,38 @@ image_exists() { docker image inspect "$1" >/dev/null 2>&1; }
 # release build compiles (scripts/lib/wasm-release.sh).
 std_sources() { echo "$(rustc --print sysroot)/lib/rustlib/src/rust/library"; }
 
+# Binaryen's wasm-opt, pinned. The npm package `binaryen` ships it as one
+# self-contained Node.js script (Debian's binaryen 108 points wasm-bindgen's
+# externref table export at the wrong table). scripts/build runs it on a
+# release's WASM modules (docs/benchmarks.md, WASM); the builder image holds
+# it (scripts/image), a host gets it from scripts/toolchain --release.
+BINARYEN_VERSION="132.0.0"
+HOST_WASM_OPT="${XDG_CACHE_HOME:-$HOME/.cache}/pg-console/binaryen-$BINARYEN_VERSION/wasm-opt"
+
+# fetch_wasm_opt <file>: the pinned wasm-opt from the npm registry, to <file>.
+fetch_wasm_opt() {
+  local tmp
+  command -v npm >/dev/null || apt_install npm
+  tmp="$(mktemp -d)"
+  (cd "$tmp" && npm pack -q "binaryen@$BINARYEN_VERSION" >/dev/null) \
+    || die "npm pack binaryen@$BINARYEN_VERSION failed"
+  tar -xzf "$tmp"/binaryen-*.tgz -C "$tmp" package/bin/wasm-opt
+  mkdir -p "$(dirname "$1")"
+  mv "$tmp/package/bin/wasm-opt" "$1"; chmod +x "$1"
+  rm -rf "$tmp"
+}
+
+# The path of the pinned wasm-opt, if this machine has it (on PATH in the
+# builder image, in the cache on a host); fails if it has none.
+pinned_wasm_opt() {
+  local c
+  for c in "$(command -v wasm-opt 2>/dev/null)" "$HOST_WASM_OPT"; do
+    [ -n "$c" ] && [ -x "$c" ] || continue
+    "$c" --version 2>/dev/null | grep -q "(version_${BINARYEN_VERSION%%.*})" && { echo "$c"; return 0; }
+  done
+  return 1
+}
+
 # What the console image's dependency layers are built from (the Dockerfile,
 # the manifests, Cargo.lock, the toolchain, the WASM's build options):
 # scripts/image labels the image with it, so scripts/test can tell a build
@@ -163,7 +195,7 @@ std_sources() { echo "$(rustc --print sysroot)/lib/rustlib/src/rust/library"; }
 console_image_deps_key() {
   { cat "$REPO_ROOT/Dockerfile" "$REPO_ROOT/Cargo.lock" "$REPO_ROOT"/Cargo.toml "$REPO_ROOT"/*/Cargo.toml \
       "$REPO_ROOT"/tools/*/Cargo.toml "$REPO_ROOT/infra/build/rust/Dockerfile" "$REPO_ROOT/scripts/lib/wasm-release.sh"
-    rustc --version; wasm-bindgen --version; } | sha256sum | cut -c1-16
+    rustc --version; wasm-bindgen --version; echo "binaryen $BINARYEN_VERSION"; } | sha256sum | cut -c1-16
 }
 
 # The local Debian bookworm base image every image starts from (no registry
