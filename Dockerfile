@@ -5,7 +5,8 @@
 #
 # No registry can be reached, and containers cannot fetch over HTTPS here, so:
 # - BUILDER_IMAGE (pgc-rust:…) holds the Rust toolchain, the wasm32 target and
-#   the pinned wasm-bindgen (infra/build/rust, from the host's toolchain);
+#   the pinned wasm-bindgen and wasm-opt (infra/build/rust, from the host's
+#   toolchain and the npm registry);
 # - .build/vendor holds every crate of Cargo.lock and of the toolchain's std
 #   sources (`cargo vendor` on the host; the WASM's release build compiles std,
 #   scripts/lib/wasm-release.sh); the build is offline.
@@ -22,6 +23,7 @@ RUN mkdir -p /cargo \
  && printf '[source.crates-io]\nreplace-with = "vendored"\n\n[source.vendored]\ndirectory = "/vendor"\n\n[net]\noffline = true\n' \
     > /cargo/config.toml
 COPY Cargo.toml Cargo.lock ./
+COPY .cargo/config.toml .cargo/config.toml
 COPY model/Cargo.toml model/Cargo.toml
 COPY domain/Cargo.toml domain/Cargo.toml
 COPY app/Cargo.toml app/Cargo.toml

@@ -193,7 +193,7 @@ pinned_wasm_opt() {
 # that only recompiles the console's own crates (minutes) from one that
 # rebuilds every dependency.
 console_image_deps_key() {
-  { cat "$REPO_ROOT/Dockerfile" "$REPO_ROOT/Cargo.lock" "$REPO_ROOT"/Cargo.toml "$REPO_ROOT"/*/Cargo.toml \
+  { cat "$REPO_ROOT/Dockerfile" "$REPO_ROOT/Cargo.lock" "$REPO_ROOT"/Cargo.toml "$REPO_ROOT"/*/Cargo.toml "$REPO_ROOT/.cargo/config.toml" \
       "$REPO_ROOT"/tools/*/Cargo.toml "$REPO_ROOT/infra/build/rust/Dockerfile" "$REPO_ROOT/scripts/lib/wasm-release.sh"
     rustc --version; wasm-bindgen --version; echo "binaryen $BINARYEN_VERSION"; } | sha256sum | cut -c1-16
 }

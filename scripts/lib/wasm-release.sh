@@ -10,9 +10,9 @@
 #   so the formatting machinery only panics used is left out;
 # - panics carry no file and line (-Zlocation-detail=none);
 # - every component's view is type-erased (`--cfg erase_components`, a
-#   stable cfg Leptos reads): the generic view code is compiled once per
-#   component, not once per nesting of views. The HTML it renders and
-#   hydrates is the same; the server is built without it.
+#   stable cfg Leptos reads), as in every build (.cargo/config.toml, whose
+#   rustflags these target flags replace): the server renders the HTML this
+#   hydrates.
 # A release front end that panics therefore stops with a bare
 # "RuntimeError: unreachable" in the browser's console; debug builds keep the
 # messages (console_error_panic_hook).
