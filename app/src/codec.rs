@@ -6,11 +6,12 @@
 //! hydrates from the JSON text the server rendered into the page, a server
 //! function called later decodes its answer, and the live feeds decode
 //! their messages. All three go through [`from_json_text`], so the WASM
-//! holds one decoder per answer type, and that decoder reads a `Value`
-//! (a match on an enum) rather than text (whitespace, escapes, numbers and
-//! error positions, compiled again into every type's decoder): the JSON
-//! decoding is half the size this way (docs/benchmarks.md, WASM). On the
-//! wire it is server_fn's JSON: same content type, same bytes.
+//! holds one decoder per answer type. That decoder reads a `Value` (a
+//! match on an enum) rather than text, whose parsing (whitespace, escapes,
+//! numbers, error positions) is otherwise compiled into every type's
+//! decoder: 2% less WASM, for a second pass over each answer in the browser
+//! (docs/benchmarks.md, WASM). On the wire it is server_fn's JSON: same
+//! content type, same bytes.
 
 use leptos::prelude::Resource;
 use leptos::server::codee;
@@ -60,7 +61,7 @@ impl<T: DeserializeOwned> codee::Decoder<T> for JsonValue {
     }
 }
 
-/// JSON, decoded from text (see the module's documentation).
+/// JSON, decoded through [`from_json_text`] (see the module's documentation).
 pub struct JsonTextEncoding;
 
 /// The answer of every server function: `#[server(output = JsonText)]`.
