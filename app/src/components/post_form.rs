@@ -6,7 +6,7 @@
 //!
 //! Leptos' `ActionForm` does the same, but decodes the form data into the
 //! arguments with serde_qs: that decoder, and a copy of it per server
-//! function, made 23 KB of the gzipped WASM of the Backups and Admin pages
+//! function, made 25-27 KB of the gzipped WASM of the Backups and Admin pages
 //! (docs/benchmarks.md, WASM). Here each form names its fields.
 
 use leptos::prelude::*;
