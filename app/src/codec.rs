@@ -136,10 +136,10 @@ mod tests {
             }
         }
         let mut files = Vec::new();
-        sources(
-            &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src"),
-            &mut files,
-        );
+        // Read at run time, as tests/integration/checkout.rs asks: a path
+        // compiled in would point at the checkout that built the test.
+        let dir = std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR for tests");
+        sources(&std::path::Path::new(&dir).join("src"), &mut files);
         let made_here: usize = files
             .iter()
             .map(|(_, s)| s.matches("crate::codec::resource(").count())
